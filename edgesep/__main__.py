@@ -1,0 +1,3 @@
+from edgesep.cli.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""The ``edgesep`` command line: one module per command, each registering on :data:`app`."""

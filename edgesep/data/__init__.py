@@ -1,0 +1,1 @@
+"""Data that ships with edgesep's dependencies or that edgesep makes: nothing is downloaded."""
