@@ -1,0 +1,27 @@
+"""Small parsers shared by CLI commands (shapes, model references)."""
+
+from __future__ import annotations
+
+from edgesep.errors import InputError
+
+DEFAULT_MODEL_WORD = "default"
+DEFAULT_FACTORY = "edgesep.models.default:load_default_model"
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"1,3,224,224"`` (or ``1x3x224x224``) -> (1, 3, 224, 224)."""
+    if text is None:
+        return None
+    parts = [p for p in text.replace("x", ",").replace(" ", "").split(",") if p]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        raise InputError(f"input shape {text!r} is not a comma-separated list of integers, e.g. 1,3,224,224") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise InputError(f"input shape {text!r} must be positive integers, e.g. 1,3,224,224")
+    return shape
+
+
+def resolve_model_reference(text: str) -> str:
+    """``default`` -> the trained digits SepCNN factory; anything else is returned as given."""
+    return DEFAULT_FACTORY if text == DEFAULT_MODEL_WORD else text

@@ -1,0 +1,5 @@
+"""PyTorch -> ONNX, verified against onnxruntime.  Light: torch is imported when called."""
+
+from edgesep.export.step import DEFAULT_OPSET, ExportResult, export
+
+__all__ = ["DEFAULT_OPSET", "ExportResult", "export"]
