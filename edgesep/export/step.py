@@ -16,6 +16,9 @@ DEFAULT_OPSET = 17
 
 DEFAULT_TOLERANCE = 1e-4
 
+DEFAULT_FACTORY = "edgesep.models.default:load_default_model"
+"""What the model reference ``default`` means: the digits SepCNN, trained into the cache if absent."""
+
 
 @dataclass(frozen=True)
 class ExportResult:
@@ -102,7 +105,8 @@ def _resolve_module(model, *, weights: str | Path | None):
     elif isinstance(model, str):
         from edgesep.models.loading import load_factory
 
-        module, source = load_factory(model), model
+        reference = DEFAULT_FACTORY if model == "default" else model
+        module, source = load_factory(reference), reference
     else:
         raise InputError(f"model must be an nn.Module or a 'module:factory' reference, got {type(model).__name__}")
     if weights is not None:
