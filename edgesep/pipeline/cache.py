@@ -1,0 +1,66 @@
+"""Content-hash step cache: a step is skipped when its inputs and settings hash to the recorded key.
+
+The state lives in ``<output>/state.json``, rewritten atomically after every
+step, so an interrupted run leaves a consistent folder the next run resumes from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgesep.fileio import write_json
+
+STATE_FILE = "state.json"
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def step_key(settings: Any, inputs: list[Path]) -> str:
+    """Hash of the step's settings (JSON-able) and the contents of its input files."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for path in inputs:
+        digest.update(path.name.encode())
+        digest.update(file_digest(path).encode() if path.is_file() else b"<missing>")
+    return digest.hexdigest()
+
+
+@dataclass
+class StepCache:
+    folder: Path
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, folder: Path) -> "StepCache":
+        state = folder / STATE_FILE
+        entries: dict[str, dict[str, Any]] = {}
+        if state.is_file():
+            try:
+                entries = json.loads(state.read_text()).get("steps", {})
+            except (json.JSONDecodeError, AttributeError):
+                entries = {}  # a damaged state only costs a re-run
+        return cls(folder=folder, entries=entries)
+
+    def is_fresh(self, name: str, key: str, artifacts: list[Path]) -> bool:
+        entry = self.entries.get(name)
+        return bool(entry) and entry.get("key") == key and all(p.exists() for p in artifacts)
+
+    def record(self, name: str, key: str, artifacts: list[Path], *, result: dict[str, Any] | None = None) -> None:
+        self.entries[name] = {
+            "key": key,
+            "artifacts": [str(p.relative_to(self.folder)) if p.is_relative_to(self.folder) else str(p) for p in artifacts],
+            "result": result or {},
+        }
+        write_json(self.folder / STATE_FILE, {"steps": self.entries}, force=True)
+
+    def result(self, name: str) -> dict[str, Any]:
+        return self.entries.get(name, {}).get("result", {})

@@ -1,0 +1,242 @@
+"""The pipeline config (`edgesep run pipeline.toml`): typed, frozen, validated in full before any work.
+
+Every section is a frozen dataclass; an unknown key or a value of the wrong type
+is a ConfigError naming the key, the file and line, and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgesep.errors import ConfigError
+
+MODES = ("float16", "dynamic", "int8")
+STEPS = ("export", "convert", "quantize", "validate")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    factory: str | None = "default"
+    """'file.py:factory', 'package.module:factory' or 'default' (the trained digits SepCNN)."""
+    weights: str | None = None
+    onnx: str | None = None
+    """An existing ONNX file instead of a factory (export is skipped)."""
+    input_shape: tuple[int, ...] | None = None
+    opset: int = 17
+
+
+@dataclass(frozen=True)
+class ConvertSection:
+    keep_nchw: bool = False
+    tolerance: float = 1e-4
+
+
+@dataclass(frozen=True)
+class PreprocessingSection:
+    resize: tuple[int, int] | None = None
+    center_crop: tuple[int, int] | None = None
+    channel_order: str = "RGB"
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+
+
+@dataclass(frozen=True)
+class CalibrationSection:
+    source: str = "digits"
+    """'digits', a folder of images, or a .npy/.npz file."""
+    samples: int = 300
+    seed: int = 0
+    preprocessing: PreprocessingSection | None = None
+
+
+@dataclass(frozen=True)
+class QuantizeSection:
+    modes: tuple[str, ...] = MODES
+    input_type: str = "int8"
+    output_type: str = "float32"
+    per_channel: bool = True
+    keep_float: tuple[str, ...] = ()
+    auto_fallback: int = 0
+
+
+@dataclass(frozen=True)
+class ValidateSection:
+    data: str = "digits"
+    """'digits' (labels included), an .npz with x/y, or a folder of images (labels from subfolders)."""
+    labels: str | None = None
+    samples: int | None = None
+    runs: int = 50
+    warmup: int = 5
+    threads: int | None = None
+    fail_if_drop: float | None = None
+    """Fail (exit 1) when int8 accuracy drops more than this many points below float."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    output: str = "edgesep-out"
+    model: ModelSection = field(default_factory=ModelSection)
+    convert: ConvertSection = field(default_factory=ConvertSection)
+    calibration: CalibrationSection = field(default_factory=CalibrationSection)
+    quantize: QuantizeSection = field(default_factory=QuantizeSection)
+    validate: ValidateSection = field(default_factory=ValidateSection)
+    devices: tuple[str, ...] = ("local",)
+    base_dir: str = "."
+    """Folder that relative paths are resolved against (the config file's folder)."""
+
+    def resolve(self, path: str | None) -> Path | None:
+        if path is None:
+            return None
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+DEFAULT_CONFIG = PipelineConfig()
+"""The built-in default: the digits SepCNN (trained if absent), all modes, the local device."""
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Parse and validate a pipeline TOML file; ConfigError on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"pipeline config {path} not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from error
+    locator = _Locator(path, text)
+    config = _build(PipelineConfig, raw, locator, prefix="")
+    if "base_dir" not in raw:
+        config = dataclasses.replace(config, base_dir=str(path.parent.resolve()))
+    _check_semantics(config, locator)
+    return config
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str = "<dict>") -> PipelineConfig:
+    config = _build(PipelineConfig, raw, _Locator(Path(source), ""), prefix="")
+    _check_semantics(config, _Locator(Path(source), ""))
+    return config
+
+
+class _Locator:
+    """Finds the line of a key in the TOML text for error messages (best effort)."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def where(self, dotted: str) -> str:
+        section, _, key = dotted.rpartition(".")
+        in_section = section == ""
+        for number, line in enumerate(self.lines, start=1):
+            stripped = line.strip()
+            if stripped.startswith("["):
+                header = stripped.strip("[]").strip()
+                in_section = header == section
+                if header == dotted:
+                    return f"{self.path}:{number}"
+                continue
+            if in_section and re.match(rf"{re.escape(key)}\s*=", stripped):
+                return f"{self.path}:{number}"
+        return str(self.path)
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"a list of {_describe(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    if tp is type(None):
+        return "absent"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true/false"}.get(tp, str(tp))
+
+
+def _convert(tp: Any, value: Any, locator: _Locator, dotted: str) -> Any:
+    origin = typing.get_origin(tp)
+    fail = ConfigError(
+        f"{locator.where(dotted)}: {dotted} = {value!r} has the wrong type; expected {_describe(tp)}"
+    )
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            if option is type(None):
+                continue
+            try:
+                return _convert(option, value, locator, dotted)
+            except ConfigError:
+                continue
+        raise fail
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise fail
+        return _build(tp, value, locator, prefix=f"{dotted}.")
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise fail
+        item_type = typing.get_args(tp)[0]
+        return tuple(_convert(item_type, item, locator, dotted) for item in value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise fail
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise fail
+        return value
+    raise fail
+
+
+def _build(cls: type, raw: dict[str, Any], locator: _Locator, *, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(
+                f"{locator.where(prefix + key)}: unknown key {prefix + key!r}; "
+                f"expected one of: {', '.join(sorted(known))}"
+            )
+    values = {key: _convert(hints[key], value, locator, prefix + key) for key, value in raw.items()}
+    return cls(**values)
+
+
+def _check_semantics(config: PipelineConfig, locator: _Locator) -> None:
+    def bad(dotted: str, message: str) -> ConfigError:
+        return ConfigError(f"{locator.where(dotted)}: {dotted}: {message}")
+
+    for mode in config.quantize.modes:
+        if mode not in MODES:
+            raise bad("quantize.modes", f"unknown mode {mode!r}; expected some of {', '.join(MODES)}")
+    for key, value in (("quantize.input_type", config.quantize.input_type),
+                       ("quantize.output_type", config.quantize.output_type)):
+        if value not in ("int8", "uint8", "float32"):
+            raise bad(key, f"{value!r} is not one of int8, uint8, float32")
+    if config.model.onnx is None and config.model.factory is None:
+        raise bad("model", "give either factory or onnx")
+    if config.calibration.samples <= 0:
+        raise bad("calibration.samples", "must be positive")
+    if config.validate.runs <= 0:
+        raise bad("validate.runs", "must be positive")
+    if not config.devices:
+        raise bad("devices", "name at least one device")
