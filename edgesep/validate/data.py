@@ -1,0 +1,225 @@
+"""Validation data: load a labelled batch and put it in the model's input layout.
+
+Sources: ``"digits"`` (the built-in test split, labels included), a ``.npz``
+with ``x`` (and optionally ``y``) arrays, a ``.npy`` of inputs (labels from
+``labels=``), or an image folder whose subfolder names are the classes (read
+through ``edgesep.quantize.calibration`` with the preprocessing saved in the
+quantized model's sidecar).  Arrays are NCHW float32 like every edgesep
+dataset; they are transposed to the model's layout (NHWC for ``edgesep
+convert`` output) from the sidecar, or from the model itself when there is no
+sidecar (4-D with last dim 1 or 3 = NHWC).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesep.errors import InputError, ShapeError
+from edgesep.fileio import sidecar_path
+
+DIGITS = "digits"
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """What a model's (first) input looks like: shape incl. batch, layout, dtype."""
+
+    shape: tuple[int, ...]
+    layout: str  # "NHWC", "NCHW" or "" (not an image)
+    dtype: str = "float32"
+
+    @property
+    def spatial(self) -> tuple[int, int] | None:
+        """``(height, width)`` for image inputs."""
+        if len(self.shape) != 4:
+            return None
+        return (self.shape[1], self.shape[2]) if self.layout == "NHWC" else (self.shape[2], self.shape[3])
+
+    @property
+    def channels(self) -> int | None:
+        if len(self.shape) != 4:
+            return None
+        return self.shape[3] if self.layout == "NHWC" else self.shape[1]
+
+
+@dataclass(frozen=True)
+class ValidationData:
+    """A batch in the model's input layout, with labels when known."""
+
+    x: np.ndarray  # (N, ...) float32 in the model's layout
+    labels: np.ndarray | None  # (N,) int64
+    source: str
+    layout: str
+
+    @property
+    def samples(self) -> int:
+        return int(self.x.shape[0])
+
+
+def read_sidecar(model_path: str | Path) -> dict[str, Any] | None:
+    """The ``<model>.json`` edgesep wrote beside the model, or ``None`` (third-party model)."""
+    path = sidecar_path(model_path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read sidecar {path}: {error}") from None
+
+
+def guess_layout(shape: tuple[int, ...]) -> str:
+    """The no-sidecar rule: 4-D with last dim 1 or 3 is NHWC, other 4-D is NCHW."""
+    if len(shape) != 4:
+        return ""
+    return "NHWC" if shape[-1] in (1, 3) else "NCHW"
+
+
+def model_input(model_path: str | Path) -> ModelInput:
+    """Input shape and layout from the sidecar, else from the .tflite itself."""
+    sidecar = read_sidecar(model_path)
+    inputs = (sidecar or {}).get("inputs") or []
+    if inputs and inputs[0].get("shape"):
+        first = inputs[0]
+        shape = tuple(int(d) for d in first["shape"])
+        return ModelInput(shape=shape, layout=first.get("layout") or guess_layout(shape), dtype=first.get("dtype", "float32"))
+    return _model_input_from_tflite(Path(model_path))
+
+
+def _model_input_from_tflite(path: Path) -> ModelInput:
+    if not path.is_file():
+        raise InputError(f"model not found: {path}")
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - depends on the host
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    try:
+        detail = Interpreter(model_path=str(path)).get_input_details()[0]
+    except (ValueError, RuntimeError) as error:
+        raise InputError(f"cannot read {path} as a TFLite model: {error}") from None
+    shape = tuple(int(d) for d in detail["shape"])
+    return ModelInput(shape=shape, layout=guess_layout(shape), dtype=np.dtype(detail["dtype"]).name)
+
+
+def to_model_layout(x: np.ndarray, target: ModelInput) -> np.ndarray:
+    """Accept data already in the model's layout, or NCHW data for an NHWC model; else ShapeError."""
+    x = np.asarray(x, dtype=np.float32)
+    want = tuple(target.shape[1:])
+    if tuple(x.shape[1:]) == want:
+        return np.ascontiguousarray(x)
+    if x.ndim == 4 and target.layout == "NHWC" and tuple(x.transpose(0, 2, 3, 1).shape[1:]) == want:
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    if x.ndim == 3 and len(want) == 4:  # (N, H, W) grey images
+        return to_model_layout(x[:, None, :, :], target)
+    raise ShapeError(
+        f"data samples have shape {tuple(x.shape[1:])} but the model takes {want} ({target.layout or 'no layout'})"
+    )
+
+
+def _load_arrays(
+    data: str | Path, *, target: ModelInput, preprocessing: dict[str, Any] | None
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    if str(data) == DIGITS:
+        from edgesep.data.digits import DIGITS_SIZE, load_digits_split
+
+        spatial = target.spatial
+        size = spatial[0] if spatial and spatial[0] == spatial[1] else DIGITS_SIZE
+        split = load_digits_split(size=size)
+        return split.x_test, split.y_test, DIGITS
+    path = Path(data)
+    if not path.exists():
+        raise InputError(f"validation data not found: {path} (use 'digits', a .npz/.npy file or an image folder)")
+    if path.is_dir():
+        return (*_load_image_folder(path, preprocessing=preprocessing), str(path))
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive.files:
+                raise InputError(f"{path} has no 'x' array (found: {', '.join(archive.files) or 'none'})")
+            x = archive["x"]
+            y = archive["y"] if "y" in archive.files else None
+        return x, y, str(path)
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False), None, str(path)
+    raise InputError(f"unsupported validation data {path}: use 'digits', a .npz/.npy file or an image folder")
+
+
+def _load_image_folder(path: Path, *, preprocessing: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Images under ``path/<class>/``; classes are the sorted subfolder names."""
+    try:
+        from edgesep.quantize.calibration import open_source
+    except ImportError:
+        raise InputError("image-folder validation data needs edgesep.quantize.calibration (not installed)") from None
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise InputError(f"{path} has no class subfolders (expected {path}/<class>/<image>)")
+    if preprocessing is not None:
+        from edgesep.quantize.preprocessing import PreprocessingSpec
+
+        preprocessing = PreprocessingSpec.from_dict(preprocessing)
+    xs, ys = [], []
+    for index, name in enumerate(classes):
+        for sample in open_source(str(path / name), preprocessing=preprocessing):
+            batch = np.asarray(sample, dtype=np.float32)
+            batch = batch[None] if batch.ndim == 3 else batch
+            xs.append(batch)
+            ys.extend([index] * batch.shape[0])
+    if not xs:
+        raise InputError(f"no images found under {path}")
+    return np.concatenate(xs), np.asarray(ys, dtype=np.int64)
+
+
+def load_labels(path: str | Path) -> np.ndarray:
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"labels file not found: {source}")
+    try:
+        if source.suffix == ".npz":
+            with np.load(source, allow_pickle=False) as archive:
+                key = "y" if "y" in archive.files else archive.files[0]
+                return np.asarray(archive[key]).ravel()
+        if source.suffix == ".npy":
+            return np.asarray(np.load(source, allow_pickle=False)).ravel()
+        return np.loadtxt(source, dtype=np.int64, ndmin=1)
+    except (OSError, ValueError, IndexError) as error:
+        raise InputError(f"cannot read labels {source}: {error}") from None
+
+
+def load_validation_data(
+    data: str | Path,
+    model_path: str | Path,
+    *,
+    labels: str | Path | np.ndarray | None = None,
+    samples: int | None = None,
+) -> ValidationData:
+    """Load ``data`` for the model at ``model_path`` (the quantized one: its sidecar holds the preprocessing)."""
+    target = model_input(model_path)
+    preprocessing = (read_sidecar(model_path) or {}).get("preprocessing")
+    x, y, source = _load_arrays(data, target=target, preprocessing=preprocessing)
+    if labels is not None:
+        y = np.asarray(labels).ravel() if isinstance(labels, np.ndarray) else load_labels(labels)
+    x = np.asarray(x)
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ShapeError(f"validation data must be a non-empty batch (N, ...), got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.number):
+        raise InputError(f"validation data must be numeric, got {x.dtype}")
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape[0] != x.shape[0]:
+            raise ShapeError(f"{x.shape[0]} samples but {y.shape[0]} labels")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise InputError(f"labels must be integer class indices, got {y.dtype}")
+        y = y.astype(np.int64)
+    if samples is not None:
+        if samples < 1:
+            raise InputError(f"samples must be >= 1, got {samples}")
+        x, y = x[:samples], (None if y is None else y[:samples])
+    x = to_model_layout(x, target)
+    if not np.all(np.isfinite(x)):
+        raise InputError("validation data contains NaN or infinite values")
+    return ValidationData(x=x, labels=y, source=source, layout=target.layout)
