@@ -1,0 +1,79 @@
+"""The quantization recipe: a frozen description of how a model was quantized.
+
+Saved as the ``recipe`` key of the quantized model's sidecar (``model.tflite.json``);
+``QuantRecipe.from_dict(sidecar["recipe"])`` reproduces the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from edgesep.errors import ConfigError
+from edgesep.quantize.preprocessing import PreprocessingSpec
+
+MODES = ("int8", "float16", "dynamic")
+IO_TYPES = ("int8", "uint8", "float32")
+
+
+@dataclass(frozen=True)
+class QuantRecipe:
+    """``int8``: full-integer weights and activations calibrated on data; ``float16``: half weights;
+    ``dynamic``: int8 weights, float activations (no calibration data).
+
+    ``input_type``/``output_type`` only matter for ``int8``: ``float32`` keeps float I/O with
+    quantize/dequantize ops at the edges.  ``keep_float`` names layers (output tensor names
+    of the float TFLite model, as the analysis lists them) that stay in float.
+    """
+
+    mode: str = "int8"
+    input_type: str = "float32"
+    output_type: str = "float32"
+    per_channel: bool = True
+    samples: int = 300
+    seed: int = 0
+    keep_float: tuple[str, ...] = ()
+    preprocessing: PreprocessingSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"recipe mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        for name in ("input_type", "output_type"):
+            if getattr(self, name) not in IO_TYPES:
+                raise ConfigError(f"recipe {name} must be one of {', '.join(IO_TYPES)}, got {getattr(self, name)!r}")
+        if self.mode != "int8" and (self.input_type != "float32" or self.output_type != "float32"):
+            raise ConfigError(f"integer model input/output types need mode 'int8', not {self.mode!r}")
+        if self.mode != "int8" and self.keep_float:
+            raise ConfigError("keep_float applies to mode 'int8' only")
+        if int(self.samples) <= 0:
+            raise ConfigError(f"recipe samples must be positive, got {self.samples}")
+        object.__setattr__(self, "samples", int(self.samples))
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "per_channel", bool(self.per_channel))
+        object.__setattr__(self, "keep_float", tuple(str(n) for n in self.keep_float))
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.mode == "int8"
+
+    def with_keep_float(self, names: tuple[str, ...] | list[str]) -> "QuantRecipe":
+        return replace(self, keep_float=tuple(names))
+
+    def to_dict(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        payload["keep_float"] = list(self.keep_float)
+        payload["preprocessing"] = None if self.preprocessing is None else self.preprocessing.to_dict()
+        return payload
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> "QuantRecipe":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(payload) - known)
+        if unknown:
+            raise ConfigError(f"unknown recipe key(s) {unknown}; known: {sorted(known)}")
+        values = dict(payload)
+        if values.get("preprocessing") is not None:
+            values["preprocessing"] = PreprocessingSpec.from_dict(values["preprocessing"])
+        if "keep_float" in values:
+            values["keep_float"] = tuple(values["keep_float"])
+        return cls(**values)
