@@ -33,7 +33,10 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:  # reported by main() with what to install
+    np = None
 
 AGENT_VERSION = "1"
 FORMAT_VERSION = 1
@@ -41,6 +44,10 @@ EXIT_BAD_INPUT = 2
 EXIT_TIMEOUT = 3
 EXIT_MODEL_FAILED = 4
 CHUNK_SECONDS = 1.0  # write partial results at least this often
+MISSING_NUMPY_HINT = (
+    "numpy is missing on this device: install it with 'python3 -m pip install numpy' "
+    "(or 'apt install python3-numpy')"
+)
 MISSING_RUNTIME_HINT = (
     "no TFLite interpreter found on this device: install one with "
     "'python3 -m pip install ai-edge-litert' (or tflite-runtime, or tensorflow)"
@@ -411,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if np is None:
+        print(f"edgesep-agent: {MISSING_NUMPY_HINT}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.check_runtime:
         return _check_runtime()
     if not args.models or not args.out:

@@ -1,0 +1,213 @@
+"""The SSH device: a Raspberry Pi or any Linux board reached with the real ``ssh``/``scp`` binaries.
+
+Every command is an argument list (no local shell); the one remote command
+line of each step is built with ``shlex.quote``.  Host keys are checked
+(``StrictHostKeyChecking=yes``, optionally against the profile's own
+known_hosts file) and ``BatchMode=yes`` means a missing key fails instead of
+prompting.  A run: ``mktemp -d`` on the device, push agent.py + models + inputs,
+run the agent under ``timeout``, pull the results folder (also after a failure,
+so partial results are kept), and always stop the agent and remove the temp dir.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from edgesep.devices.base import (
+    AGENT_PATH,
+    TIMEOUT_GRACE_S,
+    DeviceRunError,
+    ProcessOutcome,
+    RunSpec,
+    agent_arguments,
+    check_models,
+    check_results_dir,
+    collect_results,
+    finish_run,
+    run_process,
+    stage_inputs,
+)
+from edgesep.errors import DeviceError
+from edgesep.validate.results import RunResults
+
+SSH_EXIT_CONNECTION = 255
+REMOTE_EXIT_NOT_FOUND = 127
+_TRANSFER_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class SshDevice:
+    """A board reached as ``user@host:port`` with an optional key and known_hosts file."""
+
+    host: str
+    user: str | None = None
+    port: int = 22
+    key: Path | None = None
+    known_hosts: Path | None = None
+    python: tuple[str, ...] = ("python3",)
+    workdir: str = "/tmp"
+    connect_timeout_s: float = 10.0
+    name: str = "ssh"
+    emulated: bool = False
+
+    @property
+    def destination(self) -> str:
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+    @property
+    def address(self) -> str:
+        return f"{self.destination}:{self.port}"
+
+    def _options(self) -> list[str]:
+        options = [
+            "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", f"ConnectTimeout={max(1, int(round(self.connect_timeout_s)))}",
+            "-o", "LogLevel=ERROR",
+        ]  # fmt: skip
+        if self.known_hosts is not None:
+            options += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
+        if self.key is not None:
+            options += ["-i", str(self.key), "-o", "IdentitiesOnly=yes"]
+        return options
+
+    def ssh_command(self, remote_command: str) -> list[str]:
+        """``ssh ... user@host -- <one quoted command line>``."""
+        return ["ssh", *self._options(), "-p", str(self.port), self.destination, "--", remote_command]
+
+    def scp_command(self, sources: Sequence[str], target: str, *, recursive: bool = False) -> list[str]:
+        return ["scp", *self._options(), "-P", str(self.port), *(["-r"] if recursive else []), *sources, target]
+
+    def remote(self, path: str) -> str:
+        return f"{self.destination}:{path}"
+
+    def _ssh(self, remote_command: str, *, timeout_s: float, what: str) -> ProcessOutcome:
+        outcome = run_process(self.ssh_command(remote_command), timeout_s=timeout_s)
+        if outcome.timed_out:
+            raise DeviceError(f"{self.name} ({self.address}): {what} did not finish within {timeout_s:g} s")
+        if outcome.returncode == SSH_EXIT_CONNECTION:
+            raise DeviceError(self._connection_message(outcome.stderr))
+        return outcome
+
+    def _connection_message(self, stderr: str) -> str:
+        text = stderr.strip().splitlines()[-1] if stderr.strip() else "ssh exited with 255"
+        low = stderr.lower()
+        if "permission denied" in low:
+            reason = "authentication failed: the key was not accepted"
+        elif "host key verification failed" in low or "no matching host key" in low:
+            reason = "host key verification failed: add the device's key to the known_hosts file"
+        elif "connection refused" in low:
+            reason = "connection refused"
+        elif "timed out" in low:
+            reason = "connection timed out"
+        elif "could not resolve" in low:
+            reason = "unknown host name"
+        else:
+            reason = "connection failed"
+        tried = shlex.join(["ssh", "-p", str(self.port), *(["-i", str(self.key)] if self.key else []), self.destination])
+        return f"cannot reach {self.address} over ssh ({reason}: {text}); tried: {tried}"
+
+    def _scp(self, sources: Sequence[str], target: str, *, what: str, recursive: bool = False) -> ProcessOutcome:
+        outcome = run_process(self.scp_command(sources, target, recursive=recursive), timeout_s=_TRANSFER_TIMEOUT_S)
+        if outcome.timed_out or outcome.returncode != 0:
+            detail = outcome.stderr.strip().splitlines()[-1] if outcome.stderr.strip() else "timed out"
+            raise DeviceError(f"{self.name} ({self.address}): {what} failed: {detail}")
+        return outcome
+
+    def run(
+        self,
+        models: Mapping[str, Path],
+        inputs: np.ndarray | None,
+        results_dir: Path,
+        *,
+        spec: RunSpec = RunSpec(),
+        force: bool = False,
+    ) -> dict[str, RunResults]:
+        checked = check_models(models)
+        tags = list(checked)
+        results_dir = check_results_dir(results_dir, tags, force=force)
+        remote_dir = self._make_remote_dir(tags)
+        collected: dict[str, RunResults] = {}
+        with tempfile.TemporaryDirectory(prefix="edgesep-ssh-") as tmp:
+            staging = Path(tmp)
+            try:
+                inputs_path = stage_inputs(inputs, staging)
+                self._push(checked, inputs_path, remote_dir)
+                remote_models = {tag: f"{remote_dir}/models/{tag}/{path.name}" for tag, path in checked.items()}
+                outcome = self._run_agent(remote_dir, remote_models, has_inputs=inputs_path is not None, spec=spec)
+            finally:
+                collected = self._pull(remote_dir, staging, results_dir, tags, force=force)
+                self._cleanup(remote_dir)
+        where = f"{self.name} ({self.address})"
+        if outcome.returncode == REMOTE_EXIT_NOT_FOUND:
+            raise DeviceRunError(
+                f"{where}: python command {shlex.join(self.python)!r} not found on the device; "
+                "install python3 there or set 'python' in the device profile",
+                results=collected,
+            )
+        return finish_run(outcome, collected, tags, where=where, timeout_s=spec.timeout_s)
+
+    def _make_remote_dir(self, tags: Sequence[str]) -> str:
+        template = f"{self.workdir.rstrip('/')}/edgesep-XXXXXXXX"
+        model_dirs = " ".join(shlex.quote(f"models/{tag}") for tag in tags)
+        command = (
+            f'd=$(mktemp -d {shlex.quote(template)}) && cd "$d" && mkdir -p out {model_dirs} && echo "$d"'
+        )
+        outcome = self._ssh(command, timeout_s=self.connect_timeout_s + 30, what="mktemp -d")
+        lines = outcome.stdout.strip().splitlines()
+        if outcome.returncode != 0 or not lines or not lines[-1].startswith("/"):
+            detail = outcome.stderr.strip() or outcome.stdout.strip()
+            raise DeviceError(f"{self.name} ({self.address}): cannot create a temp dir in {self.workdir}: {detail}")
+        return lines[-1]
+
+    def _push(self, models: Mapping[str, Path], inputs_path: Path | None, remote_dir: str) -> None:
+        files = [str(AGENT_PATH)] + ([str(inputs_path)] if inputs_path else [])
+        self._scp(files, self.remote(f"{remote_dir}/"), what="pushing the agent and inputs")
+        for tag, path in models.items():
+            self._scp([str(path)], self.remote(f"{remote_dir}/models/{tag}/"), what=f"pushing model {path.name}")
+
+    def _run_agent(self, remote_dir: str, remote_models: Mapping[str, str], *, has_inputs: bool, spec: RunSpec) -> ProcessOutcome:
+        args = agent_arguments(remote_models, inputs="inputs.npy" if has_inputs else None, out_dir="out", spec=spec)
+        hard_limit = spec.timeout_s + TIMEOUT_GRACE_S
+        agent = shlex.join([*self.python, "agent.py", *args])
+        command = (
+            f"cd {shlex.quote(remote_dir)} && echo $$ > agent.pid && "
+            f"exec timeout -k 5 {hard_limit:g} {agent}"
+        )
+        outcome = run_process(self.ssh_command(command), timeout_s=hard_limit + TIMEOUT_GRACE_S)
+        if outcome.returncode == SSH_EXIT_CONNECTION:
+            raise DeviceError(self._connection_message(outcome.stderr))
+        if outcome.returncode == 124:  # coreutils timeout killed the agent
+            return ProcessOutcome(None, outcome.stdout, outcome.stderr, timed_out=True)
+        return outcome
+
+    def _pull(self, remote_dir: str, staging: Path, results_dir: Path, tags: Sequence[str], *, force: bool) -> dict[str, RunResults]:
+        """Fetch ``<remote>/out`` (best effort: a dead link leaves what was already pulled)."""
+        try:
+            outcome = run_process(
+                self.scp_command([self.remote(f"{remote_dir}/out")], str(staging), recursive=True),
+                timeout_s=_TRANSFER_TIMEOUT_S,
+            )
+        except DeviceError:
+            return {}
+        if outcome.timed_out:
+            return {}
+        return collect_results(staging / "out", results_dir, tags, force=force)
+
+    def _cleanup(self, remote_dir: str) -> None:
+        """Stop the agent if it still runs and remove the temp dir (best effort)."""
+        quoted = shlex.quote(remote_dir)
+        command = (
+            f"if [ -f {quoted}/agent.pid ]; then kill -TERM $(cat {quoted}/agent.pid) 2>/dev/null; fi; "
+            f"rm -rf {quoted}"
+        )
+        try:
+            run_process(self.ssh_command(command), timeout_s=self.connect_timeout_s + 30)
+        except DeviceError:
+            pass
