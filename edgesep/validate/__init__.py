@@ -2,5 +2,16 @@
 
 from edgesep.validate.comparison import Comparison, ModelSummary, compare_runs
 from edgesep.validate.metrics import LatencyStats, latency_stats, topk_accuracy
+from edgesep.validate.step import ValidationReport, check_accuracy_drop, validate
 
-__all__ = ["Comparison", "LatencyStats", "ModelSummary", "compare_runs", "latency_stats", "topk_accuracy"]
+__all__ = [
+    "Comparison",
+    "LatencyStats",
+    "ModelSummary",
+    "ValidationReport",
+    "check_accuracy_drop",
+    "compare_runs",
+    "latency_stats",
+    "topk_accuracy",
+    "validate",
+]

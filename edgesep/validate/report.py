@@ -1,0 +1,162 @@
+"""Markdown + HTML validation report with a latency histogram and an accuracy-vs-latency plot.
+
+matplotlib is imported when a report is written (``Figure`` + the Agg canvas,
+no pyplot state); every file goes through ``edgesep.fileio.atomic_path``.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+import numpy as np
+
+from edgesep.fileio import atomic_path, check_output, write_text
+from edgesep.validate.table import COLUMNS, comparison_rows, device_line, ms, notes, pct
+
+if TYPE_CHECKING:
+    from edgesep.validate.step import ValidationReport
+
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+LATENCY_PNG = "latency_hist.png"
+ACCURACY_PNG = "accuracy_vs_latency.png"
+REPORT_FILES = (REPORT_MD, REPORT_HTML, LATENCY_PNG, ACCURACY_PNG)
+
+
+def _load_latencies(folder: Path) -> dict[str, np.ndarray]:
+    from edgesep.validate.results import RESULTS_SUFFIX, RunResults
+
+    runs = (RunResults.load(p) for p in sorted(folder.glob(f"*{RESULTS_SUFFIX}")))
+    return {run.tag: np.asarray(run.latencies_ms, dtype=np.float64) for run in runs}
+
+
+def latency_histogram(latencies: Mapping[str, np.ndarray], output: Path, *, emulated: bool, force: bool) -> Path:
+    """Overlaid per-model histograms of the timed runs."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    present = {tag: values for tag, values in latencies.items() if np.asarray(values).size}
+    if present:
+        # Range up to the largest p99: a few scheduler outliers would squash the histogram;
+        # they are clipped into the last bin.
+        low = min(float(v.min()) for v in present.values())
+        high = max(float(np.percentile(v, 99)) for v in present.values()) * 1.1
+        bins = np.linspace(low, high if high > low else low + 1e-3, 31)
+        for tag, values in present.items():
+            axes.hist(np.clip(values, low, bins[-1]), bins=bins, alpha=0.6, label=f"{tag} (p50 {ms(np.median(values))} ms)")
+        axes.legend()
+    axes.set_xlabel("latency per inference (ms)" + (" - EMULATED" if emulated else ""))
+    axes.set_ylabel("timed runs")
+    axes.set_title("Latency (warm-up excluded)" + (" - EMULATED, not device speed" if emulated else ""))
+    return _save(figure, output, force=force)
+
+
+def accuracy_vs_latency(report: ValidationReport, output: Path, *, force: bool) -> Path:
+    """One point per model: median latency vs top-1 accuracy (agreement with float when unlabelled)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    comparison = report.comparison
+    labelled = comparison.baseline.top1 is not None
+    figure = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    agreement = comparison.agreement.top1_agreement if comparison.agreement is not None else None
+    points = [
+        ("float", comparison.baseline, comparison.baseline.top1 if labelled else 1.0),
+        ("quant", comparison.candidate, comparison.candidate.top1 if labelled else agreement),
+    ]
+    for tag, summary, score in points:
+        if summary.latency is None or score is None:
+            continue
+        label = f"{tag}: {100 * score:.2f}%, {ms(summary.latency.p50)} ms"
+        axes.scatter([summary.latency.p50], [100 * score], s=60, label=label)
+    slowest = max((s.latency.p50 for _, s, _ in points if s.latency is not None), default=1.0)
+    axes.set_xlim(0, slowest * 1.3 if slowest > 0 else 1.0)
+    axes.margins(y=0.2)
+    if axes.collections:
+        axes.legend(loc="lower right")
+    axes.set_xlabel("p50 latency (ms)" + (" - EMULATED" if comparison.emulated else ""))
+    axes.set_ylabel("top-1 accuracy (%)" if labelled else "top-1 agreement with float (%)")
+    axes.set_title("Accuracy vs latency")
+    axes.grid(True, alpha=0.3)
+    return _save(figure, output, force=force)
+
+
+def _save(figure, output: Path, *, force: bool) -> Path:
+    with atomic_path(output, force=force) as tmp:
+        figure.savefig(tmp, format="png")
+    return output
+
+
+def _summary_lines(report: ValidationReport) -> list[str]:
+    comparison = report.comparison
+    lines = [
+        f"float model: {report.float_model}",
+        f"quantized model: {report.quant_model}",
+        f"data: {report.data} ({report.samples} samples)",
+        f"device: {report.device} ({device_line(comparison.device, threads=report.threads)})",
+        f"timed runs per model: {comparison.baseline.latency.runs if comparison.baseline.latency else 0}, "
+        f"warm-up runs: {report.warmup} (excluded)",
+    ]
+    if comparison.accuracy_drop_pp is not None:
+        lines.append(
+            f"top-1 accuracy: {pct(comparison.baseline.top1)} -> {pct(comparison.candidate.top1)} "
+            f"(drop {comparison.accuracy_drop_pp:.2f} pp)"
+        )
+    if comparison.size_ratio is not None:
+        lines.append(f"size: {comparison.size_ratio:.2f}x smaller")
+    return lines + notes(comparison)
+
+
+def render_markdown(report: ValidationReport) -> str:
+    rows = comparison_rows(report.comparison)
+    out = ["# edgesep validation report", ""]
+    out += [f"- {line}" for line in _summary_lines(report)]
+    out += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    out += ["", f"![latency histogram]({LATENCY_PNG})", "", f"![accuracy vs latency]({ACCURACY_PNG})", ""]
+    return "\n".join(out)
+
+
+def render_html(report: ValidationReport) -> str:
+    esc = html.escape
+    rows = comparison_rows(report.comparison)
+    header = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    items = "".join(f"<li>{esc(line)}</li>" for line in _summary_lines(report))
+    return (
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>edgesep validation report</title>"
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+        "td,th{border:1px solid #999;padding:4px 8px;text-align:right}</style></head><body>\n"
+        f"<h1>edgesep validation report</h1>\n<ul>{items}</ul>\n"
+        f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>\n"
+        f"<p><img src=\"{LATENCY_PNG}\" alt=\"latency histogram\"></p>\n"
+        f"<p><img src=\"{ACCURACY_PNG}\" alt=\"accuracy vs latency\"></p>\n</body></html>\n"
+    )
+
+
+def write_report(
+    report: ValidationReport,
+    folder: Path,
+    *,
+    latencies: Mapping[str, np.ndarray] | None = None,
+    force: bool = False,
+) -> tuple[Path, ...]:
+    """Write report.md, report.html and the two PNGs into ``folder``; returns their paths.
+
+    ``latencies`` (per tag) default to the results files in ``folder``.
+    """
+    folder = Path(folder)
+    targets = [check_output(folder / name, force=force) for name in REPORT_FILES]
+    latencies = dict(latencies) if latencies is not None else _load_latencies(folder)
+    latency_histogram(latencies, targets[2], emulated=report.comparison.emulated, force=force)
+    accuracy_vs_latency(report, targets[3], force=force)
+    write_text(targets[0], render_markdown(report), force=force)
+    write_text(targets[1], render_html(report), force=force)
+    return tuple(targets)

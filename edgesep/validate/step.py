@@ -1,0 +1,182 @@
+"""The validate step: run a float and a quantized model on a device with the same inputs and compare them."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesep.errors import InputError, ShapeError, ThresholdError
+from edgesep.validate.comparison import Comparison, compare_runs
+from edgesep.validate.data import ModelInput, ValidationData, load_validation_data, model_input, to_model_layout
+
+FLOAT_TAG = "float"
+QUANT_TAG = "quant"
+
+
+def _default_spec():
+    from edgesep.devices.base import RunSpec
+
+    return RunSpec()
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Float vs quantized on one device: the comparison plus where everything came from and went."""
+
+    float_model: Path
+    quant_model: Path
+    data: str
+    samples: int
+    device: str
+    runs: int
+    warmup: int
+    threads: int | None
+    comparison: Comparison
+    results_files: tuple[Path, ...] = ()  # empty when no output_dir was given
+    report_files: tuple[Path, ...] = ()  # report.md, report.html and the PNGs
+
+    @property
+    def accuracy_drop_pp(self) -> float | None:
+        return self.comparison.accuracy_drop_pp
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "float_model": str(self.float_model),
+            "quant_model": str(self.quant_model),
+            "data": self.data,
+            "samples": self.samples,
+            "device": self.device,
+            "runs": self.runs,
+            "warmup": self.warmup,
+            "threads": self.threads,
+            **self.comparison.to_dict(),
+            "results_files": [str(p) for p in self.results_files],
+            "report_files": [str(p) for p in self.report_files],
+        }
+
+
+def _nchw(x: np.ndarray, layout: str) -> np.ndarray:
+    return x.transpose(0, 3, 1, 2) if x.ndim == 4 and layout == "NHWC" else x
+
+
+def _inputs_for(data: ValidationData, quant_input: ModelInput, float_input: ModelInput) -> np.ndarray:
+    """The float model's batch: the same samples, in the float model's layout."""
+    if tuple(float_input.shape[1:]) == tuple(data.x.shape[1:]):
+        return data.x
+    try:
+        return to_model_layout(_nchw(data.x, quant_input.layout), float_input)
+    except ShapeError:
+        raise ShapeError(
+            f"float model input {float_input.shape} and quantized model input {quant_input.shape} do not match"
+        ) from None
+
+
+def _open(device):
+    if isinstance(device, str):
+        from edgesep.devices import open_device
+
+        return device, open_device(device)
+    return getattr(device, "name", type(device).__name__), device
+
+
+def _run_pair(dev, float_model: Path, quant_model: Path, float_x: np.ndarray, quant_x: np.ndarray,
+              results_dir: Path, *, spec, force: bool) -> dict:
+    if float_x is quant_x:  # one run: the inputs are pushed once
+        return dev.run({FLOAT_TAG: float_model, QUANT_TAG: quant_model}, quant_x, results_dir, spec=spec, force=force)
+    results = dict(dev.run({FLOAT_TAG: float_model}, float_x, results_dir, spec=spec, force=force))
+    results.update(dev.run({QUANT_TAG: quant_model}, quant_x, results_dir, spec=spec, force=force))
+    return results
+
+
+def check_accuracy_drop(report: ValidationReport, max_drop_pp: float) -> None:
+    """ThresholdError when the quantized model lost more than ``max_drop_pp`` top-1 points."""
+    drop = report.accuracy_drop_pp
+    if drop is None:
+        raise InputError("--fail-if-drop needs labels (data with labels or --labels)")
+    if drop > max_drop_pp:
+        raise ThresholdError(
+            f"quantized top-1 accuracy dropped {drop:.2f} pp "
+            f"({100 * report.comparison.baseline.top1:.2f}% -> {100 * report.comparison.candidate.top1:.2f}%), "
+            f"more than the allowed {max_drop_pp:g} pp"
+        )
+
+
+def validate(
+    float_model: str | Path,
+    quant_model: str | Path,
+    *,
+    data: str | Path,
+    labels: str | Path | np.ndarray | None = None,
+    device="local",
+    spec=None,
+    samples: int | None = None,
+    output_dir: str | Path | None = None,
+    report: bool = True,
+    fail_if_drop: float | None = None,
+    force: bool = False,
+) -> ValidationReport:
+    """Run both models on ``device`` (a name/URL or a Device) with the same inputs and compare them.
+
+    Results files go to ``output_dir`` (and a Markdown/HTML report with plots when
+    ``report``); without ``output_dir`` they live in a temporary folder and nothing
+    is written.  ``fail_if_drop`` (percentage points of top-1) raises ThresholdError
+    after everything is written.
+    """
+    float_model, quant_model = Path(float_model), Path(quant_model)
+    for path in (float_model, quant_model):
+        if not path.is_file():
+            raise InputError(f"model not found: {path}")
+    spec = spec or _default_spec()
+    quant_input, float_input = model_input(quant_model), model_input(float_model)
+    batch = load_validation_data(data, quant_model, labels=labels, samples=samples)
+    float_x = _inputs_for(batch, quant_input, float_input)
+    device_name, dev = _open(device)
+
+    with tempfile.TemporaryDirectory(prefix="edgesep-validate-") as scratch:
+        results_dir = Path(output_dir) if output_dir is not None else Path(scratch)
+        if output_dir is not None and report and not force:
+            _refuse_existing_report(results_dir)
+        runs = _run_pair(dev, float_model, quant_model, float_x, batch.x, results_dir, spec=spec, force=force)
+        comparison = compare_runs(runs[FLOAT_TAG], runs[QUANT_TAG], labels=batch.labels)
+        result = ValidationReport(
+            float_model=float_model,
+            quant_model=quant_model,
+            data=batch.source,
+            samples=batch.samples,
+            device=device_name,
+            runs=spec.runs,
+            warmup=spec.warmup,
+            threads=spec.threads,
+            comparison=comparison,
+            results_files=_results_files(results_dir) if output_dir is not None else (),
+        )
+    if output_dir is not None and report:
+        from edgesep.validate.report import write_report
+
+        latencies = {tag: run.latencies_ms for tag, run in runs.items()}
+        files = write_report(result, Path(output_dir), latencies=latencies, force=force)
+        result = dataclasses.replace(result, report_files=files)
+    if fail_if_drop is not None:
+        check_accuracy_drop(result, fail_if_drop)
+    return result
+
+
+def _results_files(folder: Path) -> tuple[Path, ...]:
+    from edgesep.validate.results import results_paths
+
+    files = [p for tag in (FLOAT_TAG, QUANT_TAG) for p in results_paths(folder, tag)]
+    return tuple(p for p in files if p.exists())
+
+
+def _refuse_existing_report(folder: Path) -> None:
+    from edgesep.errors import OutputExistsError
+    from edgesep.validate.report import REPORT_FILES
+
+    existing = [name for name in REPORT_FILES if (folder / name).exists()]
+    if existing:
+        raise OutputExistsError(f"report exists in {folder}: {', '.join(existing)}; pass --force to overwrite")

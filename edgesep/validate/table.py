@@ -1,0 +1,126 @@
+"""Terminal tables (rich) for a validation report and for a latency benchmark.
+
+The rows are built as plain strings first (:func:`comparison_rows`) so that the
+Markdown/HTML report shows exactly the same figures as the terminal.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from edgesep.validate.metrics import size_mb
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from edgesep.validate.comparison import Comparison, ModelSummary
+
+DASH = "-"
+COLUMNS = (
+    "model", "top-1", "top-5", "agreement", "cosine", "max-abs",
+    "p50 ms", "p90 ms", "p99 ms", "mean ms", "std ms", "speed-up", "size MB",
+)  # fmt: skip
+EMULATED_LABEL = "EMULATED latency (qemu): not the speed of the real device"
+
+
+def pct(value: float | None) -> str:
+    return DASH if value is None else f"{100 * value:.2f}%"
+
+
+def num(value: float | None, fmt: str = ".3f") -> str:
+    return DASH if value is None else format(value, fmt)
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds: 3 decimals, or 3 significant digits below 0.1 ms."""
+    if value is None:
+        return DASH
+    return f"{value:.3f}" if abs(value) >= 0.1 or value == 0 else f"{value:.3g}"
+
+
+def _latency_cells(summary: ModelSummary) -> list[str]:
+    lat = summary.latency
+    if lat is None:
+        return [DASH] * 5
+    return [ms(lat.p50), ms(lat.p90), ms(lat.p99), ms(lat.mean), ms(lat.std)]
+
+
+def comparison_rows(comparison: Comparison) -> list[list[str]]:
+    """Two rows (float, quantized) of strings, in :data:`COLUMNS` order."""
+    base, cand = comparison.baseline, comparison.candidate
+    agreement = comparison.agreement
+    rows = [
+        [f"float ({base.model_name})", pct(base.top1), pct(base.top5), "ref", "ref", "ref",
+         *_latency_cells(base), "1.00x", num(size_mb(base.size_bytes), ".3f")],
+        [f"quant ({cand.model_name})", pct(cand.top1), pct(cand.top5),
+         pct(None if agreement is None else agreement.top1_agreement),
+         num(None if agreement is None else agreement.cosine, ".6f"),
+         num(None if agreement is None else agreement.max_abs, ".4g"),
+         *_latency_cells(cand),
+         DASH if comparison.speedup is None else f"{comparison.speedup:.2f}x",
+         num(size_mb(cand.size_bytes), ".3f")],
+    ]  # fmt: skip
+    return rows
+
+
+def device_line(device: dict[str, Any], *, threads: int | None = None) -> str:
+    """``cpu: ... | cores: 4 | machine: aarch64 | runtime: ai-edge-litert 1.4.0 | python 3.11 | numpy 2.2.6``."""
+    runtime = device.get("runtime") or {}
+    parts = [
+        f"cpu: {device.get('cpu', '?')}",
+        f"cores: {device.get('cores', '?')}",
+        f"machine: {device.get('machine', '?')}",
+        f"runtime: {runtime.get('name', '?')} {runtime.get('version', '?')}" if isinstance(runtime, dict)
+        else f"runtime: {runtime}",
+        f"python {device.get('python', '?')}",
+        f"numpy {device.get('numpy', '?')}",
+    ]  # fmt: skip
+    if threads is not None:
+        parts.append(f"threads: {threads}")
+    return " | ".join(parts)
+
+
+def notes(comparison: Comparison) -> list[str]:
+    """Lines shown under the table: emulation label, incomplete runs."""
+    lines = []
+    if comparison.emulated:
+        lines.append(EMULATED_LABEL)
+    for summary in (comparison.baseline, comparison.candidate):
+        if not summary.complete:
+            lines.append(f"INCOMPLETE run for {summary.tag}: {summary.error or 'interrupted'} (partial figures)")
+    return lines
+
+
+def comparison_table(comparison: Comparison, *, title: str = "edgesep validate") -> Table:
+    from rich.table import Table
+
+    latency_title = " [EMULATED latency]" if comparison.emulated else ""
+    table = Table(title=title + latency_title, caption=device_line(comparison.device, threads=comparison.baseline.threads))
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=column != "model")
+    for row in comparison_rows(comparison):
+        table.add_row(*row)
+    return table
+
+
+BENCH_COLUMNS = ("model", "runs", "p50 ms", "p90 ms", "p99 ms", "mean ms", "std ms", "size MB", "runtime")
+
+
+def bench_rows(summaries: Sequence[ModelSummary], runtimes: Sequence[str]) -> list[list[str]]:
+    return [
+        [s.model_name, str(0 if s.latency is None else s.latency.runs), *_latency_cells(s),
+         num(size_mb(s.size_bytes), ".3f"), runtime]
+        for s, runtime in zip(summaries, runtimes)
+    ]  # fmt: skip
+
+
+def bench_table(summaries: Sequence[ModelSummary], runtimes: Sequence[str], *, device: dict, emulated: bool) -> Table:
+    from rich.table import Table
+
+    title = "edgesep bench" + (" [EMULATED latency]" if emulated else "")
+    table = Table(title=title, caption=device_line(device, threads=summaries[0].threads if summaries else None))
+    for column in BENCH_COLUMNS:
+        table.add_column(column, justify="left" if column in ("model", "runtime") else "right")
+    for row in bench_rows(summaries, runtimes):
+        table.add_row(*row)
+    return table
