@@ -1,0 +1,116 @@
+"""Per-tensor layout bookkeeping for the NHWC lowering.
+
+A lowered tensor is a :class:`Value`: its data (a numpy constant or a TF
+tensor) plus how that data is laid out relative to the ONNX tensor it stands
+for.  ``plain`` = same layout as ONNX; ``nhwc`` = a 4-D ONNX NCHW tensor stored
+as NHWC; ``flat_hwc`` = a 2-D ``(N, C*H*W)`` ONNX tensor whose features are
+stored in H, W, C order (a flattened NHWC map), so that a following Gemm can
+permute its weights instead of transposing the activations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+PLAIN = "plain"
+NHWC = "nhwc"
+FLAT_HWC = "flat_hwc"
+
+TO_NHWC = (0, 2, 3, 1)
+TO_NCHW = (0, 3, 1, 2)
+
+
+@dataclass(frozen=True)
+class Value:
+    """One lowered tensor: numpy constant or TF tensor, and its layout."""
+
+    data: Any
+    layout: str = PLAIN
+    chw: tuple[int, int, int] | None = None  # for FLAT_HWC: the (C, H, W) of the flattened map
+
+    @property
+    def is_const(self) -> bool:
+        return isinstance(self.data, np.ndarray)
+
+    @property
+    def stored_shape(self) -> tuple[int, ...]:
+        if self.is_const:
+            return tuple(self.data.shape)
+        return tuple(int(d) if d is not None else -1 for d in self.data.shape)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The ONNX shape of the tensor."""
+        stored = self.stored_shape
+        if self.layout == NHWC:
+            return tuple(stored[i] for i in TO_NCHW)
+        return stored
+
+    @property
+    def rank(self) -> int:
+        return len(self.stored_shape)
+
+
+def const(array: np.ndarray) -> Value:
+    return Value(np.asarray(array))
+
+
+def nhwc_axis(axis: int, rank: int = 4) -> int:
+    """ONNX (NCHW) axis -> the axis of the same dimension in NHWC storage."""
+    axis = axis % rank
+    return TO_NHWC.index(axis)
+
+
+def as_plain(value: Value):
+    """The data in ONNX layout, as a TF tensor (constants become tf.constant)."""
+    import tensorflow as tf
+
+    if value.is_const:
+        return tf.constant(value.data)
+    if value.layout == NHWC:
+        return tf.transpose(value.data, TO_NCHW)
+    if value.layout == FLAT_HWC:
+        c, h, w = value.chw
+        batch = value.stored_shape[0]
+        spatial = tf.reshape(value.data, (batch, h, w, c))
+        return tf.reshape(tf.transpose(spatial, TO_NCHW), (batch, c * h * w))
+    return value.data
+
+
+def as_nhwc(value: Value):
+    """A 4-D tensor in NHWC storage (transposes plain data; constants are transposed in numpy)."""
+    import tensorflow as tf
+
+    if value.layout == NHWC:
+        return value.data
+    if value.is_const:
+        return tf.constant(np.ascontiguousarray(np.transpose(_rank4(value.data), TO_NHWC)))
+    data = as_plain(value)
+    if len(data.shape) != 4:
+        raise ValueError(f"expected a 4-D tensor, got shape {tuple(data.shape)}")
+    return tf.transpose(data, TO_NHWC)
+
+
+def broadcast_nhwc(value: Value):
+    """A value that broadcasts against a 4-D NCHW tensor, stored so that it broadcasts against NHWC."""
+    import tensorflow as tf
+
+    if value.layout == NHWC:
+        return value.data
+    if value.is_const:
+        return tf.constant(np.ascontiguousarray(np.transpose(_rank4(value.data), TO_NHWC)))
+    data = as_plain(value)
+    rank = len(data.shape)
+    if rank < 4:
+        data = tf.reshape(data, (1,) * (4 - rank) + tuple(int(d) for d in data.shape))
+    return tf.transpose(data, TO_NHWC)
+
+
+def _rank4(array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim > 4:
+        raise ValueError(f"cannot broadcast a {array.ndim}-D constant against a 4-D map")
+    return array.reshape((1,) * (4 - array.ndim) + array.shape)

@@ -1,0 +1,105 @@
+"""Read an ONNX file, fix its input shapes, check it and (optionally) constant-fold it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from edgesep.errors import InputError, ShapeError
+from edgesep.fileio import check_input
+
+
+def read_model(path: str | Path):
+    """Parse an ONNX file; a missing, corrupt or non-ONNX file is a one-line InputError."""
+    import onnx
+
+    source = check_input(path, what="ONNX model")
+    try:
+        model = onnx.load(str(source))
+    except Exception as error:  # protobuf raises DecodeError, onnx may raise others
+        raise InputError(f"{source} is not a readable ONNX model ({type(error).__name__})") from None
+    if not model.graph.node and not model.graph.output:
+        raise InputError(f"{source} is not an ONNX model (empty graph)")
+    try:
+        onnx.checker.check_model(model)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{source} fails onnx.checker: {first}") from None
+    return model
+
+
+def graph_inputs(model) -> list:
+    """The real inputs of the graph (initializers listed as inputs are not inputs)."""
+    initializers = {init.name for init in model.graph.initializer}
+    return [value for value in model.graph.input if value.name not in initializers]
+
+
+def prepare_model(model, *, input_shapes: Mapping[str, tuple[int, ...]] | None = None):
+    """Return a copy with static input shapes and inferred intermediate shapes.
+
+    A dynamic batch dimension becomes 1; any other dynamic dimension needs an
+    explicit shape (``--input-shape``) and raises ShapeError.
+    """
+    import onnx
+
+    prepared = onnx.ModelProto()
+    prepared.CopyFrom(model)
+    shapes = dict(input_shapes or {})
+    inputs = graph_inputs(prepared)
+    unknown = set(shapes) - {value.name for value in inputs}
+    if unknown:
+        raise ShapeError(f"input shape given for unknown input(s) {sorted(unknown)}; inputs: {[v.name for v in inputs]}")
+    for value in inputs:
+        dims = value.type.tensor_type.shape.dim
+        if value.name in shapes:
+            wanted = tuple(int(d) for d in shapes[value.name])
+            if len(wanted) != len(dims):
+                raise ShapeError(f"input {value.name!r} has rank {len(dims)}, but the shape given is {wanted}")
+            for dim, size in zip(dims, wanted):
+                declared = dim.dim_value if dim.HasField("dim_value") else None
+                if declared and declared != size:
+                    raise ShapeError(f"input {value.name!r} is fixed to {_dims_text(dims)}; cannot use {wanted}")
+                dim.Clear()
+                dim.dim_value = size
+            continue
+        for index, dim in enumerate(dims):
+            if dim.HasField("dim_value") and dim.dim_value > 0:
+                continue
+            if index == 0:
+                dim.Clear()
+                dim.dim_value = 1
+                continue
+            raise ShapeError(
+                f"input {value.name!r} has dynamic dimensions {_dims_text(dims)}; "
+                "pass a static shape with --input-shape (e.g. 1,3,224,224)"
+            )
+    _clear_value_info(prepared)
+    try:
+        prepared = onnx.shape_inference.infer_shapes(prepared, strict_mode=False, data_prop=True)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ShapeError(f"shape inference failed with the given input shapes: {first}") from None
+    return prepared
+
+
+def simplify(model):
+    """Constant-fold with onnxslim; the model is returned unchanged if slimming fails."""
+    try:
+        import onnxslim
+    except ImportError:
+        return model
+    try:
+        return onnxslim.slim(model)
+    except Exception:  # a simplifier failure must not fail the conversion
+        return model
+
+
+def _clear_value_info(model) -> None:
+    """Drop stale intermediate shapes (e.g. a symbolic batch) so inference recomputes them."""
+    del model.graph.value_info[:]
+    for value in model.graph.output:
+        value.type.tensor_type.ClearField("shape")
+
+
+def _dims_text(dims) -> str:
+    return "(" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims) + ")"

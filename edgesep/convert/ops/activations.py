@@ -1,0 +1,131 @@
+"""Pointwise activations.  Patterns are chosen so that the TFLite converter fuses them into
+the producing Conv/FullyConnected (Relu, Relu6, ReluN1To1) or into one op (HardSwish, PRelu)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgesep.convert.layout import NHWC, Value, as_plain, broadcast_nhwc, nhwc_axis
+from edgesep.convert.registry import register
+
+
+def _unary(value: Value, function) -> Value:
+    return Value(function(value.data), value.layout, value.chw)
+
+
+@register("Relu")
+def relu(node, ctx):
+    import tensorflow as tf
+
+    return [_unary(ctx.get(node, 0), tf.nn.relu)]
+
+
+@register("Clip")
+def clip(node, ctx):
+    import tensorflow as tf
+
+    value = ctx.get(node, 0)
+    low = ctx.const(node, 1, what="min")
+    high = ctx.const(node, 2, what="max")
+    low = float(low) if low is not None else node.attr("min", None)
+    high = float(high) if high is not None else node.attr("max", None)
+    if low == 0.0 and high == 6.0:
+        return [_unary(value, tf.nn.relu6)]
+    if low == 0.0 and high is None:
+        return [_unary(value, tf.nn.relu)]
+    if low == -1.0 and high == 1.0:
+        return [_unary(value, lambda x: tf.clip_by_value(x, -1.0, 1.0))]
+
+    def clipped(x):
+        if low is not None:
+            x = tf.maximum(x, np.array(low, dtype=x.dtype.as_numpy_dtype))
+        if high is not None:
+            x = tf.minimum(x, np.array(high, dtype=x.dtype.as_numpy_dtype))
+        return x
+
+    return [_unary(value, clipped)]
+
+
+@register("LeakyRelu")
+def leaky_relu(node, ctx):
+    import tensorflow as tf
+
+    alpha = float(node.attr("alpha", 0.01))
+    return [_unary(ctx.get(node, 0), lambda x: tf.nn.leaky_relu(x, alpha=alpha))]
+
+
+@register("PRelu")
+def prelu(node, ctx):
+    import tensorflow as tf
+
+    value = ctx.get(node, 0)
+    slope = ctx.get(node, 1)
+    if value.layout == NHWC:
+        alpha = broadcast_nhwc(slope)
+        x = value.data
+    else:
+        alpha = as_plain(slope)
+        x = as_plain(value)
+    alpha = tf.cast(alpha, x.dtype)
+    # relu(x) - alpha * relu(-x): the pattern the converter turns into one PRELU op
+    result = tf.nn.relu(x) - alpha * tf.nn.relu(-x)
+    return [Value(result, NHWC if value.layout == NHWC else "plain")]
+
+
+@register("Sigmoid")
+def sigmoid(node, ctx):
+    import tensorflow as tf
+
+    return [_unary(ctx.get(node, 0), tf.math.sigmoid)]
+
+
+@register("Tanh")
+def tanh(node, ctx):
+    import tensorflow as tf
+
+    return [_unary(ctx.get(node, 0), tf.math.tanh)]
+
+
+@register("HardSigmoid")
+def hard_sigmoid(node, ctx):
+    import tensorflow as tf
+
+    alpha = float(node.attr("alpha", 0.2))
+    beta = float(node.attr("beta", 0.5))
+    if np.isclose(alpha, 1.0 / 6.0) and beta == 0.5:
+        return [_unary(ctx.get(node, 0), lambda x: tf.nn.relu6(x + 3.0) * (1.0 / 6.0))]
+    return [_unary(ctx.get(node, 0), lambda x: tf.clip_by_value(x * alpha + beta, 0.0, 1.0))]
+
+
+@register("HardSwish")
+def hard_swish(node, ctx):
+    import tensorflow as tf
+
+    # x * relu6(x + 3) / 6: the converter folds this pattern into a single HARD_SWISH op
+    return [_unary(ctx.get(node, 0), lambda x: x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0))]
+
+
+@register("Elu")
+def elu(node, ctx):
+    import tensorflow as tf
+
+    alpha = float(node.attr("alpha", 1.0))
+    if alpha != 1.0:
+        raise ctx.unsupported(node, f"alpha={alpha} (only 1.0)")
+    return [_unary(ctx.get(node, 0), tf.nn.elu)]
+
+
+@register("Softmax", "LogSoftmax")
+def softmax(node, ctx):
+    import tensorflow as tf
+
+    value = ctx.get(node, 0)
+    rank = value.rank
+    axis = int(node.attr("axis", -1 if ctx.opset >= 13 else 1))
+    axis %= rank
+    if ctx.opset < 13 and axis != rank - 1:
+        raise ctx.unsupported(node, f"opset<13 softmax flattens from axis {axis}; only the last axis is supported")
+    function = tf.nn.softmax if node.op_type == "Softmax" else tf.nn.log_softmax
+    if value.layout == NHWC:
+        return [Value(function(value.data, axis=nhwc_axis(axis)), NHWC)]
+    return [Value(function(as_plain(value), axis=axis))]

@@ -1,0 +1,112 @@
+"""Broadcasting binary ops and simple unary math; NHWC operands stay NHWC."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgesep.convert.layout import FLAT_HWC, NHWC, PLAIN, Value, as_plain, broadcast_nhwc
+from edgesep.convert.registry import register
+
+_BINARY = {
+    "Add": lambda tf: tf.add,
+    "Sub": lambda tf: tf.subtract,
+    "Mul": lambda tf: tf.multiply,
+    "Div": lambda tf: tf.divide,
+    "Pow": lambda tf: tf.pow,
+    "Max": lambda tf: tf.maximum,
+    "Min": lambda tf: tf.minimum,
+}
+
+
+def _out_rank(values: list[Value]) -> int:
+    return max(v.rank for v in values)
+
+
+def align(values: list[Value]) -> tuple[list, str, tuple | None]:
+    """Bring broadcasting operands into one storage layout; returns (tensors, layout, chw)."""
+    import tensorflow as tf
+
+    rank = _out_rank(values)
+    dtype = next((v.data.dtype for v in values if not v.is_const), None)
+    np_dtype = dtype.as_numpy_dtype if dtype is not None else None
+
+    def constant(array):
+        return tf.constant(np.asarray(array, dtype=np_dtype) if np_dtype is not None else array)
+
+    if rank == 4 and any(v.layout == NHWC for v in values):
+        tensors = []
+        for v in values:
+            if v.is_const:
+                tensors.append(tf.cast(broadcast_nhwc(v), dtype))
+            else:
+                tensors.append(broadcast_nhwc(v))
+        return tensors, NHWC, None
+    flats = [v for v in values if v.layout == FLAT_HWC]
+    if flats and all(v.layout == FLAT_HWC or (v.is_const and v.data.size == 1) for v in values):
+        chw = flats[0].chw
+        if all(v.chw == chw for v in flats):
+            return [v.data if not v.is_const else constant(v.data.reshape(())) for v in values], FLAT_HWC, chw
+    return [constant(v.data) if v.is_const else as_plain(v) for v in values], PLAIN, None
+
+
+def _binary(node, ctx):
+    import tensorflow as tf
+
+    function = _BINARY[node.op_type](tf)
+    operands = [ctx.get(node, i) for i in range(len(node.inputs))]
+    tensors, layout, chw = align(operands)
+    result = tensors[0]
+    for tensor in tensors[1:]:
+        result = function(result, tensor)
+    return [Value(result, layout, chw)]
+
+
+for _op in ("Add", "Sub", "Mul", "Div", "Pow"):
+    register(_op)(_binary)
+
+
+@register("Max", "Min", "Sum", "Mean")
+def variadic(node, ctx):
+    import tensorflow as tf
+
+    operands = [ctx.get(node, i) for i in range(len(node.inputs))]
+    tensors, layout, chw = align(operands)
+    if node.op_type == "Max":
+        result = tensors[0]
+        for t in tensors[1:]:
+            result = tf.maximum(result, t)
+    elif node.op_type == "Min":
+        result = tensors[0]
+        for t in tensors[1:]:
+            result = tf.minimum(result, t)
+    else:
+        result = tensors[0]
+        for t in tensors[1:]:
+            result = result + t
+        if node.op_type == "Mean":
+            result = result * (1.0 / len(tensors))
+    return [Value(result, layout, chw)]
+
+
+_UNARY = {
+    "Sqrt": "sqrt",
+    "Exp": "exp",
+    "Log": "log",
+    "Abs": "abs",
+    "Neg": "negative",
+    "Reciprocal": "reciprocal",
+    "Floor": "floor",
+    "Ceil": "ceil",
+    "Erf": "erf",
+    "Sin": "sin",
+    "Cos": "cos",
+}
+
+
+@register(*_UNARY)
+def unary_math(node, ctx):
+    import tensorflow as tf
+
+    value = ctx.get(node, 0)
+    function = getattr(tf.math, _UNARY[node.op_type])
+    return [Value(function(value.data), value.layout, value.chw)]

@@ -1,0 +1,96 @@
+"""Global and windowed pooling in NHWC (ceil_mode, count_include_pad, asymmetric pads)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgesep.convert.layout import NHWC, Value, as_nhwc
+from edgesep.convert.ops.padding import choose_padding, explicit_pads, pad_nhwc, tf_same_pads
+from edgesep.convert.registry import register
+
+
+@register("GlobalAveragePool", "GlobalMaxPool")
+def global_pool(node, ctx):
+    import tensorflow as tf
+
+    value = ctx.get(node, 0)
+    if value.rank != 4:
+        raise ctx.unsupported(node, f"only 4-D inputs (rank {value.rank})")
+    x = as_nhwc(value)
+    reduce = tf.reduce_mean if node.op_type == "GlobalAveragePool" else tf.reduce_max
+    return [Value(reduce(x, axis=[1, 2], keepdims=True), NHWC)]
+
+
+def _window(node, ctx, x):
+    kernel = tuple(int(k) for k in node.attr("kernel_shape"))
+    if len(kernel) != 2:
+        raise ctx.unsupported(node, "only 2-D pooling")
+    strides = tuple(node.attr("strides", [1, 1]))
+    dilations = tuple(node.attr("dilations", [1, 1]))
+    if any(d != 1 for d in dilations):
+        raise ctx.unsupported(node, f"dilations={list(dilations)} (only 1)")
+    in_hw = tuple(int(d) for d in x.shape[1:3])
+    pads = explicit_pads(node, in_hw, kernel, strides, dilations)
+    ceil_extra = [0, 0]
+    if node.attr("ceil_mode", 0):
+        for axis in range(2):
+            padded = in_hw[axis] + pads[axis] + pads[axis + 2]
+            out = math.ceil((padded - kernel[axis]) / strides[axis]) + 1
+            if (out - 1) * strides[axis] >= in_hw[axis] + pads[axis]:
+                out -= 1
+            ceil_extra[axis] = max((out - 1) * strides[axis] + kernel[axis] - padded, 0)
+    return kernel, strides, in_hw, pads, ceil_extra
+
+
+@register("MaxPool")
+def max_pool(node, ctx):
+    import tensorflow as tf
+
+    value = ctx.get(node, 0)
+    if value.rank != 4 or len(node.outputs) > 1 and node.outputs[1]:
+        raise ctx.unsupported(node, "only 4-D inputs and no Indices output")
+    x = as_nhwc(value)
+    kernel, strides, in_hw, pads, extra = _window(node, ctx, x)
+    total = [pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1]]
+    padding, pre_pads = choose_padding(total, in_hw, kernel, strides, (1, 1))
+    lowest = float(np.finfo(x.dtype.as_numpy_dtype).min)
+    x = pad_nhwc(x, pre_pads, value=lowest)
+    result = tf.nn.max_pool2d(x, ksize=list(kernel), strides=list(strides), padding=padding)
+    return [Value(result, NHWC)]
+
+
+@register("AveragePool")
+def average_pool(node, ctx):
+    import tensorflow as tf
+
+    value = ctx.get(node, 0)
+    if value.rank != 4:
+        raise ctx.unsupported(node, "only 4-D inputs")
+    x = as_nhwc(value)
+    kernel, strides, in_hw, pads, extra = _window(node, ctx, x)
+    include_pad = bool(node.attr("count_include_pad", 0))
+    total = [pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1]]
+    if not any(total):
+        return [Value(tf.nn.avg_pool2d(x, list(kernel), list(strides), "VALID"), NHWC)]
+    if not include_pad and total == tf_same_pads(in_hw, kernel, strides, (1, 1)):
+        return [Value(tf.nn.avg_pool2d(x, list(kernel), list(strides), "SAME"), NHWC)]
+    # general case: sum over the zero-padded window divided by the ONNX divisor per output position
+    counted = np.zeros((in_hw[0] + sum(total[0::2]), in_hw[1] + sum(total[1::2])), dtype=np.float64)
+    if include_pad:
+        counted[: in_hw[0] + pads[0] + pads[2], : in_hw[1] + pads[1] + pads[3]] = 1.0
+    else:
+        counted[pads[0]: pads[0] + in_hw[0], pads[1]: pads[1] + in_hw[1]] = 1.0
+    out_hw = [(counted.shape[a] - kernel[a]) // strides[a] + 1 for a in range(2)]
+    divisor = np.empty(out_hw, dtype=np.float64)
+    for i in range(out_hw[0]):
+        for j in range(out_hw[1]):
+            window = counted[i * strides[0]: i * strides[0] + kernel[0], j * strides[1]: j * strides[1] + kernel[1]]
+            divisor[i, j] = max(window.sum(), 1.0)
+    dtype = x.dtype.as_numpy_dtype
+    factor = (kernel[0] * kernel[1] / divisor).astype(dtype).reshape(1, out_hw[0], out_hw[1], 1)
+    pooled = tf.nn.avg_pool2d(pad_nhwc(x, total), list(kernel), list(strides), "VALID")
+    if np.allclose(factor, 1.0):
+        return [Value(pooled, NHWC)]
+    return [Value(pooled * tf.constant(factor), NHWC)]

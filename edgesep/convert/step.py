@@ -1,0 +1,127 @@
+"""The convert step: ONNX file -> verified float32 .tflite (+ sidecar JSON)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgesep.errors import InputError
+from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
+from edgesep.numerics import Fidelity
+
+DEFAULT_TOLERANCE = 1e-4
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    path: Path
+    source: str
+    input_names: tuple[str, ...]
+    input_shapes: tuple[tuple[int, ...], ...]  # in the TFLite model's layout
+    input_layout: str  # "NHWC" or "NCHW"
+    output_names: tuple[str, ...]
+    output_shapes: tuple[tuple[int, ...], ...]
+    fidelity: Fidelity
+    op_histogram: dict[str, int] = field(default_factory=dict)
+    size_bytes: int = 0
+    seconds: float = 0.0
+
+    @property
+    def transposes(self) -> int:
+        return self.op_histogram.get("TRANSPOSE", 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        payload = asdict(self)
+        payload["path"] = str(self.path)
+        payload["transposes"] = self.transposes
+        return payload
+
+
+def convert(
+    onnx_path: str | Path,
+    output: str | Path,
+    *,
+    keep_nchw: bool = False,
+    input_shape: tuple[int, ...] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    samples: int = 4,
+    seed: int = 0,
+    force: bool = False,
+) -> ConvertResult:
+    """Convert an ONNX model (or a Keras/SavedModel) to a float32 TFLite model, verified vs onnxruntime.
+
+    ``input_shape`` (ONNX layout, e.g. NCHW) fixes the first input's shape.  The
+    file and its ``<output>.json`` sidecar are written only if the TFLite
+    outputs match onnxruntime within ``tolerance`` relative to the output scale.
+    """
+    source = Path(onnx_path)
+    if source.is_dir() or source.suffix.lower() in KERAS_SUFFIXES:
+        from edgesep.convert.keras import convert_keras
+
+        return convert_keras(source, output, tolerance=tolerance, force=force)
+    from edgesep.convert.loading import graph_inputs, read_model, simplify
+    from edgesep.convert.lowering import lower
+    from edgesep.convert.tflite import to_tflite_bytes
+    from edgesep.convert.tflite_inspect import op_histogram
+    from edgesep.convert.verify import verify_tflite
+
+    started = time.perf_counter()
+    check_output(output, force=force)
+    model = read_model(source)
+    shapes = None
+    if input_shape is not None:
+        inputs = graph_inputs(model)
+        if len(inputs) != 1:
+            raise InputError(f"--input-shape needs a single-input model; {source} has {len(inputs)} inputs")
+        shapes = {inputs[0].name: tuple(int(d) for d in input_shape)}
+    lowered = lower(simplify(model), keep_nchw=keep_nchw, input_shapes=shapes)
+    model_bytes = to_tflite_bytes(lowered)
+    fidelity = verify_tflite(model, model_bytes, lowered, tolerance=tolerance, samples=samples, seed=seed)
+    with atomic_path(output, force=force) as tmp:
+        tmp.write_bytes(model_bytes)
+    path = Path(output)
+    result = ConvertResult(
+        path=path,
+        source=str(source),
+        input_names=lowered.input_names,
+        input_shapes=lowered.input_shapes,
+        input_layout=lowered.input_layout,
+        output_names=lowered.output_names,
+        output_shapes=lowered.output_shapes,
+        fidelity=fidelity,
+        op_histogram=op_histogram(model_bytes),
+        size_bytes=len(model_bytes),
+        seconds=time.perf_counter() - started,
+    )
+    write_json(sidecar_path(path), sidecar(result, lowered, samples=samples), force=True)
+    return result
+
+
+def sidecar(result: ConvertResult, lowered, *, samples: int) -> dict[str, Any]:
+    """The ``<model>.tflite.json`` payload described in docs/ARCHITECTURE.md."""
+    from edgesep import __version__
+
+    def layout_of(shape) -> str | None:
+        return lowered.input_layout if len(shape) == 4 else None
+
+    return {
+        "edgesep_version": __version__,
+        "format": "tflite",
+        "source": result.source,
+        "inputs": [
+            {"name": n, "shape": list(s), "dtype": d, "layout": layout_of(s)}
+            for n, s, d in zip(result.input_names, result.input_shapes, lowered.input_dtypes)
+        ],
+        "outputs": [
+            {"name": n, "shape": list(s), "dtype": "float32", "layout": layout_of(s)}
+            for n, s in zip(result.output_names, result.output_shapes)
+        ],
+        "onnx_input_layout": "NCHW",
+        "verification": {"reference": "onnxruntime", "samples": samples, **result.fidelity.to_dict()},
+        "recipe": None,
+        "preprocessing": None,
+        "calibration": None,
+    }

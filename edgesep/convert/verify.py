@@ -1,0 +1,74 @@
+"""Run a converted .tflite and the ONNX source in onnxruntime on the same seeded inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgesep.convert.lowering import LoweredModel
+from edgesep.data.synthetic import random_inputs
+from edgesep.errors import ToleranceError
+from edgesep.numerics import Fidelity, compare_all
+
+
+def run_tflite(model_bytes: bytes, inputs: list[np.ndarray], *, threads: int | None = None) -> list[np.ndarray]:
+    """One inference of a float .tflite: inputs in its layout, outputs in the interpreter's order."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_bytes, num_threads=threads)
+    interpreter.allocate_tensors()
+    for detail, array in zip(interpreter.get_input_details(), inputs):
+        interpreter.set_tensor(detail["index"], array.astype(detail["dtype"]))
+    interpreter.invoke()
+    return [interpreter.get_tensor(detail["index"]).copy() for detail in interpreter.get_output_details()]
+
+
+def verify_tflite(
+    onnx_model,
+    model_bytes: bytes,
+    lowered: LoweredModel,
+    *,
+    tolerance: float,
+    samples: int = 4,
+    seed: int = 0,
+) -> Fidelity:
+    """Max-abs/cosine of the TFLite outputs against onnxruntime; ToleranceError above ``tolerance``
+    (max-abs relative to the output scale)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    order = _output_order(model_bytes, lowered)
+    references: list[list[np.ndarray]] = []
+    candidates: list[list[np.ndarray]] = []
+    for index in range(samples):
+        feeds = {}
+        for i, (name, shape, dtype) in enumerate(zip(lowered.input_names, lowered.onnx_input_shapes, lowered.input_dtypes)):
+            feeds[name] = random_inputs(shape, seed=seed + 97 * index + i).astype(dtype)
+        references.append(session.run(list(lowered.output_names), feeds))
+        tflite_inputs = [lowered.to_tflite_input(i, feeds[name]) for i, name in enumerate(lowered.input_names)]
+        outputs = run_tflite(model_bytes, tflite_inputs)
+        candidates.append([lowered.to_onnx_output(outputs[j]) for j in order])
+    reference = [np.concatenate([r[i] for r in references]) for i in range(len(lowered.output_names))]
+    candidate = [np.concatenate([c[i] for c in candidates]) for i in range(len(lowered.output_names))]
+    fidelity = compare_all(reference, candidate)
+    if not np.isfinite(fidelity.max_abs) or fidelity.relative > tolerance:
+        raise ToleranceError(
+            f"TFLite output differs from onnxruntime: max-abs {fidelity.max_abs:.3g} "
+            f"({fidelity.relative:.3g} of the output scale) > tolerance {tolerance:g}"
+        )
+    return fidelity
+
+
+def _output_order(model_bytes: bytes, lowered: LoweredModel) -> list[int]:
+    """For each ONNX output, the index of the interpreter output that holds it (by name, else by position)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_content=model_bytes).get_output_details()
+    if len(details) != len(lowered.output_names):
+        raise ToleranceError(f"TFLite model has {len(details)} outputs, ONNX has {len(lowered.output_names)}")
+    if len(details) == 1:
+        return [0]
+    names = [d["name"] for d in details]
+    wanted = [f"StatefulPartitionedCall:{i}" for i in range(len(details))]
+    if sorted(names) == sorted(wanted):
+        return [names.index(w) for w in wanted]
+    return list(range(len(details)))

@@ -1,0 +1,63 @@
+"""Fixtures for the converter tests: build small seeded ONNX graphs and check them against onnxruntime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def make_model(nodes, inputs, outputs, initializers=None, *, opset: int = 17):
+    """An ONNX model from helper nodes; ``inputs``/``outputs`` are (name, shape) pairs, initializers a dict."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        nodes,
+        "test",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name, shape in inputs],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name, shape in outputs],
+        initializer=[numpy_helper.from_array(np.asarray(a), n) for n, a in (initializers or {}).items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
+def convert_in_memory(model, *, keep_nchw: bool = False, tolerance: float = 1e-4, samples: int = 2):
+    """Lower, convert and verify without touching disk; returns (fidelity, op histogram, lowered)."""
+    from edgesep.convert.lowering import lower
+    from edgesep.convert.tflite import to_tflite_bytes
+    from edgesep.convert.tflite_inspect import op_histogram
+    from edgesep.convert.verify import verify_tflite
+
+    lowered = lower(model, keep_nchw=keep_nchw)
+    model_bytes = to_tflite_bytes(lowered)
+    fidelity = verify_tflite(model, model_bytes, lowered, tolerance=tolerance, samples=samples)
+    return fidelity, op_histogram(model_bytes), lowered
+
+
+@pytest.fixture(scope="session")
+def rng_weights():
+    def weights(*shape, seed: int = 0, scale: float = 0.5) -> np.ndarray:
+        return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)
+
+    return weights
+
+
+@pytest.fixture(scope="session")
+def sepcnn_onnx(tmp_path_factory) -> Path:
+    """The reference SepCNN (random seeded weights) exported to ONNX by edgesep.export."""
+    import torch
+
+    from edgesep.export import export
+
+    try:
+        from edgesep.models.sepcnn import sepcnn
+    except ImportError:  # H1's package not there yet
+        pytest.skip("edgesep.models.sepcnn not available")
+    torch.manual_seed(0)
+    model = sepcnn().eval()
+    path = tmp_path_factory.mktemp("sepcnn") / "sepcnn.onnx"
+    export(model, path, input_shape=(1, 1, 16, 16))
+    return path
