@@ -6,7 +6,7 @@ import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from edgesep.validate.data import ModelInput, ValidationData, load_validation_da
 
 FLOAT_TAG = "float"
 QUANT_TAG = "quant"
+STAGES = ("loading data", "running on the device", "comparing", "writing the report")
 
 
 def _default_spec():
@@ -45,6 +46,8 @@ class ValidationReport:
         return self.comparison.accuracy_drop_pp
 
     def to_dict(self) -> dict[str, Any]:
+        comparison = self.comparison.to_dict()
+        comparison["device_facts"] = comparison.pop("device")
         return {
             "float_model": str(self.float_model),
             "quant_model": str(self.quant_model),
@@ -54,7 +57,7 @@ class ValidationReport:
             "runs": self.runs,
             "warmup": self.warmup,
             "threads": self.threads,
-            **self.comparison.to_dict(),
+            **comparison,
             "results_files": [str(p) for p in self.results_files],
             "report_files": [str(p) for p in self.report_files],
         }
@@ -119,19 +122,23 @@ def validate(
     report: bool = True,
     fail_if_drop: float | None = None,
     force: bool = False,
+    on_stage: Callable[[str], None] | None = None,
 ) -> ValidationReport:
     """Run both models on ``device`` (a name/URL or a Device) with the same inputs and compare them.
 
     Results files go to ``output_dir`` (and a Markdown/HTML report with plots when
     ``report``); without ``output_dir`` they live in a temporary folder and nothing
     is written.  ``fail_if_drop`` (percentage points of top-1) raises ThresholdError
-    after everything is written.
+    after everything is written.  ``on_stage`` is called with the name of each
+    stage as it starts (see :data:`STAGES`), for progress bars.
     """
+    stage = on_stage or (lambda name: None)
     float_model, quant_model = Path(float_model), Path(quant_model)
     for path in (float_model, quant_model):
         if not path.is_file():
             raise InputError(f"model not found: {path}")
     spec = spec or _default_spec()
+    stage(STAGES[0])
     quant_input, float_input = model_input(quant_model), model_input(float_model)
     batch = load_validation_data(data, quant_model, labels=labels, samples=samples)
     float_x = _inputs_for(batch, quant_input, float_input)
@@ -141,7 +148,9 @@ def validate(
         results_dir = Path(output_dir) if output_dir is not None else Path(scratch)
         if output_dir is not None and report and not force:
             _refuse_existing_report(results_dir)
+        stage(STAGES[1])
         runs = _run_pair(dev, float_model, quant_model, float_x, batch.x, results_dir, spec=spec, force=force)
+        stage(STAGES[2])
         comparison = compare_runs(runs[FLOAT_TAG], runs[QUANT_TAG], labels=batch.labels)
         result = ValidationReport(
             float_model=float_model,
@@ -158,6 +167,7 @@ def validate(
     if output_dir is not None and report:
         from edgesep.validate.report import write_report
 
+        stage(STAGES[3])
         latencies = {tag: run.latencies_ms for tag, run in runs.items()}
         files = write_report(result, Path(output_dir), latencies=latencies, force=force)
         result = dataclasses.replace(result, report_files=files)

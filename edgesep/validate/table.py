@@ -23,6 +23,15 @@ COLUMNS = (
 EMULATED_LABEL = "EMULATED latency (qemu): not the speed of the real device"
 
 
+def make_console():
+    """A rich console; when piped (not a terminal) it is wide so no figure is cut."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=220)
+
+
 def pct(value: float | None) -> str:
     return DASH if value is None else f"{100 * value:.2f}%"
 
@@ -50,9 +59,9 @@ def comparison_rows(comparison: Comparison) -> list[list[str]]:
     base, cand = comparison.baseline, comparison.candidate
     agreement = comparison.agreement
     rows = [
-        [f"float ({base.model_name})", pct(base.top1), pct(base.top5), "ref", "ref", "ref",
+        ["float", pct(base.top1), pct(base.top5), "ref", "ref", "ref",
          *_latency_cells(base), "1.00x", num(size_mb(base.size_bytes), ".3f")],
-        [f"quant ({cand.model_name})", pct(cand.top1), pct(cand.top5),
+        ["quant", pct(cand.top1), pct(cand.top5),
          pct(None if agreement is None else agreement.top1_agreement),
          num(None if agreement is None else agreement.cosine, ".6f"),
          num(None if agreement is None else agreement.max_abs, ".4g"),
@@ -95,7 +104,11 @@ def comparison_table(comparison: Comparison, *, title: str = "edgesep validate")
     from rich.table import Table
 
     latency_title = " [EMULATED latency]" if comparison.emulated else ""
-    table = Table(title=title + latency_title, caption=device_line(comparison.device, threads=comparison.baseline.threads))
+    caption = (
+        f"float = {comparison.baseline.model_name}, quant = {comparison.candidate.model_name}\n"
+        + device_line(comparison.device, threads=comparison.baseline.threads)
+    )
+    table = Table(title=title + latency_title, caption=caption)
     for column in COLUMNS:
         table.add_column(column, justify="left" if column == "model" else "right", no_wrap=column != "model")
     for row in comparison_rows(comparison):
