@@ -136,7 +136,7 @@ def _load_arrays(
     if not path.exists():
         raise InputError(f"validation data not found: {path} (use 'digits', a .npz/.npy file or an image folder)")
     if path.is_dir():
-        return (*_load_image_folder(path, preprocessing=preprocessing), str(path))
+        return (*_load_image_folder(path, target=target, preprocessing=preprocessing), str(path))
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as archive:
             if "x" not in archive.files:
@@ -149,28 +149,31 @@ def _load_arrays(
     raise InputError(f"unsupported validation data {path}: use 'digits', a .npz/.npy file or an image folder")
 
 
-def _load_image_folder(path: Path, *, preprocessing: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Images under ``path/<class>/``; classes are the sorted subfolder names."""
-    try:
-        from edgesep.quantize.calibration import open_source
-    except ImportError:
-        raise InputError("image-folder validation data needs edgesep.quantize.calibration (not installed)") from None
+def _load_image_folder(
+    path: Path, *, target: ModelInput, preprocessing: dict[str, Any] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images under ``path/<class>/``; classes are the sorted subfolder names (label = index).
+
+    Each image goes through the quantized model's saved PreprocessingSpec, or a
+    plain one for the model's input size (stretch, GRAY/RGB, pixels / 255).
+    """
+    from edgesep.quantize.calibration import ImageFolderSource
+    from edgesep.quantize.preprocessing import PreprocessingSpec
+
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise InputError(f"{path} has no class subfolders (expected {path}/<class>/<image>)")
     if preprocessing is not None:
-        from edgesep.quantize.preprocessing import PreprocessingSpec
-
-        preprocessing = PreprocessingSpec.from_dict(preprocessing)
+        spec = PreprocessingSpec.from_dict(preprocessing)
+    elif len(target.shape) == 4:
+        spec = PreprocessingSpec.for_input((1, target.channels, *target.spatial))
+    else:
+        raise InputError(f"image folders need an image model; this one takes {target.shape}")
     xs, ys = [], []
     for index, name in enumerate(classes):
-        for sample in open_source(str(path / name), preprocessing=preprocessing):
-            batch = np.asarray(sample, dtype=np.float32)
-            batch = batch[None] if batch.ndim == 3 else batch
+        for batch in ImageFolderSource(path / name, spec):
             xs.append(batch)
             ys.extend([index] * batch.shape[0])
-    if not xs:
-        raise InputError(f"no images found under {path}")
     return np.concatenate(xs), np.asarray(ys, dtype=np.int64)
 
 

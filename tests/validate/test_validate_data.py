@@ -88,3 +88,42 @@ def test_model_input_without_sidecar_reads_the_tflite(digits_models):
     float_path, quant_path, _ = digits_models
     assert model_input(float_path) == ModelInput(shape=(1, 16, 16, 1), layout="NHWC", dtype="float32")
     assert model_input(quant_path).dtype == "int8"
+
+
+def _write_digit_folder(root, count=12):
+    from PIL import Image
+
+    from edgesep.data.digits import load_digits_split
+
+    split = load_digits_split()
+    x, y = split.x_test[:count], split.y_test[:count]
+    for i, (image, label) in enumerate(zip(x, y)):
+        folder = root / f"class_{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.round(image[0] * 255).astype(np.uint8), mode="L").save(folder / f"{i:03d}.png")
+    return x, y
+
+
+def test_image_folder_labels_from_subfolders(tmp_path):
+    x, y = _write_digit_folder(tmp_path / "images")
+    model = _fake_model(tmp_path, shape=(1, 16, 16, 1), layout="NHWC")
+    data = load_validation_data(tmp_path / "images", model)
+    classes = sorted({int(v) for v in y})
+    assert data.x.shape == (12, 16, 16, 1)
+    # labels are indices into the sorted subfolder names; order is class by class, file by file
+    order = sorted(range(12), key=lambda i: (str(y[i]), i))
+    assert data.labels.tolist() == [classes.index(int(y[i])) for i in order]
+    # default preprocessing: pixels / 255 -> back to the original within half a grey level
+    assert np.max(np.abs(data.x[..., 0] - x[order, 0])) <= 0.5 / 255 + 1e-6
+
+
+def test_image_folder_uses_sidecar_preprocessing(tmp_path):
+    x, y = _write_digit_folder(tmp_path / "images", count=6)
+    model = _fake_model(tmp_path, shape=(1, 16, 16, 1), layout="NHWC")
+    payload = json.loads(sidecar_path(model).read_text())
+    payload["preprocessing"] = {"resize": [16, 16], "channel_order": "GRAY", "scale": 1 / 255, "mean": [0.5], "std": [0.5]}
+    sidecar_path(model).write_text(json.dumps(payload))
+    data = load_validation_data(tmp_path / "images", model)
+    order = sorted(range(6), key=lambda i: (str(y[i]), i))
+    assert np.max(np.abs(data.x[..., 0] - (x[order, 0] - 0.5) / 0.5)) <= 1.0 / 255 + 1e-6
+    assert data.x.min() < -0.9  # background mapped to about -1
