@@ -17,6 +17,7 @@ from edgesep.numerics import Fidelity, compare
 from edgesep.validate.metrics import (
     LatencyStats,
     accuracy_drop_pp,
+    latency_from_benchmark_model,
     latency_stats,
     size_ratio,
     speedup,
@@ -142,7 +143,8 @@ def summarize(results: RunLike | str | Path, *, labels: np.ndarray | None = None
         tag=run.tag,
         model_name=run.model_name,
         size_bytes=int(run.model_bytes),
-        latency=latency_stats(run.latencies_ms),
+        latency=latency_stats(run.latencies_ms)
+        or latency_from_benchmark_model((getattr(run, "extra", None) or {}).get("benchmark_model")),
         top1=top1,
         top5=top5,
         samples=samples,

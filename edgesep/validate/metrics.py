@@ -16,16 +16,24 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class LatencyStats:
-    """Latency of the timed runs (warm-up already excluded by the agent), in milliseconds."""
+    """Latency of the timed runs (warm-up already excluded by the agent), in milliseconds.
+
+    Percentiles are ``None`` when only a summary was reported (TFLite's ``benchmark_model``).
+    """
 
     runs: int
     mean: float
     std: float
-    p50: float
-    p90: float
-    p99: float
+    p50: float | None
+    p90: float | None
+    p99: float | None
     min: float
     max: float
+
+    @property
+    def typical(self) -> float:
+        """The median, or the mean when no percentiles are known."""
+        return self.p50 if self.p50 is not None else self.mean
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +54,24 @@ def latency_stats(latencies_ms: np.ndarray | list[float]) -> LatencyStats | None
         p99=float(p99),
         min=float(values.min()),
         max=float(values.max()),
+    )
+
+
+def latency_from_benchmark_model(summary: dict | None) -> LatencyStats | None:
+    """Stats from ``benchmark_model``'s summary (microseconds: count, avg_us, std_us, min_us, max_us)."""
+    if not summary or not summary.get("count") or summary.get("avg_us") is None:
+        return None
+    to_ms = {key: (None if summary.get(key) is None else summary[key] / 1000.0) for key in ("avg_us", "std_us", "min_us", "max_us")}
+    mean = to_ms["avg_us"]
+    return LatencyStats(
+        runs=int(summary["count"]),
+        mean=mean,
+        std=to_ms["std_us"] if to_ms["std_us"] is not None else float("nan"),
+        p50=None,
+        p90=None,
+        p99=None,
+        min=to_ms["min_us"] if to_ms["min_us"] is not None else mean,
+        max=to_ms["max_us"] if to_ms["max_us"] is not None else mean,
     )
 
 
@@ -78,10 +104,17 @@ def topk_accuracy(scores: np.ndarray, labels: np.ndarray, *, k: int = 1) -> floa
 
 
 def speedup(baseline: LatencyStats | None, candidate: LatencyStats | None) -> float | None:
-    """Median-latency ratio baseline / candidate (>1 means the candidate is faster)."""
-    if baseline is None or candidate is None or candidate.p50 <= 0:
+    """Median-latency ratio baseline / candidate (>1 means the candidate is faster).
+
+    Falls back to the means when either side has no percentiles.
+    """
+    if baseline is None or candidate is None:
         return None
-    return baseline.p50 / candidate.p50
+    if baseline.p50 is not None and candidate.p50 is not None:
+        base, cand = baseline.p50, candidate.p50
+    else:
+        base, cand = baseline.mean, candidate.mean
+    return base / cand if cand > 0 else None
 
 
 def size_mb(size_bytes: int | None) -> float | None:

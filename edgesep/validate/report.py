@@ -74,14 +74,14 @@ def accuracy_vs_latency(report: ValidationReport, output: Path, *, force: bool) 
     for tag, summary, score in points:
         if summary.latency is None or score is None:
             continue
-        label = f"{tag}: {100 * score:.2f}%, {ms(summary.latency.p50)} ms"
-        axes.scatter([summary.latency.p50], [100 * score], s=60, label=label)
-    slowest = max((s.latency.p50 for _, s, _ in points if s.latency is not None), default=1.0)
+        label = f"{tag}: {100 * score:.2f}%, {ms(summary.latency.typical)} ms"
+        axes.scatter([summary.latency.typical], [100 * score], s=60, label=label)
+    slowest = max((s.latency.typical for _, s, _ in points if s.latency is not None), default=1.0)
     axes.set_xlim(0, slowest * 1.3 if slowest > 0 else 1.0)
     axes.margins(y=0.2)
     if axes.collections:
         axes.legend(loc="lower right")
-    axes.set_xlabel("p50 latency (ms)" + (" - EMULATED" if comparison.emulated else ""))
+    axes.set_xlabel("median latency (ms)" + (" - EMULATED" if comparison.emulated else ""))
     axes.set_ylabel("top-1 accuracy (%)" if labelled else "top-1 agreement with float (%)")
     axes.set_title("Accuracy vs latency")
     axes.grid(True, alpha=0.3)

@@ -42,7 +42,7 @@ def num(value: float | None, fmt: str = ".3f") -> str:
 
 def ms(value: float | None) -> str:
     """Milliseconds: 3 decimals, or 3 significant digits below 0.1 ms."""
-    if value is None:
+    if value is None or value != value:  # None or NaN
         return DASH
     return f"{value:.3f}" if abs(value) >= 0.1 or value == 0 else f"{value:.3g}"
 

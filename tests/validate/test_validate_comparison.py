@@ -76,3 +76,16 @@ def test_mismatches_are_typed_errors(fake_run):
     cand.outputs = None
     with pytest.raises(InputError):
         compare_runs(base, cand)
+
+
+def test_benchmark_model_run_summarises_from_its_summary(fake_run):
+    from edgesep.validate.comparison import summarize
+    from edgesep.validate.table import bench_rows
+
+    run = fake_run("bm", "m.tflite", 1024 * 1024, np.array([]), None)
+    run.extra = {"benchmark_model": {"count": 20, "avg_us": 2500.0, "std_us": 50.0, "min_us": 2400.0, "max_us": 2700.0}}
+    summary = summarize(run)
+    assert summary.latency.runs == 20 and summary.latency.mean == pytest.approx(2.5)
+    assert summary.samples == 0 and summary.top1 is None
+    row = bench_rows([summary], ["benchmark_model unknown"])[0]
+    assert row[:7] == ["m.tflite", "20", "-", "-", "-", "2.500", "0.05"]

@@ -86,3 +86,15 @@ def test_speedup_size_and_drop():
     assert accuracy_drop_pp(0.95, 0.93) == pytest.approx(2.0)
     assert accuracy_drop_pp(0.90, 0.91) == pytest.approx(-1.0)
     assert accuracy_drop_pp(None, 0.5) is None
+
+
+def test_benchmark_model_summary():
+    from edgesep.validate.metrics import latency_from_benchmark_model
+
+    stats = latency_from_benchmark_model({"count": 50, "avg_us": 1500.0, "std_us": 100.0, "min_us": 1200.0, "max_us": 2100.0})
+    assert (stats.runs, stats.mean, stats.std, stats.min, stats.max) == (50, 1.5, 0.1, 1.2, 2.1)
+    assert stats.p50 is None and stats.typical == 1.5
+    assert latency_from_benchmark_model({"count": None, "avg_us": 3.0}) is None
+    assert latency_from_benchmark_model(None) is None
+    # speed-up falls back to means when one side has no percentiles
+    assert speedup(latency_stats([3.0, 3.0]), stats) == pytest.approx(2.0)
