@@ -193,7 +193,12 @@ def count_module(model, input_shape: Sequence[int], *, source: str = "") -> Mode
         from edgesep.errors import ShapeError
 
         known = getattr(model, "input_shape", None)
-        hint = f"; the model expects {tuple(known)}" if known is not None else ""
+        first_conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
+        hint = ""
+        if known is not None:
+            hint = f"; the model expects {tuple(known)}"
+        elif first_conv is not None:
+            hint = f"; its first convolution expects {first_conv.in_channels} input channels (N,{first_conv.in_channels},H,W)"
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ShapeError(f"input shape {shape} does not fit {type(model).__name__}{hint} ({first})") from error
     finally:

@@ -181,3 +181,32 @@ def test_cli_inspect_onnx_with_symbolic_batch(tmp_path, capsys):
     assert report["total_macs"] == 4 * 191_616 and report["input_shape"] == [4, 1, 16, 16]
     assert main(["inspect", str(path), "--input-shape", "4,3,16,16"]) == 2
     assert "expects" in capsys.readouterr().err
+
+
+def test_cli_inspect_wrong_channels_names_expected_channels(capsys):
+    pytest.importorskip("torchvision")
+    assert main(["inspect", "torchvision.models:mobilenet_v3_small", "--input-shape", "1,1,64,64"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "expects 3 input channels" in err
+
+
+def test_cli_inspect_without_declared_shape_asks_for_one(tmp_path, capsys):
+    source = write(tmp_path / "plain.py", "from torch import nn\ndef build():\n    return nn.Conv2d(3, 4, 3)\n")
+    assert main(["inspect", f"{source}:build"]) == 2
+    assert "--input-shape" in capsys.readouterr().err
+    assert main(["inspect", f"{source}:build", "--input-shape", "1,3,5,5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["total_params"], report["total_macs"]) == (9 * 3 * 4 + 4, 9 * 3 * 4 * 3 * 3)
+
+
+def test_cli_inspect_with_weights(tmp_path, capsys):
+    from edgesep.models.sepcnn import sepcnn
+
+    checkpoint = tmp_path / "w.pt"
+    torch.save(sepcnn().state_dict(), checkpoint)
+    assert main(["inspect", "edgesep.models.sepcnn:sepcnn", "--weights", str(checkpoint), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_params"] == 9034
+    wide = write(tmp_path / "wide.py", "from edgesep.models.sepcnn import SepCNN\ndef build():\n    return SepCNN(width_mult=2.0)\n")
+    assert main(["inspect", f"{wide}:build", "--weights", str(checkpoint)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "do not fit" in err

@@ -88,3 +88,14 @@ def test_cli_train_writes_checkpoint_and_refuses_overwrite(tmp_path, capsys):
     assert evaluate_accuracy(model, split.x_test, split.y_test) == pytest.approx(report["test_accuracy"])
     assert main(["train", "-o", str(out), "--epochs", "1"]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def test_cli_train_text_output_with_force(tmp_path, capsys):
+    out = tmp_path / "one.pt"
+    out.write_bytes(b"old")
+    assert main(["-q", "train", "-o", str(out), "--epochs", "1", "--force"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("test accuracy ") and "after 1 epochs" in text
+    accuracy = float(text.split()[2])
+    meta = torch.load(out, weights_only=True)["meta"]
+    assert meta["result"]["test_accuracy"] == pytest.approx(accuracy, abs=1e-4) and meta["train"]["epochs"] == 1
