@@ -42,6 +42,17 @@ def _global_options(
 ) -> None:
     OPTIONS.debug = debug
     OPTIONS.verbosity = -1 if quiet else verbose
+    if OPTIONS.verbosity < 2:
+        quiet_native_logs()
+
+
+def quiet_native_logs() -> None:
+    """Silence TensorFlow's and absl's C++ info logs (set before tensorflow is imported; -vv keeps them)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GLOG_minloglevel", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 def echo(message: str) -> None:

@@ -1,0 +1,253 @@
+"""``edgesep run``: export -> convert -> quantize (each mode) -> validate (each device), cached by content hash."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from edgesep.errors import ConfigError, EdgesepError, ThresholdError
+from edgesep.fileio import write_json
+from edgesep.pipeline.cache import StepCache, step_key
+from edgesep.pipeline.config import DEFAULT_CONFIG, STEPS, PipelineConfig, load_config
+
+DEFAULT_FACTORY = "edgesep.models.default:load_default_model"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    from_step: str | None = None
+    only_step: str | None = None
+    force: bool = False
+    """Re-run every selected step even when its cache key matches."""
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    name: str
+    status: str  # "ran" | "skipped" | "not selected"
+    seconds: float
+    artifacts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    output: Path
+    steps: tuple[StepOutcome, ...]
+    rows: tuple[dict[str, Any], ...]
+    """One row per (device, model variant): size, accuracy, agreement, latency, speed-up."""
+    summary_path: Path
+    report_path: Path | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "output": str(self.output),
+            "steps": [dataclasses.asdict(s) for s in self.steps],
+            "rows": list(self.rows),
+            "summary": str(self.summary_path),
+            "report": str(self.report_path) if self.report_path else None,
+        }
+
+
+class StepFailed(EdgesepError):
+    """A pipeline step failed; earlier artifacts stay in place."""
+
+    def __init__(self, step: str, error: EdgesepError) -> None:
+        self.exit_code = error.exit_code
+        super().__init__(f"step '{step}' failed (earlier artifacts kept): {error}")
+
+
+def run(config: PipelineConfig | str | Path | None = None, *, options: RunOptions = RunOptions()) -> PipelineResult:
+    """Run the pipeline described by ``config`` (a PipelineConfig or a TOML path; None = built-in default)."""
+    if config is None:
+        config = DEFAULT_CONFIG
+    elif not isinstance(config, PipelineConfig):
+        config = load_config(config)
+    for name, value in (("--from", options.from_step), ("--only", options.only_step)):
+        if value is not None and value not in STEPS:
+            raise ConfigError(f"{name} {value!r} is not a step; expected one of {', '.join(STEPS)}")
+    output = config.resolve(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    cache = StepCache.open(output)
+    pipeline = _Pipeline(config, output, cache, options)
+    return pipeline.run()
+
+
+class _Pipeline:
+    def __init__(self, config: PipelineConfig, output: Path, cache: StepCache, options: RunOptions) -> None:
+        self.config = config
+        self.output = output
+        self.cache = cache
+        self.options = options
+        self.outcomes: list[StepOutcome] = []
+
+    # -- step selection -------------------------------------------------------------------------
+    def selected(self, step: str) -> bool:
+        if self.options.only_step is not None:
+            return step == self.options.only_step
+        if self.options.from_step is not None:
+            return STEPS.index(step) >= STEPS.index(self.options.from_step)
+        return True
+
+    def _step(self, name: str, kind: str, settings: Any, inputs: list[Path], artifacts: list[Path],
+              action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        key = step_key(settings, inputs)
+        fresh = self.cache.is_fresh(name, key, artifacts)
+        if not self.selected(kind) or (fresh and not self.options.force):
+            if not all(p.exists() for p in artifacts):
+                raise ConfigError(
+                    f"step '{name}' was not selected but its outputs are missing: "
+                    f"{', '.join(str(p) for p in artifacts if not p.exists())}; run it first"
+                )
+            status = "not selected" if not self.selected(kind) else "skipped"
+            self.outcomes.append(StepOutcome(name, status, 0.0, tuple(str(p) for p in artifacts)))
+            return self.cache.result(name)
+        _say(f"[{name}] running", self.options)
+        started = time.perf_counter()
+        try:
+            result = action()
+        except EdgesepError as error:
+            raise StepFailed(name, error) from error
+        self.cache.record(name, key, artifacts, result=result)
+        seconds = time.perf_counter() - started
+        self.outcomes.append(StepOutcome(name, "ran", seconds, tuple(str(p) for p in artifacts)))
+        _say(f"[{name}] done in {seconds:.1f} s", self.options)
+        return result
+
+    # -- the steps ------------------------------------------------------------------------------
+    def run(self) -> PipelineResult:
+        onnx_path = self.export()
+        float_path = self.convert(onnx_path)
+        quantized = {mode: self.quantize(onnx_path, mode) for mode in self.config.quantize.modes}
+        rows = []
+        for device in self.config.devices:
+            rows.extend(self.validate(device, float_path, quantized))
+        return self.finish(rows)
+
+    def export(self) -> Path:
+        model = self.config.model
+        if model.onnx is not None:
+            path = self.config.resolve(model.onnx)
+            if not path.is_file():
+                raise ConfigError(f"model.onnx: {path} not found")
+            return path
+        target = self.output / "model.onnx"
+        factory = DEFAULT_FACTORY if model.factory == "default" else model.factory
+        factory_file = factory.rpartition(":")[0]
+        inputs = [self.config.resolve(model.weights)] if model.weights else []
+        if factory_file.endswith(".py"):
+            factory = f"{self.config.resolve(factory_file)}:{factory.rpartition(':')[2]}"
+            inputs.append(Path(factory.rpartition(":")[0]))
+        if factory == DEFAULT_FACTORY:
+            inputs.append(_default_checkpoint())
+        settings = {"model": dataclasses.asdict(model), "factory": factory}
+
+        def action() -> dict[str, Any]:
+            from edgesep.export import export
+
+            result = export(factory, target, input_shape=model.input_shape,
+                            weights=self.config.resolve(model.weights), opset=model.opset, force=True)
+            return {"max_abs": result.fidelity.max_abs, "cosine": result.fidelity.cosine}
+
+        self._step("export", "export", settings, inputs, [target], action)
+        return target
+
+    def convert(self, onnx_path: Path) -> Path:
+        target = self.output / "model_float32.tflite"
+        settings = dataclasses.asdict(self.config.convert)
+
+        def action() -> dict[str, Any]:
+            from edgesep.convert import convert
+
+            result = convert(onnx_path, target, keep_nchw=self.config.convert.keep_nchw,
+                             tolerance=self.config.convert.tolerance, force=True)
+            fidelity = getattr(result, "fidelity", None)
+            return {"max_abs": getattr(fidelity, "max_abs", None), "cosine": getattr(fidelity, "cosine", None)}
+
+        self._step("convert", "convert", settings, [onnx_path], [target], action)
+        return target
+
+    def quantize(self, onnx_path: Path, mode: str) -> Path:
+        from edgesep.pipeline.adapters import calibration_inputs
+
+        target = self.output / f"model_{mode}.tflite"
+        settings = {
+            "mode": mode,
+            "quantize": dataclasses.asdict(self.config.quantize),
+            "calibration": dataclasses.asdict(self.config.calibration),
+            "convert": dataclasses.asdict(self.config.convert),
+        }
+        inputs = [onnx_path, *calibration_inputs(self.config)]
+
+        def action() -> dict[str, Any]:
+            from edgesep.pipeline.adapters import run_quantize
+
+            return run_quantize(self.config, onnx_path, target, mode=mode, progress=self.options.progress)
+
+        self._step(f"quantize-{mode}", "quantize", settings, inputs, [target], action)
+        return target
+
+    def validate(self, device: str, float_path: Path, quantized: dict[str, Path]) -> list[dict[str, Any]]:
+        from edgesep.pipeline.adapters import run_validate
+
+        folder = self.output / "validate" / _safe_name(device)
+        summary = folder / "rows.json"
+        settings = {"device": device, "validate": dataclasses.asdict(self.config.validate)}
+        inputs = [float_path, *quantized.values()]
+
+        def action() -> dict[str, Any]:
+            rows = run_validate(self.config, device, float_path, quantized, folder=folder,
+                                progress=self.options.progress)
+            write_json(summary, rows, force=True)
+            return {"rows": rows}
+
+        result = self._step(f"validate-{_safe_name(device)}", "validate", settings, inputs, [summary], action)
+        return list(result.get("rows", []))
+
+    def finish(self, rows: list[dict[str, Any]]) -> PipelineResult:
+        from edgesep.pipeline.adapters import write_pipeline_report
+
+        summary_path = self.output / "summary.json"
+        report_path = write_pipeline_report(self.output, rows) if rows else None
+        result = PipelineResult(
+            output=self.output,
+            steps=tuple(self.outcomes),
+            rows=tuple(rows),
+            summary_path=summary_path,
+            report_path=report_path,
+        )
+        write_json(summary_path, {"config": self.config.to_dict(), **result.to_dict()}, force=True)
+        gate = self.config.validate.fail_if_drop
+        if gate is not None:
+            for row in rows:
+                drop = row.get("accuracy_drop_pp")
+                if drop is not None and drop > gate:
+                    raise ThresholdError(
+                        f"{row['variant']} on {row['device']}: accuracy dropped {drop:.2f} points "
+                        f"(> --fail-if-drop {gate}); results kept in {self.output}"
+                    )
+        return result
+
+
+def _default_checkpoint() -> Path:
+    """The trained digits SepCNN's checkpoint (trained now if absent), so retraining re-runs export."""
+    from edgesep.models.default import default_checkpoint_path, load_default_model
+
+    path = default_checkpoint_path()
+    if not path.is_file():
+        load_default_model()
+    return path
+
+
+def _safe_name(device: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in device)
+
+
+def _say(message: str, options: RunOptions) -> None:
+    if options.progress:
+        import sys
+
+        print(message, file=sys.stderr)
