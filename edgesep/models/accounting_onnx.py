@@ -25,9 +25,14 @@ def count_onnx(path: str | os.PathLike, *, input_shape: Sequence[int] | None = N
         raise InputError(f"cannot read {source} as an ONNX model: {type(error).__name__}") from error
     graph = model.graph
     initializers = {t.name: t for t in graph.initializer}
+    canonical = {name: name for name in initializers}  # Identity aliases of a weight resolve to the weight
     for node in graph.node:  # weights stored as Constant nodes count like initializers
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             initializers[node.output[0]] = node.attribute[0].t
+            canonical[node.output[0]] = node.output[0]
+        elif node.op_type == "Identity" and node.input and node.input[0] in initializers:
+            initializers[node.output[0]] = initializers[node.input[0]]
+            canonical[node.output[0]] = canonical[node.input[0]]
     inputs = [i for i in graph.input if i.name not in initializers]
     if not inputs:
         raise InputError(f"{source} has no graph inputs")
@@ -45,9 +50,9 @@ def count_onnx(path: str | os.PathLike, *, input_shape: Sequence[int] | None = N
 
     rows = []
     for index, node in enumerate(graph.node):
-        if node.op_type == "Constant":
+        if node.op_type == "Constant" or (node.op_type == "Identity" and node.output[0] in canonical):
             continue
-        own = {n for n in node.input if n in initializers and _is_float(initializers[n])}
+        own = {canonical[n] for n in node.input if _is_weight(initializers.get(n))}
         params = sum(_product(initializers[n].dims) for n in own)
         name = node.name or f"{node.op_type}_{index}"
         if node.op_type == "Conv":
@@ -56,7 +61,7 @@ def count_onnx(path: str | os.PathLike, *, input_shape: Sequence[int] | None = N
             rows.append(_matmul_row(node, name, params, tensor_shape, initializers))
         elif params:
             rows.append(LayerCount(name=name, type=node.op_type, params=params, output_shape=shapes.get(node.output[0])))
-    used = {n for node in graph.node for n in node.input if n in initializers and _is_float(initializers[n])}
+    used = {canonical[n] for node in graph.node for n in node.input if _is_weight(initializers.get(n))}
     total_params = sum(_product(initializers[n].dims) for n in used)
     layers = tuple(rows)
     notes = ["ONNX export folds BatchNorm into the preceding conv's weights and bias"]
@@ -74,8 +79,9 @@ def count_onnx(path: str | os.PathLike, *, input_shape: Sequence[int] | None = N
     )
 
 
-def _is_float(tensor) -> bool:
-    return tensor.data_type in _FLOAT_TYPES
+def _is_weight(tensor) -> bool:
+    """A float tensor with at least one dimension (scalars such as Clip bounds are not parameters)."""
+    return tensor is not None and tensor.data_type in _FLOAT_TYPES and len(tensor.dims) > 0
 
 
 def _fix_input_shape(value_info, input_shape, source: Path) -> tuple[int, ...]:

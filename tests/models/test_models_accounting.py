@@ -210,3 +210,22 @@ def test_cli_inspect_with_weights(tmp_path, capsys):
     assert main(["inspect", f"{wide}:build", "--weights", str(checkpoint)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "do not fit" in err
+
+
+def test_onnx_accounting_of_mobilenet_v2_matches_pytorch(tmp_path):
+    from edgesep.models.mobilenet import MobileNetV2
+
+    torch.manual_seed(0)
+    model = MobileNetV2(width_mult=0.35, input_size=64, num_classes=10).eval()
+    path = tmp_path / "v2.onnx"
+    torch.onnx.export(model, torch.zeros(1, 3, 64, 64), str(path), dynamo=False, opset_version=17)
+    torch_acc, onnx_acc = count_model(model), count_model(path)
+    assert onnx_acc.total_macs == torch_acc.total_macs
+    assert onnx_acc.total_weights == torch_acc.total_weights
+    assert len(onnx_acc.pairs) == len(torch_acc.pairs) == 17
+    assert [p.standard_macs for p in onnx_acc.pairs] == [p.standard_macs for p in torch_acc.pairs]
+    assert {layer.type for layer in onnx_acc.layers} == {"Conv", "Gemm"}  # Clip bounds are not parameters
+    bn_channels = sum(m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    # per node, every folded conv carries its own bias even where the exporter shares identical (zero) tensors
+    assert sum(layer.params for layer in onnx_acc.layers) == torch_acc.total_params - bn_channels
+    assert onnx_acc.total_params <= torch_acc.total_params - bn_channels
