@@ -74,8 +74,12 @@ class RunResults:
 
     def latency_stats(self) -> LatencyStats:
         values = np.asarray(self.latencies_ms, dtype=np.float64)
+        nan = float("nan")
+        summary = self.extra.get("benchmark_model") if values.size == 0 else None
+        if summary and summary.get("count"):  # benchmark_model reports a summary, not per-run times
+            ms = {k: (summary[k] / 1000.0 if summary.get(k) is not None else nan) for k in ("avg_us", "std_us", "min_us", "max_us")}
+            return LatencyStats(int(summary["count"]), ms["avg_us"], ms["std_us"], ms["min_us"], nan, nan, nan, ms["max_us"])
         if values.size == 0:
-            nan = float("nan")
             return LatencyStats(0, nan, nan, nan, nan, nan, nan, nan)
         p50, p90, p99 = np.percentile(values, [50, 90, 99])
         return LatencyStats(
