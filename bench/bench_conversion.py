@@ -1,0 +1,73 @@
+"""Conversion benchmark: edgesep vs onnx2tf on the same ONNX files.
+
+Per model and tool: converts?, wall time, TFLite op count, TRANSPOSE count, and the
+float max-abs / cosine vs onnxruntime on the held-out images.
+
+    python bench/bench_conversion.py [--models a,b] [--quick] [--fresh]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import artifacts  # noqa: E402
+import common  # noqa: E402
+import onnx2tf_tool  # noqa: E402
+
+HEADERS = ("model", "tool", "converts", "seconds", "ops", "TRANSPOSE", "max-abs vs ORT", "relative", "cosine", "error")
+
+
+def measure(spec: common.ModelSpec, *, quick: bool, fresh: bool) -> list[dict]:
+    data = common.dataset(spec, quick=quick)
+    onnx_file = common.onnx_path(spec, fresh=fresh)
+    reference = common.run_onnx(onnx_file, data.eval)
+    rows = []
+    for artifact in (artifacts.edgesep_float(spec, fresh=fresh), artifacts.onnx2tf_float(spec, fresh=fresh)):
+        row = {"model": spec.name, "tool": artifact.tool, "converts": artifact.ok, "seconds": artifact.seconds,
+               "ops": None, "transposes": None, "op_histogram": None, "max_abs": None, "relative": None,
+               "cosine": None, "error": artifact.error}
+        if artifact.ok:
+            histogram = common.op_histogram(artifact.path)
+            outputs, _, error = common.timed(lambda a=artifact: artifacts.run(a, data.eval))
+            row.update(op_histogram=histogram, ops=sum(histogram.values()), transposes=histogram.get("TRANSPOSE", 0))
+            if error is None:
+                f = common.fidelity(reference, outputs)
+                row.update(max_abs=f["max_abs"], relative=f["relative"], cosine=f["cosine"])
+            else:
+                row.update(converts=False, error=f"runs but fails on inputs: {error}")
+        rows.append(row)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    return common.markdown_table(HEADERS, [
+        (r["model"], r["tool"], r["converts"], r["seconds"], r["ops"], r["transposes"], r["max_abs"], r["relative"],
+         r["cosine"], (r["error"] or "")[:80]) for r in rows
+    ])
+
+
+def summary(rows: list[dict]) -> str:
+    counts = {tool: sum(1 for r in rows if r["tool"] == tool and r["converts"]) for tool in ("edgesep", "onnx2tf")}
+    total = len({r["model"] for r in rows})
+    return f"converted: edgesep {counts['edgesep']}/{total}, onnx2tf {counts['onnx2tf']}/{total}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = common.parse_args(__doc__.splitlines()[0], argv)
+    rows: list[dict] = []
+    for name in args.models:
+        print(f"[conversion] {name}", file=sys.stderr, flush=True)
+        rows += measure(common.MODELS[name], quick=args.quick, fresh=args.fresh)
+    print(table(rows))
+    print()
+    print(summary(rows))
+    path = common.write_results("conversion", args, rows, extra={"onnx2tf_version": onnx2tf_tool.version()})
+    print(f"\nJSON: {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
