@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
+from typing import Callable, Iterator
 
 import typer
 
@@ -40,23 +42,15 @@ def train_command(
     )
 
 
-class _epoch_bar:
-    """A tqdm bar over epochs (disabled by --quiet) whose ``__enter__`` returns the per-epoch callback."""
+@contextlib.contextmanager
+def _epoch_bar(epochs: int) -> Iterator[Callable[[int, float], None]]:
+    """A tqdm bar over epochs (off with --quiet); yields the per-epoch callback for ``train_classifier``."""
+    from tqdm import tqdm
 
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
-        self.bar = None
-
-    def __enter__(self):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=self.epochs, desc="train", unit="epoch", disable=not progress_enabled(), leave=False)
+    with tqdm(total=epochs, desc="train", unit="epoch", disable=not progress_enabled(), leave=False) as bar:
 
         def on_epoch(epoch: int, loss: float) -> None:
-            self.bar.set_postfix(loss=f"{loss:.4f}")
-            self.bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
+            bar.update(1)
 
-        return on_epoch
-
-    def __exit__(self, *exc) -> None:
-        self.bar.close()
+        yield on_epoch

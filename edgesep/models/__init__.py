@@ -17,6 +17,10 @@ _EXPORTS = {
     "mobilenet_v2": "edgesep.models.mobilenet",
     "load_default_model": "edgesep.models.default",
     "DEFAULT_FACTORY": "edgesep.models.default",
+    "count_model": "edgesep.models.accounting",
+    "ModelAccounting": "edgesep.models.accounting",
+    "TrainConfig": "edgesep.models.training",
+    "train_classifier": "edgesep.models.training",
 }
 
 __all__ = sorted(_EXPORTS)
