@@ -3,7 +3,7 @@
 The Python API mirrors the CLI; each step is one function returning a typed result::
 
     import edgesep
-    onnx = edgesep.export("edgesep.models:sepcnn_digits", "model.onnx", input_shape=(1, 1, 16, 16))
+    onnx = edgesep.export("default", "model.onnx")      # the trained digits SepCNN
     tfl = edgesep.convert("model.onnx", "model.tflite")
     ...
 
@@ -24,14 +24,13 @@ _API = {
 
 
 def __getattr__(name: str):
-    # Lazy so that `import edgesep` stays light.  Once bound, the function
-    # shadows the same-named subpackage attribute on purpose: `edgesep.export(...)`
-    # is the step, `edgesep.export.<module>` stays importable with `import`.
+    # Lazy so that `import edgesep` stays light.  `edgesep.export` etc. are the step packages, made
+    # callable (edgesep._callable), so `edgesep.export(...)` works before and after `import edgesep.export`.
     if name in _API:
         import importlib
 
         module = importlib.import_module(_API[name])
-        value = getattr(module, name)
+        value = module if name != "run" else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'edgesep' has no attribute {name!r}")

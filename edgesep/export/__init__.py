@@ -3,3 +3,7 @@
 from edgesep.export.step import DEFAULT_OPSET, ExportResult, export
 
 __all__ = ["DEFAULT_OPSET", "ExportResult", "export"]
+
+from edgesep._callable import make_module_callable  # noqa: E402
+
+make_module_callable(__name__, "export")

@@ -15,3 +15,7 @@ __all__ = [
     "topk_accuracy",
     "validate",
 ]
+
+from edgesep._callable import make_module_callable  # noqa: E402
+
+make_module_callable(__name__, "validate")
