@@ -14,7 +14,7 @@ import re
 import shlex
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -124,6 +124,18 @@ class AdbDevice:
             return f"{first} (the device disconnected; reconnect it and retry)"
         return first
 
+    def only_serial(self) -> str:
+        """The serial of the one attached device (``adb devices``); an error for none or several."""
+        outcome = run_process([self.adb, "devices"], timeout_s=_ADB_TIMEOUT_S)
+        if outcome.timed_out or outcome.returncode != 0:
+            raise DeviceError(f"{self.name}: 'adb devices' failed: {self._explain(outcome)}")
+        rows = [line.split() for line in outcome.stdout.splitlines()[1:] if line.strip()]
+        serials = [row[0] for row in rows if len(row) >= 2]
+        if len(serials) != 1:
+            found = ", ".join(" ".join(row[:2]) for row in rows) or "none"
+            raise DeviceError(f"{self.name}: set serial (adb://SERIAL): expected one attached device, found {found}")
+        return serials[0]
+
     def check_online(self) -> None:
         outcome = run_process(self.adb_command("get-state"), timeout_s=_ADB_TIMEOUT_S)
         state = outcome.stdout.strip()
@@ -139,6 +151,8 @@ class AdbDevice:
         spec: RunSpec = RunSpec(),
         force: bool = False,
     ) -> dict[str, RunResults]:
+        if not self.serial:
+            return replace(self, serial=self.only_serial()).run(models, inputs, results_dir, spec=spec, force=force)
         checked = check_models(models)
         tags = list(checked)
         results_dir = check_results_dir(results_dir, tags, force=force)

@@ -112,8 +112,11 @@ def _without_default_delegates(interpreter_class):
 
 def device_facts() -> dict:
     """CPU model, cores, machine, Python/numpy versions and the emulated flag."""
+    cpu = cpu_model()
+    if is_emulated():
+        cpu = f"{cpu} (emulating {platform.machine()})"
     return {
-        "cpu": cpu_model(),
+        "cpu": cpu,
         "cores": os.cpu_count() or 0,
         "machine": platform.machine(),
         "system": platform.system(),

@@ -97,3 +97,9 @@ def test_missing_python_on_phone(adb_double, tiny_models, tmp_path):
     device = AdbDevice(serial="R58M123ABC", python=("python-not-on-phone",))
     with pytest.raises(DeviceRunError, match="not found on the device; install Python there"):
         device.run({"f": tiny_models["float"]}, None, tmp_path)
+
+
+def test_empty_serial_means_the_only_attached_device(adb_double, monkeypatch):
+    assert AdbDevice(serial="").only_serial() == "R58M123ABC"
+    monkeypatch.setenv("ADB_DOUBLE_STATE", "unauthorized")
+    assert AdbDevice(serial="").only_serial() == "R58M123ABC"  # listed; get-state then explains
