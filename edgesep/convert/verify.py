@@ -59,16 +59,27 @@ def verify_tflite(
 
 
 def _output_order(model_bytes: bytes, lowered: LoweredModel) -> list[int]:
-    """For each ONNX output, the index of the interpreter output that holds it (by name, else by position)."""
+    """For each ONNX output, the index of the interpreter output that holds it."""
     from ai_edge_litert.interpreter import Interpreter
 
     details = Interpreter(model_content=model_bytes).get_output_details()
     if len(details) != len(lowered.output_names):
         raise ToleranceError(f"TFLite model has {len(details)} outputs, ONNX has {len(lowered.output_names)}")
-    if len(details) == 1:
-        return [0]
-    names = [d["name"] for d in details]
-    wanted = [f"StatefulPartitionedCall:{i}" for i in range(len(details))]
-    if sorted(names) == sorted(wanted):
-        return [names.index(w) for w in wanted]
-    return list(range(len(details)))
+    return output_order([d["name"] for d in details])
+
+
+def output_order(names: list[str]) -> list[int]:
+    """Interpreter output names like ``PartitionedCall:1`` -> the position holding function output 0, 1, ...
+
+    The converter may list the outputs of a multi-output function out of order;
+    the ``:N`` suffix is the function's output index.  Unknown names keep their order.
+    """
+    suffixes = []
+    for name in names:
+        head, _, tail = name.rpartition(":")
+        if not head or not tail.isdigit():
+            return list(range(len(names)))
+        suffixes.append(int(tail))
+    if sorted(suffixes) != list(range(len(names))):
+        return list(range(len(names)))
+    return [suffixes.index(i) for i in range(len(names))]

@@ -21,6 +21,14 @@ def make_model(nodes, inputs, outputs, initializers=None, *, opset: int = 17):
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
+    if any(shape is None for _, shape in outputs):  # fill output shapes so that onnx.checker accepts the file
+        import onnx
+
+        inferred = onnx.shape_inference.infer_shapes(model)
+        known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+        for value in model.graph.output:
+            if value.name in known and known[value.name].type.tensor_type.HasField("shape"):
+                value.type.CopyFrom(known[value.name].type)
     return model
 
 

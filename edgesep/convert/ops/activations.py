@@ -60,16 +60,19 @@ def prelu(node, ctx):
 
     value = ctx.get(node, 0)
     slope = ctx.get(node, 1)
-    if value.layout == NHWC:
-        alpha = broadcast_nhwc(slope)
-        x = value.data
-    else:
-        alpha = as_plain(slope)
-        x = as_plain(value)
-    alpha = tf.cast(alpha, x.dtype)
-    # relu(x) - alpha * relu(-x): the pattern the converter turns into one PRELU op
-    result = tf.nn.relu(x) - alpha * tf.nn.relu(-x)
-    return [Value(result, NHWC if value.layout == NHWC else "plain")]
+    nhwc = value.layout == NHWC
+    x = value.data if nhwc else as_plain(value)
+    if slope.is_const:
+        # relu(x) + relu(-x) * (-alpha) with alpha of rank input-1: the pattern the converter makes one PRELU
+        alpha = slope.data.reshape((1,) * max(value.rank - slope.data.ndim, 0) + slope.data.shape)
+        if nhwc:
+            alpha = alpha.transpose(0, 2, 3, 1)
+        if alpha.ndim == value.rank and alpha.shape[0] == 1:
+            alpha = alpha[0]
+        negative = tf.constant(np.ascontiguousarray(-alpha).astype(x.dtype.as_numpy_dtype))
+        return [Value(tf.nn.relu(x) + tf.nn.relu(-x) * negative, NHWC if nhwc else "plain")]
+    alpha = tf.cast(broadcast_nhwc(slope) if nhwc else as_plain(slope), x.dtype)
+    return [Value(tf.nn.relu(x) - alpha * tf.nn.relu(-x), NHWC if nhwc else "plain")]
 
 
 @register("Sigmoid")

@@ -1,0 +1,211 @@
+"""Keras input: a .keras / .h5 file or a SavedModel folder -> verified float32 TFLite (+ sidecar).
+
+Keras models are channels-last already, so no layout lowering is needed: the model goes straight
+through ``tf.lite.TFLiteConverter`` (``from_keras_model``; ``from_saved_model`` for folders), and the
+TFLite outputs are compared with the model's own outputs on seeded inputs before anything is written.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesep.errors import InputError, ToleranceError
+
+KERAS_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def load_keras(path: str | Path):
+    """``keras.Model`` from a .keras/.h5 file (not compiled); InputError when it is not one."""
+    import keras
+
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"Keras model not found: {source}")
+    if source.suffix.lower() not in KERAS_FILE_SUFFIXES:
+        raise InputError(f"{source} is not a .keras or .h5 file")
+    if not _has_keras_signature(source):
+        kind = "zip archive" if source.suffix.lower() == ".keras" else "HDF5 file"
+        raise InputError(f"{source} is not a Keras model (a {source.suffix} model is a {kind})")
+    try:
+        model = keras.models.load_model(source, compile=False)
+    except Exception as error:  # zip/HDF5/JSON errors of every kind
+        raise InputError(f"{source} is not a readable Keras model: {_first_line(error)}") from error
+    if not isinstance(model, keras.Model):
+        raise InputError(f"{source} holds a {type(model).__name__}, not a Keras model")
+    return model
+
+
+def _has_keras_signature(source: Path) -> bool:
+    import zipfile
+
+    if source.suffix.lower() == ".keras":
+        return zipfile.is_zipfile(source)
+    with open(source, "rb") as handle:
+        return handle.read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def convert_keras(
+    path: str | Path,
+    output: str | Path,
+    *,
+    tolerance: float = 1e-4,
+    samples: int = 4,
+    seed: int = 0,
+    force: bool = False,
+):
+    """Convert a Keras model or SavedModel to a float32 .tflite verified against the source model.
+
+    Raises ToleranceError (nothing written) when the TFLite outputs differ by more than ``tolerance``
+    relative to the output scale, InputError when ``path`` is not a Keras model / SavedModel.
+    """
+    from edgesep.convert.step import ConvertResult
+    from edgesep.convert.tflite_inspect import op_histogram
+    from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
+
+    started = time.perf_counter()
+    check_output(output, force=force)
+    source = Path(path)
+    reference, model_bytes = _load_and_convert(source)
+    fidelity, inputs, outputs = _verify(reference, model_bytes, tolerance=tolerance, samples=samples, seed=seed)
+    with atomic_path(output, force=force) as tmp:
+        tmp.write_bytes(model_bytes)
+    result = ConvertResult(
+        path=Path(output),
+        source=str(source),
+        input_names=tuple(d["name"] for d in inputs),
+        input_shapes=tuple(tuple(int(v) for v in d["shape"]) for d in inputs),
+        input_layout="NHWC",
+        output_names=tuple(d["name"] for d in outputs),
+        output_shapes=tuple(tuple(int(v) for v in d["shape"]) for d in outputs),
+        fidelity=fidelity,
+        op_histogram=op_histogram(model_bytes),
+        size_bytes=len(model_bytes),
+        seconds=time.perf_counter() - started,
+    )
+    write_json(sidecar_path(result.path), _sidecar(result, inputs, samples=samples), force=True)
+    return result
+
+
+def _load_and_convert(source: Path):
+    """(reference callable: list of arrays -> list of arrays, TFLite bytes)."""
+    import tensorflow as tf
+
+    if source.is_dir():
+        if not (source / "saved_model.pb").is_file():
+            raise InputError(f"{source} is a folder without saved_model.pb, not a SavedModel")
+        try:
+            loaded = tf.saved_model.load(str(source))
+            signature = loaded.signatures["serving_default"]
+            converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
+        except Exception as error:
+            raise InputError(f"cannot load SavedModel {source}: {_first_line(error)}") from error
+
+        def reference(arrays: list[np.ndarray]) -> list[np.ndarray]:
+            specs = signature.structured_input_signature[1]
+            feeds = {name: tf.constant(a) for name, a in zip(sorted(specs), arrays)}
+            result = signature(**feeds)
+            return [result[key].numpy() for key in sorted(result)]
+
+        keep = loaded
+    else:
+        model = load_keras(source)
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+
+        def reference(arrays: list[np.ndarray]) -> list[np.ndarray]:
+            result = model(arrays if len(arrays) > 1 else arrays[0], training=False)
+            result = result if isinstance(result, (list, tuple)) else [result]
+            return [np.asarray(r) for r in result]
+
+        keep = model
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        model_bytes = bytes(converter.convert())
+    except Exception as error:
+        raise InputError(f"the TFLite converter failed on {source}: {_first_line(error)}") from error
+    reference.keep = keep  # the loaded object must outlive the reference function
+    return reference, model_bytes
+
+
+def _verify(reference, model_bytes: bytes, *, tolerance: float, samples: int, seed: int):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgesep.data.synthetic import random_inputs
+    from edgesep.numerics import compare_all
+
+    interpreter = Interpreter(model_content=model_bytes)
+    interpreter.allocate_tensors()
+    inputs = interpreter.get_input_details()
+    outputs = _ordered(interpreter.get_output_details())
+    expected: list[list[np.ndarray]] = []
+    actual: list[list[np.ndarray]] = []
+    for index in range(samples):
+        arrays = [
+            random_inputs(tuple(int(v) for v in d["shape"]), seed=seed + 97 * index + i).astype(d["dtype"])
+            for i, d in enumerate(inputs)
+        ]
+        for detail, array in zip(inputs, arrays):
+            interpreter.set_tensor(detail["index"], array)
+        interpreter.invoke()
+        actual.append([interpreter.get_tensor(d["index"]).copy() for d in outputs])
+        expected.append(reference(arrays))
+    if len(expected[0]) != len(actual[0]):
+        raise ToleranceError(f"TFLite model has {len(actual[0])} outputs, the Keras model {len(expected[0])}")
+    reference_out = [np.concatenate([e[i] for e in expected]) for i in range(len(outputs))]
+    candidate_out = [np.concatenate([a[i] for a in actual]) for i in range(len(outputs))]
+    try:
+        fidelity = compare_all(reference_out, candidate_out)
+    except ValueError as error:
+        raise ToleranceError(f"TFLite outputs do not match the Keras outputs: {error}") from error
+    if not np.isfinite(fidelity.max_abs) or fidelity.relative > tolerance:
+        raise ToleranceError(
+            f"TFLite output differs from Keras: max-abs {fidelity.max_abs:.3g} "
+            f"({fidelity.relative:.3g} of the output scale) > tolerance {tolerance:g}"
+        )
+    return fidelity, inputs, outputs
+
+
+def _ordered(details: list[dict]) -> list[dict]:
+    """Outputs in the model's order: ``StatefulPartitionedCall:N`` sorted by N when named so."""
+    def key(detail: dict) -> tuple[int, str]:
+        name = detail["name"]
+        tail = name.rsplit(":", 1)[-1]
+        return (int(tail), name) if ":" in name and tail.isdigit() else (0, name)
+
+    return sorted(details, key=key) if len(details) > 1 else details
+
+
+def _sidecar(result, inputs: list[dict], *, samples: int) -> dict[str, Any]:
+    from edgesep import __version__
+
+    def layout_of(shape) -> str | None:
+        return "NHWC" if len(shape) == 4 else None
+
+    return {
+        "edgesep_version": __version__,
+        "format": "tflite",
+        "source": result.source,
+        "inputs": [
+            {"name": n, "shape": list(s), "dtype": np.dtype(d["dtype"]).name, "layout": layout_of(s)}
+            for n, s, d in zip(result.input_names, result.input_shapes, inputs)
+        ],
+        "outputs": [
+            {"name": n, "shape": list(s), "dtype": "float32", "layout": layout_of(s)}
+            for n, s in zip(result.output_names, result.output_shapes)
+        ],
+        "onnx_input_layout": None,
+        "source_format": "keras",
+        "verification": {"reference": "keras", "samples": samples, **result.fidelity.to_dict()},
+        "recipe": None,
+        "preprocessing": None,
+        "calibration": None,
+    }
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return (lines[0] if lines else type(error).__name__)[:300]
