@@ -19,7 +19,7 @@ through the samples (at least one timed run per sample, at least ``--runs``
 in total), and the outputs of the first pass are saved.  Without ``--inputs``
 one seeded standard-normal sample of the model's input shape is used.
 
-Exit codes: 0 done, 2 bad arguments or missing runtime, 3 timeout, 4 a model failed.
+Exit codes: 0 done, 2 bad arguments or missing runtime, 3 timeout, 4 a model failed, 143 SIGTERM.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -43,6 +44,7 @@ FORMAT_VERSION = 1
 EXIT_BAD_INPUT = 2
 EXIT_TIMEOUT = 3
 EXIT_MODEL_FAILED = 4
+EXIT_TERMINATED = 143
 CHUNK_SECONDS = 1.0  # write partial results at least this often
 MISSING_NUMPY_HINT = (
     "numpy is missing on this device: install it with 'python3 -m pip install numpy' "
@@ -56,6 +58,14 @@ MISSING_RUNTIME_HINT = (
 
 class AgentError(Exception):
     """A failure the agent reports in the results file and on stderr."""
+
+
+class Terminated(Exception):
+    """SIGTERM (the host's or ``timeout``'s hard stop): write partial results, then exit."""
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Terminated(f"terminated by signal {signum}")
 
 
 def load_interpreter_class():
@@ -355,6 +365,10 @@ def run_model(model_path: str, tag: str, inputs, args, *, deadline: float) -> in
         writer.write(complete=False, error=message)
         print(f"edgesep-agent: {tag}: {message}", file=sys.stderr)
         return EXIT_TIMEOUT
+    except Terminated as error:
+        writer.write(complete=False, error=f"{error} after {len(writer.latencies_ms)} timed runs")
+        print(f"edgesep-agent: {tag}: {error}", file=sys.stderr)
+        return EXIT_TERMINATED
     except AgentError as error:
         writer.write(complete=False, error=str(error))
         print(f"edgesep-agent: {tag}: {error}", file=sys.stderr)
@@ -445,6 +459,7 @@ def main(argv: list | None = None) -> int:
         print(f"edgesep-agent: cannot read inputs {args.inputs}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     deadline = time.monotonic() + args.timeout
+    signal.signal(signal.SIGTERM, _on_sigterm)
     worst = 0
     for path, tag in args.models:
         if not os.path.isfile(path):
@@ -452,7 +467,7 @@ def main(argv: list | None = None) -> int:
             return EXIT_BAD_INPUT
         code = run_model(path, tag, inputs, args, deadline=deadline)
         worst = max(worst, code)
-        if code == EXIT_TIMEOUT:
+        if code in (EXIT_TIMEOUT, EXIT_TERMINATED):
             break
     return worst
 

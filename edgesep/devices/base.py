@@ -123,11 +123,18 @@ def run_process(
         raise
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def _kill_group(process: subprocess.Popen, *, grace_s: float = 5.0) -> None:
+    """SIGTERM the process group (the agent then writes its partial results), SIGKILL after ``grace_s``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def check_models(models: Mapping[str, Path]) -> dict[str, Path]:

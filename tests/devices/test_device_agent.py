@@ -111,3 +111,32 @@ def test_cpu_model_parsing(tmp_path):
 @pytest.mark.parametrize("text,expected", [("m.tflite=fp", ("m.tflite", "fp")), ("/a/b/m.tflite", ("/a/b/m.tflite", "m"))])
 def test_parse_model_arg(text, expected):
     assert agent.parse_model_arg(text) == expected
+
+
+def test_agent_sigterm_writes_partial_results(tiny_models, tmp_path):
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, str(AGENT_PATH), "--models", f"{tiny_models['float']}=f", "--out", str(tmp_path),
+         "--runs", "100000000", "--warmup", "0"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    results_file = tmp_path / "f.results.json"
+    for _ in range(600):  # wait until the agent has written its first chunk
+        if results_file.exists() and json.loads(results_file.read_text())["latencies_ms"]:
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == agent.EXIT_TERMINATED, stderr
+    partial = RunResults.load(results_file)
+    assert not partial.complete and partial.error.startswith("terminated by signal 15 after")
+    assert len(partial.latencies_ms) > 0
+
+
+def test_run_process_kills_the_group_at_the_timeout():
+    from edgesep.devices.base import run_process
+
+    outcome = run_process(["sh", "-c", "sleep 30 & sleep 30; echo never"], timeout_s=0.5)
+    assert outcome.timed_out and outcome.returncode is None and "never" not in outcome.stdout
