@@ -77,7 +77,7 @@ class EqualizeReport:
     final_change: float
     absorbed: tuple[str, ...] = ()
     replaced: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    statistics: dict = field(default_factory=dict, repr=False, compare=False)  # conv -> (beta, sigma), rescaled
 
     def to_dict(self) -> dict:
         return {
@@ -326,6 +326,7 @@ def equalize(model: nn.Module, *, config: EqualizeConfig = EqualizeConfig()) -> 
         final_change=change if pairs else 0.0,
         absorbed=tuple(absorbed),
         replaced=tuple(replaced),
+        statistics=stats,
     )
     return folded_model, report
 
