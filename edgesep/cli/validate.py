@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import List
 
 import typer
 
@@ -16,7 +17,9 @@ def validate_command(
     quant_model: Path = typer.Option(..., "--quant", help="The quantized .tflite (its sidecar gives the preprocessing)."),
     data: str = typer.Option(..., "--data", help="'digits', a .npz with x (and y) arrays, a .npy, or an image folder."),
     labels: Path = typer.Option(None, "--labels", help="Labels (.npy/.npz/.txt), overriding those in --data."),
-    device: str = typer.Option("local", "--device", help="local, a profile (rpi4, android, ...), ssh://, adb:// or a .toml."),
+    devices: List[str] = typer.Option(
+        ["local"], "--device", help="local, a profile (rpi4, pi-emulated, ...), ssh://, adb:// or a .toml; repeat to compare devices."
+    ),
     runs: int = typer.Option(50, "--runs", help="Timed runs per model (at least one per sample)."),
     warmup: int = typer.Option(5, "--warmup", help="Warm-up runs per model, excluded from the statistics."),
     threads: int = typer.Option(None, "--threads", help="Interpreter threads (default: the runtime's choice)."),
@@ -36,26 +39,44 @@ def validate_command(
     if report and output_dir is None:
         raise InputError("--report needs --output-dir (nothing is written into the current folder)")
     spec = RunSpec(runs=runs, warmup=warmup, threads=threads, timeout_s=timeout)
-    with _stage_bar(len(STAGES) if output_dir is not None and report is not False else len(STAGES) - 1) as on_stage:
-        result = validate(
-            float_model,
-            quant_model,
-            data=data,
-            labels=labels,
-            device=device,
-            spec=spec,
-            samples=samples,
-            output_dir=output_dir,
-            report=report is not False,
-            force=force,
-            on_stage=on_stage,
-        )
+    options = dict(labels=labels, spec=spec, samples=samples, report=report is not False, force=force)
+    stages = len(STAGES) if output_dir is not None and report is not False else len(STAGES) - 1
+    if len(devices) > 1:
+        _validate_many(float_model, quant_model, data=data, devices=devices, output_dir=output_dir,
+                       as_json=as_json, fail_if_drop=fail_if_drop, stages=stages, options=options)  # fmt: skip
+        return
+    with _stage_bar(stages) as on_stage:
+        result = validate(float_model, quant_model, data=data, device=devices[0], output_dir=output_dir,
+                          on_stage=on_stage, **options)  # fmt: skip
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         _print_table(result)
     if fail_if_drop is not None:
         check_accuracy_drop(result, fail_if_drop)
+
+
+def _validate_many(float_model, quant_model, *, data, devices, output_dir, as_json, fail_if_drop, stages, options):
+    from edgesep.validate.multi import validate_on_devices
+    from edgesep.validate.step import check_accuracy_drop
+    from edgesep.validate.table import make_console, multi_device_table, notes
+
+    with _stage_bar(stages * len(devices)) as on_stage:
+        result = validate_on_devices(float_model, quant_model, data=data, devices=devices, output_dir=output_dir,
+                                     on_stage=on_stage, **options)  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        console = make_console()
+        console.print(multi_device_table(result, title=f"edgesep validate ({result.reports[0].samples} samples)"))
+        for single in result.reports:
+            for line in notes(single.comparison):
+                console.print(f"{single.device}: {line}", style="bold yellow", markup=False)
+            for path in single.report_files[:2]:
+                echo(f"report: {path}")
+    if fail_if_drop is not None:
+        for single in result.reports:
+            check_accuracy_drop(single, fail_if_drop)
 
 
 def _print_table(result) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -40,6 +40,7 @@ class ValidationReport:
     comparison: Comparison
     results_files: tuple[Path, ...] = ()  # empty when no output_dir was given
     report_files: tuple[Path, ...] = ()  # report.md, report.html and the PNGs
+    results: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)  # tag -> RunResults, not in JSON
 
     @property
     def accuracy_drop_pp(self) -> float | None:
@@ -163,6 +164,7 @@ def validate(
             threads=spec.threads,
             comparison=comparison,
             results_files=_results_files(results_dir) if output_dir is not None else (),
+            results=dict(runs),
         )
     if output_dir is not None and report:
         from edgesep.validate.report import write_report

@@ -137,3 +137,35 @@ def bench_table(summaries: Sequence[ModelSummary], runtimes: Sequence[str], *, d
     for row in bench_rows(summaries, runtimes):
         table.add_row(*row)
     return table
+
+
+MULTI_COLUMNS = ("device", *COLUMNS, "vs ref top-1", "vs ref max-abs")
+
+
+def multi_device_rows(report) -> list[list[str]]:
+    """Rows per device x model (a :class:`~edgesep.validate.multi.MultiDeviceReport`); the first device is the reference."""
+    cross = {entry.device: entry for entry in report.cross_device}
+    rows = []
+    for index, single in enumerate(report.reports):
+        name = single.device + (" (emulated)" if single.comparison.emulated else "")
+        entry = cross.get(single.device)
+        for row, fidelity in zip(comparison_rows(single.comparison), (entry and entry.float_fidelity, entry and entry.quant_fidelity)):
+            if index == 0:
+                extra = ["ref", "ref"]
+            else:
+                extra = [pct(fidelity.top1_agreement), num(fidelity.max_abs, ".4g")] if fidelity else [DASH, DASH]
+            rows.append([name, *row, *extra])
+    return rows
+
+
+def multi_device_table(report, *, title: str = "edgesep validate") -> Table:
+    from rich.table import Table
+
+    emulated = any(single.comparison.emulated for single in report.reports)
+    lines = [f"{single.device}: {device_line(single.comparison.device, threads=single.threads)}" for single in report.reports]
+    table = Table(title=title + (" [some latency EMULATED]" if emulated else ""), caption="\n".join(lines))
+    for column in MULTI_COLUMNS:
+        table.add_column(column, justify="left" if column in ("device", "model") else "right", no_wrap=True)
+    for row in multi_device_rows(report):
+        table.add_row(*row)
+    return table
