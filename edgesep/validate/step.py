@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from edgesep.errors import InputError, ShapeError, ThresholdError
+from edgesep.errors import DeviceError, EdgesepError, InputError, ShapeError, ThresholdError
 from edgesep.validate.comparison import Comparison, compare_runs
 from edgesep.validate.data import ModelInput, ValidationData, load_validation_data, model_input, to_model_layout
 
@@ -90,10 +90,16 @@ def _open(device):
 
 def _run_pair(dev, float_model: Path, quant_model: Path, float_x: np.ndarray, quant_x: np.ndarray,
               results_dir: Path, *, spec, force: bool) -> dict:
+    from edgesep.devices.base import DeviceRunError
+
     if float_x is quant_x:  # one run: the inputs are pushed once
         return dev.run({FLOAT_TAG: float_model, QUANT_TAG: quant_model}, quant_x, results_dir, spec=spec, force=force)
     results = dict(dev.run({FLOAT_TAG: float_model}, float_x, results_dir, spec=spec, force=force))
-    results.update(dev.run({QUANT_TAG: quant_model}, quant_x, results_dir, spec=spec, force=force))
+    try:
+        results.update(dev.run({QUANT_TAG: quant_model}, quant_x, results_dir, spec=spec, force=force))
+    except DeviceRunError as error:
+        error.results = {**results, **error.results}
+        raise
     return results
 
 
@@ -150,32 +156,50 @@ def validate(
         if output_dir is not None and report and not force:
             _refuse_existing_report(results_dir)
         stage(STAGES[1])
-        runs = _run_pair(dev, float_model, quant_model, float_x, batch.x, results_dir, spec=spec, force=force)
+        context = dict(
+            float_model=float_model, quant_model=quant_model, data=batch.source, samples=batch.samples,
+            device=device_name, runs=spec.runs, warmup=spec.warmup, threads=spec.threads,
+        )  # fmt: skip
+        try:
+            runs = _run_pair(dev, float_model, quant_model, float_x, batch.x, results_dir, spec=spec, force=force)
+        except DeviceError as error:
+            _partial_report(error, context, batch, output_dir=output_dir if report else None)
+            raise
         stage(STAGES[2])
-        comparison = compare_runs(runs[FLOAT_TAG], runs[QUANT_TAG], labels=batch.labels)
         result = ValidationReport(
-            float_model=float_model,
-            quant_model=quant_model,
-            data=batch.source,
-            samples=batch.samples,
-            device=device_name,
-            runs=spec.runs,
-            warmup=spec.warmup,
-            threads=spec.threads,
-            comparison=comparison,
+            **context,
+            comparison=compare_runs(runs[FLOAT_TAG], runs[QUANT_TAG], labels=batch.labels),
             results_files=_results_files(results_dir) if output_dir is not None else (),
             results=dict(runs),
         )
     if output_dir is not None and report:
-        from edgesep.validate.report import write_report
-
         stage(STAGES[3])
-        latencies = {tag: run.latencies_ms for tag, run in runs.items()}
-        files = write_report(result, Path(output_dir), latencies=latencies, force=force)
-        result = dataclasses.replace(result, report_files=files)
+        result = _with_report(result, Path(output_dir), force=force)
     if fail_if_drop is not None:
         check_accuracy_drop(result, fail_if_drop)
     return result
+
+
+def _with_report(result: ValidationReport, folder: Path, *, force: bool) -> ValidationReport:
+    from edgesep.validate.report import write_report
+
+    latencies = {tag: run.latencies_ms for tag, run in result.results.items()}
+    files = write_report(result, folder, latencies=latencies, force=force)
+    return dataclasses.replace(result, report_files=files)
+
+
+def _partial_report(error, context: dict, batch: ValidationData, *, output_dir: str | Path | None) -> None:
+    """After a failed run: a report of what was measured (marked INCOMPLETE), when both models got that far."""
+    partial = getattr(error, "results", None) or {}
+    if output_dir is None or FLOAT_TAG not in partial or QUANT_TAG not in partial:
+        return
+    try:
+        comparison = compare_runs(partial[FLOAT_TAG], partial[QUANT_TAG], labels=batch.labels)
+        result = ValidationReport(**context, comparison=comparison, results=dict(partial))
+        _with_report(result, Path(output_dir), force=True)
+    except EdgesepError:  # the run's own error is the one to report
+        return
+    error.args = (f"{error}; partial report written to {Path(output_dir) / 'report.md'}",)
 
 
 def _results_files(folder: Path) -> tuple[Path, ...]:
