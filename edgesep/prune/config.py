@@ -25,7 +25,7 @@ class PruneConfig:
     criterion: str = "l1"
     round_to: int = 8
     finetune_epochs: int = 0
-    lr: float = 1e-3
+    lr: float = 0.01
     batch_size: int = 64
     seed: int = 0
 
@@ -43,6 +43,8 @@ class PruneConfig:
             raise InputError(f"unknown pruning criterion {self.criterion!r}; expected one of {', '.join(CRITERIA)}")
         if self.round_to < 1:
             raise InputError(f"round_to must be >= 1, got {self.round_to}")
+        if not self.lr > 0 or self.batch_size < 1:
+            raise InputError(f"lr must be > 0 and batch_size >= 1, got {self.lr}, {self.batch_size}")
         if self.finetune_epochs < 0:
             raise InputError(f"finetune_epochs must be >= 0, got {self.finetune_epochs}")
 

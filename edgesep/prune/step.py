@@ -59,8 +59,8 @@ def prune(
     ``data`` (x_train, y_train, x_test, y_test arrays, e.g. ``load_digits_split()``) is used for
     fine-tuning and accuracy; with ``config.finetune_epochs > 0`` and no data, the built-in digits set.
     """
+    from edgesep.models.training import evaluate_accuracy
     from edgesep.prune.cost import count_macs, count_params
-    from edgesep.prune.finetune import accuracy, finetune
     from edgesep.prune.graph import analyze, prunable
     from edgesep.prune.importance import CRITERIA
 
@@ -86,14 +86,10 @@ def prune(
     accuracy_before = accuracy_after = None
     if data is not None:
         _check_data(shape, data)
-        accuracy_before = accuracy(model, data.x_test, data.y_test)
+        accuracy_before = evaluate_accuracy(copy.deepcopy(model), data.x_test, data.y_test)
         if config.finetune_epochs > 0:
-            finetune(
-                pruned, data.x_train, data.y_train,
-                epochs=config.finetune_epochs, lr=config.lr, batch_size=config.batch_size,
-                seed=config.seed, progress=progress, desc="prune fine-tune",
-            )  # fmt: skip
-        accuracy_after = accuracy(pruned, data.x_test, data.y_test)
+            _finetune(pruned, data, config, progress=progress)
+        accuracy_after = evaluate_accuracy(pruned, data.x_test, data.y_test)
     pruned.eval()
     pruned.input_shape = shape
     kept = {g.producers[0].name: (g.size, kept_count(g.size, ratio, round_to=config.round_to)) for g in groups}
@@ -109,6 +105,17 @@ def prune(
         accuracy_before=accuracy_before,
         accuracy_after=accuracy_after,
     )
+
+
+def _finetune(model, data, config: PruneConfig, *, progress: bool) -> None:
+    """Seeded fine-tuning with the same trainer as the digits default (one-cycle AdamW, one thread)."""
+    from tqdm import tqdm
+
+    from edgesep.models.training import TrainConfig, train_classifier
+
+    train = TrainConfig(epochs=config.finetune_epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed)
+    with tqdm(total=train.epochs, desc="prune fine-tune", disable=not progress, leave=False) as bar:
+        train_classifier(model, data, config=train, on_epoch=lambda epoch, loss: bar.update(1))
 
 
 def _input_shape(model, input_shape: tuple[int, ...] | None) -> tuple[int, ...]:

@@ -121,6 +121,6 @@ def test_finetune_recovers_accuracy_on_digits(sepcnn_model):
     from edgesep.data.digits import load_digits_split
 
     data = load_digits_split()
-    result = prune(sepcnn_model, config=PruneConfig(ratio=0.5, finetune_epochs=3, lr=1e-2, seed=0), data=data)
+    result = prune(sepcnn_model, config=PruneConfig(ratio=0.5, finetune_epochs=3, seed=0), data=data)
     assert result.accuracy_before is not None and result.accuracy_before < 0.3  # random weights
-    assert result.accuracy_after > 0.65  # measured 0.758 (seed 0); chance is 0.1
+    assert result.accuracy_after > 0.75  # measured 0.85 (seed 0); chance is 0.1
