@@ -74,7 +74,7 @@ def edgesep_float(spec: ModelSpec, *, fresh: bool = False) -> Artifact:
 
 def edgesep_int8(spec: ModelSpec, data: DataSet, *, fresh: bool = False) -> Artifact:
     onnx_file = common.onnx_path(spec)
-    target = WORK_DIR / "edgesep" / f"{spec.name}.int8.tflite"
+    target = WORK_DIR / "edgesep" / f"{spec.name}.int8-c{len(data.calib)}.tflite"
 
     def build() -> Path:
         from edgesep.quantize import QuantRecipe, quantize
@@ -110,7 +110,7 @@ def onnx2tf_float(spec: ModelSpec, *, fresh: bool = False) -> Artifact:
 def onnx2tf_int8(spec: ModelSpec, data: DataSet, *, fresh: bool = False) -> Artifact:
     """onnx2tf -oiqt with the same calibration images (NHWC, already normalised)."""
     onnx_file = common.onnx_path(spec)
-    folder = WORK_DIR / "onnx2tf-int8" / spec.name
+    folder = WORK_DIR / "onnx2tf-int8" / f"{spec.name}-c{len(data.calib)}"
     target = folder / "out" / f"{spec.name}_integer_quant.tflite"
 
     def build() -> Path:
@@ -141,9 +141,14 @@ class _Reader:
 
 
 def ort_int8(spec: ModelSpec, data: DataSet, *, fresh: bool = False) -> Artifact:
-    """onnxruntime quantize_static: QDQ, int8 activations and weights, per-channel, MinMax."""
+    """onnxruntime quantize_static: QDQ, int8 activations and weights, per-channel, MinMax.
+
+    ``reduce_range`` (7-bit weights) as onnxruntime recommends for x86 CPUs without VNNI:
+    without it the u8s8 kernels saturate (on the digits SepCNN: cosine 0.976 and 97.2%
+    top-1 agreement instead of 0.9996 and 100%).
+    """
     onnx_file = common.onnx_path(spec)
-    target = WORK_DIR / "ort" / f"{spec.name}.qdq.onnx"
+    target = WORK_DIR / "ort" / f"{spec.name}.qdq-c{len(data.calib)}.onnx"
 
     def build() -> Path:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -159,7 +164,7 @@ def ort_int8(spec: ModelSpec, data: DataSet, *, fresh: bool = False) -> Artifact
         quantize_static(
             str(source), str(target), reader,
             quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            per_channel=True, calibrate_method=CalibrationMethod.MinMax,
+            per_channel=True, reduce_range=True, calibrate_method=CalibrationMethod.MinMax,
         )
         return target
 
