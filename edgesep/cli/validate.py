@@ -13,9 +13,12 @@ from edgesep.cli.app import app, echo, progress_enabled
 
 @app.command("validate")
 def validate_command(
-    float_model: Path = typer.Option(..., "--float", help="The float .tflite baseline."),
-    quant_model: Path = typer.Option(..., "--quant", help="The quantized .tflite (its sidecar gives the preprocessing)."),
-    data: str = typer.Option(..., "--data", help="'digits', a .npz with x (and y) arrays, a .npy, or an image folder."),
+    float_model: Path = typer.Option(None, "--float", help="The float .tflite baseline."),
+    quant_model: Path = typer.Option(None, "--quant", help="The quantized .tflite (its sidecar gives the preprocessing)."),
+    data: str = typer.Option(None, "--data", help="'digits', a .npz with x (and y) arrays, a .npy, or an image folder."),
+    results: Path = typer.Option(
+        None, "--results", help="Compare float/quant results files already measured in this folder (runs nothing)."
+    ),
     labels: Path = typer.Option(None, "--labels", help="Labels (.npy/.npz/.txt), overriding those in --data."),
     devices: List[str] = typer.Option(
         ["local"], "--device", help="local, a profile (rpi4, pi-emulated, ...), ssh://, adb:// or a .toml; repeat to compare devices."
@@ -38,6 +41,13 @@ def validate_command(
 
     if report and output_dir is None:
         raise InputError("--report needs --output-dir (nothing is written into the current folder)")
+    if results is not None:
+        _compare_only(results, data=data, labels=labels, output_dir=output_dir, report=report is not False,
+                      force=force, as_json=as_json, fail_if_drop=fail_if_drop)  # fmt: skip
+        return
+    missing = [flag for flag, value in (("--float", float_model), ("--quant", quant_model), ("--data", data)) if value is None]
+    if missing:
+        raise InputError(f"missing {', '.join(missing)} (or give --results DIR to compare existing results files)")
     spec = RunSpec(runs=runs, warmup=warmup, threads=threads, timeout_s=timeout)
     options = dict(labels=labels, spec=spec, samples=samples, report=report is not False, force=force)
     stages = len(STAGES) if output_dir is not None and report is not False else len(STAGES) - 1
@@ -48,6 +58,18 @@ def validate_command(
     with _stage_bar(stages) as on_stage:
         result = validate(float_model, quant_model, data=data, device=devices[0], output_dir=output_dir,
                           on_stage=on_stage, **options)  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        _print_table(result)
+    if fail_if_drop is not None:
+        check_accuracy_drop(result, fail_if_drop)
+
+
+def _compare_only(results, *, data, labels, output_dir, report, force, as_json, fail_if_drop) -> None:
+    from edgesep.validate.step import check_accuracy_drop, compare_results
+
+    result = compare_results(results, data=data, labels=labels, output_dir=output_dir, report=report, force=force)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:

@@ -226,3 +226,23 @@ def load_validation_data(
     if not np.all(np.isfinite(x)):
         raise InputError("validation data contains NaN or infinite values")
     return ValidationData(x=x, labels=y, source=source, layout=target.layout)
+
+
+def labels_only(data: str | Path, *, labels: str | Path | None = None, samples: int | None = None) -> np.ndarray | None:
+    """The labels of ``data`` ('digits' or a .npz with ``y``), or of a labels file; no model needed."""
+    if labels is not None:
+        y = load_labels(labels)
+    elif str(data) == DIGITS:
+        from edgesep.data.digits import load_digits_split
+
+        y = load_digits_split().y_test
+    else:
+        path = Path(data)
+        if path.suffix != ".npz" or not path.is_file():
+            raise InputError(f"labels need 'digits', a .npz with a 'y' array, or --labels; got {data}")
+        with np.load(path, allow_pickle=False) as archive:
+            y = archive["y"] if "y" in archive.files else None
+    if y is None:
+        return None
+    y = np.asarray(y).ravel().astype(np.int64)
+    return y if samples is None else y[:samples]

@@ -180,6 +180,52 @@ def validate(
     return result
 
 
+def compare_results(
+    results_dir: str | Path,
+    *,
+    data: str | Path | None = None,
+    labels: str | Path | None = None,
+    output_dir: str | Path | None = None,
+    report: bool = True,
+    force: bool = False,
+) -> ValidationReport:
+    """Compare ``float``/``quant`` results files already measured (e.g. pulled from a Pi) without running anything.
+
+    Labels come from ``labels`` or from ``data`` ('digits' or a .npz with ``y``), cut to the samples run.
+    """
+    from edgesep.validate.data import labels_only
+    from edgesep.validate.results import RunResults, results_paths
+
+    folder = Path(results_dir)
+    runs = {tag: RunResults.load(results_paths(folder, tag)[0]) for tag in (FLOAT_TAG, QUANT_TAG)}
+    samples = max(run.samples for run in runs.values())
+    y = None
+    if data is not None or labels is not None:
+        y = labels_only(data if data is not None else "", labels=labels)
+        if y is not None and y.shape[0] < samples:
+            raise ShapeError(f"{samples} samples were run but only {y.shape[0]} labels were given")
+        y = None if y is None else y[:samples]
+    facts = runs[QUANT_TAG].device
+    result = ValidationReport(
+        float_model=Path(runs[FLOAT_TAG].model_name),
+        quant_model=Path(runs[QUANT_TAG].model_name),
+        data=str(data) if data is not None else "(results files)",
+        samples=samples,
+        device=str(facts.get("hostname") or facts.get("machine") or folder.name),
+        runs=len(runs[QUANT_TAG].latencies_ms),
+        warmup=runs[QUANT_TAG].warmup,
+        threads=runs[QUANT_TAG].threads,
+        comparison=compare_runs(runs[FLOAT_TAG], runs[QUANT_TAG], labels=y),
+        results_files=_results_files(folder),
+        results=runs,
+    )
+    if output_dir is not None and report:
+        if not force:
+            _refuse_existing_report(Path(output_dir))
+        result = _with_report(result, Path(output_dir), force=force)
+    return result
+
+
 def _with_report(result: ValidationReport, folder: Path, *, force: bool) -> ValidationReport:
     from edgesep.validate.report import write_report
 

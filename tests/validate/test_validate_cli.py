@@ -91,3 +91,32 @@ def test_bench_json_and_table(digits_models, capsys):
 def test_bench_missing_model_exit_2(tmp_path, capsys):
     assert main(["bench", str(tmp_path / "nope.tflite")]) == 2
     assert "model not found" in capsys.readouterr().err
+
+
+def test_compare_existing_results_files(digits_models, tmp_path, capsys):
+    """Run once, then compare the results files on the host without running anything."""
+    measured = tmp_path / "measured"
+    assert main(_validate_args(digits_models, "--samples", "30", "--output-dir", str(measured), "--no-report", "--json")) == 0
+    first = json.loads(capsys.readouterr().out)
+    report_dir = tmp_path / "report"
+    assert main(["-q", "validate", "--results", str(measured), "--data", "digits", "--output-dir", str(report_dir),
+                 "--json"]) == 0  # fmt: skip
+    again = json.loads(capsys.readouterr().out)
+    for key in ("top1", "top5", "size_bytes"):
+        assert again["candidate"][key] == first["candidate"][key]
+    assert again["agreement"] == first["agreement"]
+    assert again["candidate"]["latency_ms"] == first["candidate"]["latency_ms"]
+    assert (report_dir / "report.md").is_file()
+    # labels from a file; too few labels is a usage error
+    from edgesep.data.digits import load_digits_split
+
+    np.save(tmp_path / "y.npy", load_digits_split().y_test[:30])
+    assert main(["-q", "validate", "--results", str(measured), "--labels", str(tmp_path / "y.npy"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["candidate"]["top1"] == first["candidate"]["top1"]
+    np.save(tmp_path / "short.npy", np.zeros(5, np.int64))
+    assert main(["validate", "--results", str(measured), "--labels", str(tmp_path / "short.npy")]) == 2
+    assert "30 samples were run but only 5 labels" in capsys.readouterr().err
+    # no labels at all: agreement only
+    assert main(["-q", "validate", "--results", str(measured), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["candidate"]["top1"] is None and payload["agreement"]["top1_agreement"] is not None
