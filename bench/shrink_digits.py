@@ -6,7 +6,7 @@ alpha=0); pruned 50% + distilled.  Each goes PyTorch -> ONNX -> float TFLite -> 
 (calibrated on the digits training split) and is measured on the fixed digits test split.
 Latency is the p50 of single-threaded TFLite invocations (batch 1) on this machine.
 
-    python bench/shrink_digits.py [--epochs 12] [--out docs/shrink.md] [--runs 300]
+    python bench/shrink_digits.py [--epochs 12] [--out docs/shrink-digits.md] [--runs 300]
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12, help="fine-tune / distillation epochs")
     parser.add_argument("--runs", type=int, default=300, help="timed TFLite invocations per model")
-    parser.add_argument("--out", type=Path, default=REPO_DIR / "docs" / "shrink.md")
+    parser.add_argument("--out", type=Path, default=REPO_DIR / "docs" / "shrink-digits.md")
     args = parser.parse_args(argv)
 
     import torch
