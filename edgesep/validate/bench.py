@@ -34,11 +34,15 @@ class BenchReport:
         return any(entry.summary.emulated for entry in self.entries)
 
     def to_dict(self) -> dict[str, Any]:
+        from edgesep.validate.metrics import speedup
+
+        first = self.entries[0].summary.latency if self.entries else None
+        models = [{**entry.to_dict(), "speedup_vs_first": speedup(first, entry.summary.latency)} for entry in self.entries]
         return {
             "device": self.device,
             "device_facts": self.device_facts,
             "emulated": self.emulated,
-            "models": [entry.to_dict() for entry in self.entries],
+            "models": models,
             "results_files": [str(p) for p in self.results_files],
         }
 

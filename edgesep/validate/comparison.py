@@ -21,6 +21,7 @@ from edgesep.validate.metrics import (
     latency_stats,
     size_ratio,
     speedup,
+    top1_flips,
     topk_accuracy,
 )
 
@@ -85,6 +86,7 @@ class Comparison:
     speedup: float | None  # baseline p50 / candidate p50
     size_ratio: float | None  # baseline bytes / candidate bytes
     accuracy_drop_pp: float | None  # top-1, percentage points
+    flips: tuple[int, int] | None = None  # (lost, gained) top-1 vs labels; None without labels
     device: dict = field(default_factory=dict)
 
     @property
@@ -99,6 +101,8 @@ class Comparison:
             "speedup": self.speedup,
             "size_ratio": self.size_ratio,
             "accuracy_drop_pp": self.accuracy_drop_pp,
+            "top1_lost": None if self.flips is None else self.flips[0],
+            "top1_gained": None if self.flips is None else self.flips[1],
             "emulated": self.emulated,
             "device": self.device,
         }
@@ -191,5 +195,7 @@ def compare_runs(
         speedup=speedup(base.latency, cand.latency),
         size_ratio=size_ratio(base.size_bytes, cand.size_bytes),
         accuracy_drop_pp=accuracy_drop_pp(base.top1, cand.top1),
+        flips=None if labels is None or base_out is None or cand_out is None
+        else top1_flips(base_out, cand_out, np.asarray(labels).ravel()),
         device=dict(cand_run.device or base_run.device or {}),
     )

@@ -133,3 +133,16 @@ def accuracy_drop_pp(baseline: float | None, candidate: float | None) -> float |
     if baseline is None or candidate is None:
         return None
     return 100.0 * (baseline - candidate)
+
+
+def top1_flips(baseline: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
+    """``(lost, gained)``: samples the baseline got right and the candidate wrong, and the reverse.
+
+    Over the common prefix of the three arrays (an interrupted run scores what it measured).
+    """
+    n = min(len(baseline), len(candidate), len(labels))
+    base_scores, labels = _check_labels(np.asarray(baseline)[:n], np.asarray(labels)[:n])
+    cand_scores, _ = _check_labels(np.asarray(candidate)[:n], labels)
+    base_ok = base_scores.argmax(axis=1) == labels
+    cand_ok = cand_scores.argmax(axis=1) == labels
+    return int(np.sum(base_ok & ~cand_ok)), int(np.sum(~base_ok & cand_ok))

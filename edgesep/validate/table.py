@@ -94,6 +94,9 @@ def notes(comparison: Comparison) -> list[str]:
     lines = []
     if comparison.emulated:
         lines.append(EMULATED_LABEL)
+    if comparison.flips is not None:
+        lost, gained = comparison.flips
+        lines.append(f"top-1 vs labels: quant lost {lost} and gained {gained} of {comparison.candidate.samples} samples")
     for summary in (comparison.baseline, comparison.candidate):
         if not summary.complete:
             lines.append(f"INCOMPLETE run for {summary.tag}: {summary.error or 'interrupted'} (partial figures)")
@@ -116,15 +119,20 @@ def comparison_table(comparison: Comparison, *, title: str = "edgesep validate")
     return table
 
 
-BENCH_COLUMNS = ("model", "runs", "p50 ms", "p90 ms", "p99 ms", "mean ms", "std ms", "size MB", "runtime")
+BENCH_COLUMNS = ("model", "runs", "p50 ms", "p90 ms", "p99 ms", "mean ms", "std ms", "vs first", "size MB", "runtime")
 
 
 def bench_rows(summaries: Sequence[ModelSummary], runtimes: Sequence[str]) -> list[list[str]]:
-    return [
-        [s.model_name, str(0 if s.latency is None else s.latency.runs), *_latency_cells(s),
-         num(size_mb(s.size_bytes), ".3f"), runtime]
-        for s, runtime in zip(summaries, runtimes)
-    ]  # fmt: skip
+    """One row per model; "vs first" is the first model's median latency / this one's (>1 = faster)."""
+    from edgesep.validate.metrics import speedup
+
+    first = summaries[0].latency if summaries else None
+    rows = []
+    for s, runtime in zip(summaries, runtimes):
+        ratio = speedup(first, s.latency)
+        rows.append([s.model_name, str(0 if s.latency is None else s.latency.runs), *_latency_cells(s),
+                     DASH if ratio is None else f"{ratio:.2f}x", num(size_mb(s.size_bytes), ".3f"), runtime])  # fmt: skip
+    return rows
 
 
 def bench_table(summaries: Sequence[ModelSummary], runtimes: Sequence[str], *, device: dict, emulated: bool) -> Table:

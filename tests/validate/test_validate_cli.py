@@ -83,6 +83,7 @@ def test_bench_json_and_table(digits_models, capsys):
     assert all(m["latency_ms"]["runs"] == 7 and m["latency_ms"]["p50"] > 0 for m in payload["models"])
     assert payload["models"][0]["size_bytes"] == float_path.stat().st_size
     assert payload["models"][1]["threads"] == 1
+    assert payload["models"][0]["speedup_vs_first"] == pytest.approx(1.0)
     assert main(["-q", "bench", str(float_path), "--runs", "3"]) == 0
     out = capsys.readouterr().out
     assert "linear.tflite" in out and "p99 ms" in out

@@ -29,6 +29,7 @@ def test_compare_runs_figures(fake_run):
     assert result.baseline.top1 == pytest.approx(1.0)
     assert result.candidate.top1 == pytest.approx(48 / 50)
     assert result.accuracy_drop_pp == pytest.approx(4.0)
+    assert result.flips == (2, 0)
     assert result.agreement.top1_agreement == pytest.approx(48 / 50)
     assert result.agreement.max_abs == pytest.approx(float(np.max(np.abs(logits - quant))), rel=1e-6)
     expected_cos = float(np.dot(logits.ravel().astype(np.float64), quant.ravel()) /
@@ -46,7 +47,7 @@ def test_compare_runs_figures(fake_run):
 def test_compare_runs_without_labels_has_no_accuracy(fake_run):
     base, cand, *_ = _pair(fake_run)
     result = compare_runs(base, cand)
-    assert result.baseline.top1 is None and result.accuracy_drop_pp is None
+    assert result.baseline.top1 is None and result.accuracy_drop_pp is None and result.flips is None
     assert result.agreement.top1_agreement == pytest.approx(0.96)
 
 
@@ -63,6 +64,7 @@ def test_interrupted_run_scores_what_was_measured(fake_run):
     result = compare_runs(base, cand, labels=labels)
     assert result.candidate.samples == 10
     assert result.candidate.top1 == pytest.approx(9 / 10)  # sample 3 is wrong
+    assert result.flips == (1, 0)
     assert result.agreement.top1_agreement == pytest.approx(9 / 10)
 
 
@@ -88,4 +90,6 @@ def test_benchmark_model_run_summarises_from_its_summary(fake_run):
     assert summary.latency.runs == 20 and summary.latency.mean == pytest.approx(2.5)
     assert summary.samples == 0 and summary.top1 is None
     row = bench_rows([summary], ["benchmark_model unknown"])[0]
-    assert row[:7] == ["m.tflite", "20", "-", "-", "-", "2.500", "0.05"]
+    assert row[:8] == ["m.tflite", "20", "-", "-", "-", "2.500", "0.05", "1.00x"]
+    fast = summarize(fake_run("fast", "fast.tflite", 1024, np.array([0.5, 0.5]), None))
+    assert bench_rows([summary, fast], ["a", "b"])[1][7] == "5.00x"  # means: 2.5 ms / 0.5 ms

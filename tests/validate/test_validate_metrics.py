@@ -98,3 +98,13 @@ def test_benchmark_model_summary():
     assert latency_from_benchmark_model(None) is None
     # speed-up falls back to means when one side has no percentiles
     assert speedup(latency_stats([3.0, 3.0]), stats) == pytest.approx(2.0)
+
+
+def test_top1_flips_hand_computed():
+    from edgesep.validate.metrics import top1_flips
+
+    labels = np.array([0, 1, 2, 3])
+    base = np.eye(4)[[0, 1, 0, 3]]  # right, right, wrong, right
+    cand = np.eye(4)[[0, 2, 2, 1]]  # right, wrong, right, wrong
+    assert top1_flips(base, cand, labels) == (2, 1)
+    assert top1_flips(base, cand[:2], labels) == (1, 0)  # common prefix
