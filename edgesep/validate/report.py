@@ -124,7 +124,18 @@ def render_markdown(report: ValidationReport) -> str:
     return "\n".join(out)
 
 
-def render_html(report: ValidationReport) -> str:
+def _img(name: str, alt: str, images: Mapping[str, bytes] | None) -> str:
+    """An <img>: inline (base64) when the PNG bytes are given, so the HTML file is self-contained."""
+    if images and name in images:
+        import base64
+
+        source = "data:image/png;base64," + base64.b64encode(images[name]).decode("ascii")
+    else:
+        source = name
+    return f"<p><img src=\"{source}\" alt=\"{alt}\"></p>"
+
+
+def render_html(report: ValidationReport, *, images: Mapping[str, bytes] | None = None) -> str:
     esc = html.escape
     rows = comparison_rows(report.comparison)
     header = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
@@ -136,8 +147,8 @@ def render_html(report: ValidationReport) -> str:
         "td,th{border:1px solid #999;padding:4px 8px;text-align:right}</style></head><body>\n"
         f"<h1>edgesep validation report</h1>\n<ul>{items}</ul>\n"
         f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>\n"
-        f"<p><img src=\"{LATENCY_PNG}\" alt=\"latency histogram\"></p>\n"
-        f"<p><img src=\"{ACCURACY_PNG}\" alt=\"accuracy vs latency\"></p>\n</body></html>\n"
+        f"{_img(LATENCY_PNG, 'latency histogram', images)}\n"
+        f"{_img(ACCURACY_PNG, 'accuracy vs latency', images)}\n</body></html>\n"
     )
 
 
@@ -158,5 +169,6 @@ def write_report(
     latency_histogram(latencies, targets[2], emulated=report.comparison.emulated, force=force)
     accuracy_vs_latency(report, targets[3], force=force)
     write_text(targets[0], render_markdown(report), force=force)
-    write_text(targets[1], render_html(report), force=force)
+    images = {LATENCY_PNG: targets[2].read_bytes(), ACCURACY_PNG: targets[3].read_bytes()}
+    write_text(targets[1], render_html(report, images=images), force=force)
     return tuple(targets)

@@ -65,6 +65,9 @@ def test_markdown_and_html(fake_run, tmp_path):
     assert [p.name for p in files] == ["report.md", "report.html", "latency_hist.png", "accuracy_vs_latency.png"]
     assert all(p.stat().st_size > 0 for p in files)
     assert (tmp_path / "report.md").read_text() == markdown
+    written_html = (tmp_path / "report.html").read_text()
+    assert written_html.count('src="data:image/png;base64,iVBORw0KGgo') == 2  # both PNGs inline: self-contained
+    assert 'src="latency_hist.png"' in html  # without image bytes: linked files
 
 
 def test_incomplete_run_is_flagged(fake_run):

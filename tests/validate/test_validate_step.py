@@ -67,7 +67,9 @@ def test_report_files_contain_the_numbers(local_report):
     html = (out / "report.html").read_text()
     for text in (markdown, html):
         assert top1 in text and p50 in text
-        assert "latency_hist.png" in text and "accuracy_vs_latency.png" in text
+    assert "latency_hist.png" in markdown and "accuracy_vs_latency.png" in markdown
+    assert html.count("data:image/png;base64,") == 2
+    for text in (markdown, html):
         assert "EMULATED" not in text
     payload = json.loads(json.dumps(report.to_dict()))
     assert payload["candidate"]["top1"] == pytest.approx(report.comparison.candidate.top1)
