@@ -12,6 +12,7 @@ from edgesep.quantize.calibration import (
 )
 from edgesep.quantize.preprocessing import PreprocessingSpec
 from edgesep.quantize.recipe import QuantRecipe
+from edgesep.quantize.step import QuantizeResult, Variant, quantize
 
 __all__ = [
     "ArraySource",
@@ -20,5 +21,12 @@ __all__ = [
     "ImageFolderSource",
     "PreprocessingSpec",
     "QuantRecipe",
+    "QuantizeResult",
+    "Variant",
     "open_source",
+    "quantize",
 ]
+
+from edgesep._callable import make_module_callable  # noqa: E402
+
+make_module_callable(__name__, "quantize")

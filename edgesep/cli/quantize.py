@@ -1,0 +1,138 @@
+"""``edgesep quantize``: post-training int8 (calibrated), float16 or dynamic-range quantization."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from edgesep.cli.app import app, echo, progress_enabled
+from edgesep.cli.parsing import parse_shape
+from edgesep.errors import InputError
+
+WORST_SHOWN = 10
+
+
+@app.command("quantize")
+def quantize_command(
+    model: Path = typer.Argument(..., help="The .onnx model, or a .tflite made by `edgesep convert`."),
+    output: Path = typer.Option(..., "-o", "--output", help="The quantized .tflite file to write."),
+    calib: str = typer.Option(None, "--calib", help="Calibration data: a folder of images, a .npy/.npz file or 'digits'."),
+    mode: str = typer.Option(None, "--mode", help="int8 (default), float16 or dynamic."),
+    input_type: str = typer.Option(None, "--input-type", help="int8 model input type: float32 (default), int8, uint8."),
+    output_type: str = typer.Option(None, "--output-type", help="int8 model output type: float32 (default), int8, uint8."),
+    per_tensor: bool = typer.Option(False, "--per-tensor", help="Per-tensor instead of per-channel weight scales."),
+    samples: int = typer.Option(None, "--samples", help="Calibration samples (default 300)."),
+    seed: int = typer.Option(None, "--seed", help="Seed of the calibration sampling (default 0)."),
+    analyze: bool = typer.Option(False, "--analyze", help="Per-layer quantization error, worst first."),
+    keep_float: list[str] = typer.Option(None, "--keep-float", help="A layer to keep in float (repeatable)."),
+    auto_fallback: int = typer.Option(0, "--auto-fallback", help="Keep the N worst layers in float."),
+    preprocessing: Path = typer.Option(None, "--preprocessing", help="JSON PreprocessingSpec for an image folder."),
+    recipe_file: Path = typer.Option(None, "--recipe", help="JSON QuantRecipe to start from (options override it)."),
+    holdout: int = typer.Option(100, "--holdout", help="Samples held out of calibration to measure agreement."),
+    input_shape: str = typer.Option(None, "--input-shape", help="N,C,H,W for models with dynamic inputs."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+) -> None:
+    """Quantize a model with calibration data; prints size, int8-vs-float agreement and the worst layers."""
+    from edgesep.quantize import quantize
+    from edgesep.quantize.recipe import QuantRecipe
+
+    recipe = _load_recipe(recipe_file) if recipe_file else QuantRecipe()
+    changes = {
+        "mode": mode,
+        "input_type": input_type,
+        "output_type": output_type,
+        "samples": samples,
+        "seed": seed,
+        "per_channel": False if per_tensor else None,
+        "keep_float": tuple(keep_float) if keep_float else None,
+        "preprocessing": _load_preprocessing(preprocessing) if preprocessing else None,
+    }
+    recipe = QuantRecipe.from_dict({**recipe.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
+    echo(f"quantizing {model} ({recipe.mode}) ...")
+    result = quantize(
+        model,
+        output,
+        recipe=recipe,
+        calibration=calib,
+        input_shape=parse_shape(input_shape),
+        analyze=analyze,
+        auto_fallback=auto_fallback,
+        holdout=holdout,
+        progress=progress_enabled() and not as_json,
+        force=force,
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    _print_summary(result)
+
+
+def _load_recipe(path: Path):
+    from edgesep.quantize.recipe import QuantRecipe
+
+    payload = _read_json(path, what="recipe")
+    return QuantRecipe.from_dict(payload.get("recipe", payload) if "mode" not in payload else payload)
+
+
+def _load_preprocessing(path: Path):
+    from edgesep.quantize.preprocessing import PreprocessingSpec
+
+    return PreprocessingSpec.from_dict(_read_json(path, what="preprocessing spec")).to_dict()
+
+
+def _read_json(path: Path, *, what: str) -> dict:
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read the {what} {path}: {error}") from None
+    if not isinstance(payload, dict):
+        raise InputError(f"the {what} {path} must be a JSON object")
+    return payload
+
+
+def _print_summary(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    fid = result.fidelity
+    where = "held-out" if result.held_out else "calibration"
+    agreement = "n/a" if fid.top1_agreement is None else f"{fid.top1_agreement:.2%}"
+    console.print(
+        f"{result.recipe.mode} {result.path}: {result.size_bytes / 1e3:.1f} kB "
+        f"(float32 {result.float_size_bytes / 1e3:.1f} kB, {result.size_ratio:.1%}); "
+        f"vs float on {result.eval_samples} {where} samples: top-1 agreement {agreement}, cosine {fid.cosine:.5f}"
+    )
+    if result.kernel_dtypes:
+        console.print("kernels: " + ", ".join(f"{op} {dtype}" for op, dtype in sorted(result.kernel_dtypes.items())))
+    if result.calibration and result.calibration.get("skipped"):
+        console.print(f"skipped {result.calibration['skipped']} unreadable calibration file(s)")
+    if len(result.variants) > 2:
+        _print_variants(console, Table, result.variants)
+    if result.layers:
+        table = Table(title=f"per-layer error, worst {min(WORST_SHOWN, len(result.layers))} of {len(result.layers)}")
+        for column in ("layer", "op", "RMSE / range", "SNR dB", "max abs"):
+            table.add_column(column, justify="left" if column in ("layer", "op") else "right")
+        for layer in result.layers[:WORST_SHOWN]:
+            kept = " (float)" if layer.name in result.recipe.keep_float else ""
+            table.add_row(layer.name + kept, layer.op, f"{layer.relative_rmse:.4f}", f"{layer.snr_db:.1f}", f"{layer.max_abs:.3g}")
+        console.print(table)
+
+
+def _print_variants(console, table_class, variants) -> None:
+    table = table_class(title="trade-off (agreement vs float32 TFLite)")
+    for column in ("model", "size kB", "top-1 agreement", "cosine", "latency ms"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for variant in variants:
+        agreement = variant.fidelity.top1_agreement
+        table.add_row(
+            variant.name,
+            f"{variant.size_bytes / 1e3:.1f}",
+            "n/a" if agreement is None else f"{agreement:.2%}",
+            f"{variant.fidelity.cosine:.5f}",
+            f"{variant.latency_ms:.3f}",
+        )
+    console.print(table)

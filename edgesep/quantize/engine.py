@@ -1,0 +1,139 @@
+"""The TFLite converter calls behind every mode (heavy: imports TensorFlow; step.py imports it lazily).
+
+int8 goes in two stages so that calibration runs once: ``calibrate`` converts the
+lowered model to a float TFLite model carrying activation ranges measured on the
+representative data, and ``quantize_calibrated`` turns that into the final model
+(per-channel or per-tensor weights, I/O types, layers kept in float).  The second
+stage takes milliseconds, which is what makes ``--auto-fallback`` cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from edgesep.errors import ConfigError
+from edgesep.quantize.recipe import QuantRecipe
+
+_TF_TYPES = {"int8": "int8", "uint8": "uint8", "float32": "float32"}
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
+
+
+def make_converter(lowered: Any):
+    """The float32 converter of edgesep.convert for a LoweredModel; each mode adds its options."""
+    from edgesep.convert.tflite import make_converter as convert_make_converter
+
+    return convert_make_converter(lowered)
+
+
+def _convert(lowered: Any, converter) -> bytes:
+    """Run the converter; a failure becomes edgesep.convert's one-line UnsupportedOpError."""
+    from edgesep.convert.tflite import to_tflite_bytes
+
+    return to_tflite_bytes(lowered, converter=converter)
+
+
+def float_model(lowered: Any) -> bytes:
+    return _convert(lowered, make_converter(lowered))
+
+
+def float16_model(lowered: Any) -> bytes:
+    import tensorflow as tf
+
+    converter = make_converter(lowered)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    return _convert(lowered, converter)
+
+
+def dynamic_model(lowered: Any) -> bytes:
+    """Dynamic-range quantization: int8 weights, float activations, no calibration data."""
+    import tensorflow as tf
+
+    converter = make_converter(lowered)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return _convert(lowered, converter)
+
+
+def calibrate(lowered: Any, samples: Callable[[], Iterable[Sequence[np.ndarray]]]) -> bytes:
+    """Float TFLite model with activation statistics from ``samples`` (lists of inputs in the model's layout)."""
+    import tensorflow as tf
+
+    converter = make_converter(lowered)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.representative_dataset = lambda: ([np.asarray(a) for a in sample] for sample in samples())
+    converter._experimental_calibrate_only = True  # noqa: SLF001 - the documented QuantizationDebugger flow
+    return _convert(lowered, converter)
+
+
+def quantize_calibrated(calibrated: bytes, recipe: QuantRecipe, *, debug: bool = False) -> bytes:
+    """The int8 model from a calibrated one; ``debug`` adds NumericVerify ops (for the per-layer analysis)."""
+    import tensorflow as tf
+    from tensorflow.lite.python import convert as tf_convert
+
+    keep_float = list(recipe.keep_float)
+    if keep_float:
+        unknown = sorted(set(keep_float) - set(layer_names(calibrated)))
+        if unknown:
+            raise ConfigError(
+                f"keep_float names unknown layer(s) {unknown}; layers: {', '.join(layer_names(calibrated))}"
+            )
+    kwargs: dict[str, Any] = {}
+    if not debug:
+        kwargs = {
+            "input_data_type": tf.as_dtype(_TF_TYPES[recipe.input_type]),
+            "output_data_type": tf.as_dtype(_TF_TYPES[recipe.output_type]),
+        }
+    model = tf_convert.mlir_quantize(
+        calibrated,
+        disable_per_channel=not recipe.per_channel,
+        fully_quantize=False,  # as TFLiteConverter does: the I/O types come from input_data_type/output_data_type
+        enable_numeric_verify=debug,
+        denylisted_nodes=keep_float or None,
+        **kwargs,
+    )
+    return bytes(model)
+
+
+def interpreter(model: bytes, *, preserve_all_tensors: bool = False):
+    """An allocated ai-edge-litert interpreter for model bytes (no XNNPACK: exact reference kernels)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    result = Interpreter(
+        model_content=model,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        experimental_preserve_all_tensors=preserve_all_tensors,
+    )
+    result.allocate_tensors()
+    return result
+
+
+def layer_names(model: bytes) -> list[str]:
+    """Output tensor names of the model's ops, in execution order: the names keep_float uses."""
+    runner = interpreter(model)
+    names: list[str] = []
+    for op in runner._get_ops_details():  # noqa: SLF001 - the only op listing the interpreter offers
+        for index in op["outputs"]:
+            if index >= 0:
+                names.append(runner._get_tensor_details(index, 0)["name"])  # noqa: SLF001
+    return names
+
+
+def kernel_dtypes(model: bytes) -> dict[str, str]:
+    """Stored weight dtypes per weighted op type, e.g. {"CONV_2D": "int8"} or "float32,int8" when mixed.
+
+    Weights stored as int8/float16 behind a DEQUANTIZE op (dynamic and float16 modes) count as stored.
+    """
+    runner = interpreter(model)
+    ops = runner._get_ops_details()  # noqa: SLF001 - the only op listing the interpreter offers
+    dequantized_from = {op["outputs"][0]: op["inputs"][0] for op in ops if op["op_name"] == "DEQUANTIZE"}
+    found: dict[str, set[str]] = {}
+    for op in ops:
+        if op["op_name"] not in WEIGHTED_OPS or len(op["inputs"]) < 2 or op["inputs"][1] < 0:
+            continue
+        index = dequantized_from.get(op["inputs"][1], op["inputs"][1])
+        dtype = np.dtype(runner._get_tensor_details(index, 0)["dtype"]).name  # noqa: SLF001
+        found.setdefault(op["op_name"], set()).add(dtype)
+    return {name: ",".join(sorted(dtypes)) for name, dtypes in found.items()}

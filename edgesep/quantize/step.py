@@ -1,0 +1,267 @@
+"""The quantize step: ONNX (or an edgesep .tflite) + calibration data -> int8/float16/dynamic .tflite.
+
+Light module: TensorFlow, onnx and the interpreter are imported when ``quantize`` runs.
+Order of work: resolve the model's inputs and draw + validate the calibration
+data (bad data fails here, before any conversion), lower the ONNX graph, convert
+float32 (the size/accuracy reference), quantize, optionally analyse per layer and
+fall back the worst layers to float, measure agreement on held-out samples, then
+write the model atomically with its sidecar.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgesep import __version__
+from edgesep.errors import CalibrationError
+from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
+from edgesep.numerics import Fidelity
+from edgesep.quantize.analysis import LayerError
+from edgesep.quantize.calibration import CalibrationData, ImageFolderSource, draw, open_source
+from edgesep.quantize.recipe import QuantRecipe
+from edgesep.quantize.source import SourceModel, resolve
+
+DEFAULT_HOLDOUT = 100
+ANALYSIS_SAMPLES = 32
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model of the size/accuracy/latency trade-off (agreement is vs the float32 TFLite model)."""
+
+    name: str
+    keep_float: tuple[str, ...]
+    size_bytes: int
+    fidelity: Fidelity
+    latency_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "keep_float": list(self.keep_float), "fidelity": self.fidelity.to_dict()}
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    path: Path
+    source: str
+    recipe: QuantRecipe  # as applied: preprocessing resolved, auto-fallback layers included in keep_float
+    float_size_bytes: int
+    size_bytes: int
+    fidelity: Fidelity  # quantized vs float32 TFLite on the evaluation samples
+    eval_samples: int
+    held_out: bool  # evaluation samples were not used for calibration
+    calibration: dict[str, Any] | None
+    kernel_dtypes: dict[str, str]
+    layers: tuple[LayerError, ...]  # per-layer error, worst first (with analyze/auto_fallback)
+    variants: tuple[Variant, ...]  # float32, the written model, and the full-int8 model it was chosen over
+    seconds: float
+
+    @property
+    def size_ratio(self) -> float:
+        return self.size_bytes / self.float_size_bytes if self.float_size_bytes else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "source": self.source,
+            "recipe": self.recipe.to_dict(),
+            "float_size_bytes": self.float_size_bytes,
+            "size_bytes": self.size_bytes,
+            "size_ratio": self.size_ratio,
+            "fidelity": self.fidelity.to_dict(),
+            "eval_samples": self.eval_samples,
+            "held_out": self.held_out,
+            "calibration": self.calibration,
+            "kernel_dtypes": dict(self.kernel_dtypes),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "variants": [variant.to_dict() for variant in self.variants],
+            "seconds": self.seconds,
+        }
+
+
+def quantize(
+    model_path: str | Path,
+    output: str | Path,
+    *,
+    recipe: QuantRecipe = QuantRecipe(),
+    calibration: Any = None,
+    input_shape: tuple[int, ...] | None = None,
+    analyze: bool = False,
+    auto_fallback: int = 0,
+    holdout: int = DEFAULT_HOLDOUT,
+    progress: bool = False,
+    force: bool = False,
+) -> QuantizeResult:
+    """Quantize ``model_path`` (.onnx, or an edgesep .tflite whose sidecar names its ONNX) into ``output``.
+
+    ``calibration`` is ``"digits"``, a folder of images, a .npy/.npz file or any
+    CalibrationSource; int8 needs it, float16/dynamic use it (if given) only to
+    measure agreement.  ``recipe.samples`` samples calibrate; up to ``holdout``
+    further samples measure int8-vs-float agreement.  ``analyze`` computes the
+    per-layer error; ``auto_fallback=N`` keeps the N worst layers in float.
+    """
+    started = time.perf_counter()
+    check_output(output, force=force)
+    if auto_fallback < 0:
+        raise CalibrationError(f"auto_fallback must be >= 0, got {auto_fallback}")
+    if auto_fallback and recipe.mode != "int8":
+        raise CalibrationError(f"auto_fallback needs mode 'int8', not {recipe.mode!r}")
+    model = resolve(model_path, input_shape=input_shape)
+    recipe, data = _draw_data(model, recipe, calibration, holdout=holdout)
+    calib, evaluation, held_out = _split(data, recipe, model, holdout=holdout)
+
+    import onnx
+
+    from edgesep.convert.lowering import lower
+    from edgesep.quantize import engine
+    from edgesep.quantize.agreement import agreement, run_tflite
+
+    lowered = lower(
+        onnx.load(str(model.onnx_path)),
+        keep_nchw=model.keep_nchw,
+        input_shapes={spec.name: spec.shape for spec in model.inputs},
+    )
+    eval_samples = _tflite_samples(lowered, evaluation)
+    float_bytes = engine.float_model(lowered)
+    reference = run_tflite(float_bytes, eval_samples)
+    variants = [Variant("float32", (), len(float_bytes), agreement(reference, reference), reference.latency_ms)]
+    layers: tuple[LayerError, ...] = ()
+
+    if recipe.mode == "int8":
+        calib_samples = _tflite_samples(lowered, calib)
+        calibrated = engine.calibrate(lowered, lambda: _progress(calib_samples, enabled=progress))
+        quant_bytes = engine.quantize_calibrated(calibrated, recipe)
+        if analyze or auto_fallback:
+            from edgesep.quantize.analysis import layer_errors, worst_layers
+
+            layers = layer_errors(calibrated, calib_samples[:ANALYSIS_SAMPLES], recipe=recipe)
+            if auto_fallback:
+                run = run_tflite(quant_bytes, eval_samples)
+                variants.append(
+                    Variant("int8", recipe.keep_float, len(quant_bytes), agreement(reference, run), run.latency_ms)
+                )
+                extra = worst_layers(layers, auto_fallback, exclude=recipe.keep_float)
+                recipe = recipe.with_keep_float(recipe.keep_float + extra)
+                quant_bytes = engine.quantize_calibrated(calibrated, recipe)
+        name = f"int8+float({len(recipe.keep_float)})" if recipe.keep_float else "int8"
+    elif recipe.mode == "float16":
+        quant_bytes, name = engine.float16_model(lowered), "float16"
+    else:
+        quant_bytes, name = engine.dynamic_model(lowered), "dynamic"
+
+    run = run_tflite(quant_bytes, eval_samples)
+    fidelity = agreement(reference, run)
+    variants.append(Variant(name, recipe.keep_float, len(quant_bytes), fidelity, run.latency_ms))
+    with atomic_path(output, force=force) as tmp:
+        tmp.write_bytes(quant_bytes)
+    path = Path(output)
+    result = QuantizeResult(
+        path=path,
+        source=str(model.given),
+        recipe=recipe,
+        float_size_bytes=len(float_bytes),
+        size_bytes=len(quant_bytes),
+        fidelity=fidelity,
+        eval_samples=len(eval_samples),
+        held_out=held_out,
+        calibration=None if data is None else {**data.description, "used": len(calib) if calib else 0},
+        kernel_dtypes=engine.kernel_dtypes(quant_bytes),
+        layers=layers,
+        variants=tuple(variants),
+        seconds=time.perf_counter() - started,
+    )
+    write_json(sidecar_path(path), _sidecar(result, model, quant_bytes, lowered), force=True)
+    return result
+
+
+def _draw_data(model: SourceModel, recipe: QuantRecipe, calibration: Any, *, holdout: int):
+    """Open and validate the calibration data (before any conversion); resolve the preprocessing spec."""
+    if calibration is None:
+        if recipe.needs_calibration:
+            raise CalibrationError("int8 quantization needs calibration data: a folder of images, a .npy/.npz or 'digits'")
+        return recipe, None
+    source = open_source(calibration, preprocessing=recipe.preprocessing, input_shape=model.inputs[0].shape)
+    if isinstance(source, ImageFolderSource) and recipe.preprocessing is None:
+        recipe = replace(recipe, preprocessing=source.spec)
+    count = recipe.samples + max(0, holdout) if recipe.needs_calibration else max(1, holdout)
+    required = recipe.samples if recipe.needs_calibration else 1
+    data = draw(source, model.inputs, count=count, seed=recipe.seed, required=required)
+    return recipe, data
+
+
+def _split(data: CalibrationData | None, recipe: QuantRecipe, model: SourceModel, *, holdout: int):
+    """(calibration part, evaluation part, held_out): evaluation reuses calibration data only if there is no more."""
+    if data is None:
+        from edgesep.data.synthetic import random_inputs
+
+        count = max(1, min(holdout, 32))
+        arrays = tuple(random_inputs((count, *spec.shape[1:]), seed=recipe.seed + i) for i, spec in enumerate(model.inputs))
+        return None, CalibrationData(arrays=arrays, requested=count, skipped=0, description={}), False
+    if not recipe.needs_calibration:
+        return None, data, False
+    total = len(data)
+    if total > recipe.samples and holdout > 0:
+        return data.take(0, recipe.samples), data.take(recipe.samples, total), True
+    return data, data, False
+
+
+def _tflite_samples(lowered, data: CalibrationData) -> list[list[np.ndarray]]:
+    """NCHW batches -> a list of batch-1 input lists in the TFLite model's layout."""
+    converted = [lowered.to_tflite_input(i, array) for i, array in enumerate(data.arrays)]
+    return [[array[n : n + 1] for array in converted] for n in range(len(data))]
+
+
+def _progress(samples: Sequence[Any], *, enabled: bool):
+    from tqdm import tqdm
+
+    return iter(tqdm(samples, desc="calibrating", unit="sample", disable=not enabled, leave=False))
+
+
+def _sidecar(result: QuantizeResult, model: SourceModel, quant_bytes: bytes, lowered) -> dict[str, Any]:
+    from edgesep.quantize.engine import interpreter
+
+    runner = interpreter(quant_bytes)
+    layout = lowered.input_layout
+
+    def describe(detail: dict, *, with_layout: bool) -> dict[str, Any]:
+        entry = {
+            "name": detail["name"],
+            "shape": [int(d) for d in detail["shape"]],
+            "dtype": np.dtype(detail["dtype"]).name,
+        }
+        scale, zero_point = detail["quantization"]
+        if scale:
+            entry["quantization"] = {"scale": float(scale), "zero_point": int(zero_point)}
+        if with_layout and len(entry["shape"]) == 4:
+            entry["layout"] = layout
+        return entry
+
+    return {
+        "edgesep_version": __version__,
+        "format": "tflite",
+        "source": str(model.onnx_path),
+        "inputs": [describe(d, with_layout=True) for d in runner.get_input_details()],
+        "outputs": [describe(d, with_layout=False) for d in runner.get_output_details()],
+        "onnx_input_layout": "NCHW",
+        "verification": {
+            "reference": "float32 tflite",
+            "cosine": result.fidelity.cosine,
+            "top1_agreement": result.fidelity.top1_agreement,
+            "max_abs": result.fidelity.max_abs,
+            "samples": result.eval_samples,
+            "held_out": result.held_out,
+        },
+        "recipe": result.recipe.to_dict(),
+        "preprocessing": None if result.recipe.preprocessing is None else result.recipe.preprocessing.to_dict(),
+        "calibration": result.calibration,
+        "quantization": {
+            "float_size_bytes": result.float_size_bytes,
+            "size_bytes": result.size_bytes,
+            "kernel_dtypes": result.kernel_dtypes,
+            "worst_layers": [layer.to_dict() for layer in result.layers[:5]],
+        },
+    }
