@@ -107,7 +107,8 @@ def check_accuracy_drop(report: ValidationReport, max_drop_pp: float) -> None:
     """ThresholdError when the quantized model lost more than ``max_drop_pp`` top-1 points."""
     drop = report.accuracy_drop_pp
     if drop is None:
-        raise InputError("--fail-if-drop needs labels (data with labels or --labels)")
+        why = "labels (data with labels or --labels)" if report.comparison.agreement is not None else "model outputs (this device measured latency only)"
+        raise InputError(f"--fail-if-drop needs {why}")
     if drop > max_drop_pp:
         raise ThresholdError(
             f"quantized top-1 accuracy dropped {drop:.2f} pp "
