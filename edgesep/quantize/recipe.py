@@ -14,6 +14,8 @@ from edgesep.quantize.preprocessing import PreprocessingSpec
 
 MODES = ("int8", "float16", "dynamic")
 IO_TYPES = ("int8", "uint8", "float32")
+BIAS_CORRECTIONS = ("none", "empirical", "analytic")  # edgesep.quantize.bias_correction
+ACTIVATION_RANGES = ("minmax", "percentile", "mse", "entropy")  # edgesep.quantize.ranges
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,10 @@ class QuantRecipe:
     ``input_type``/``output_type`` only matter for ``int8``: ``float32`` keeps float I/O with
     quantize/dequantize ops at the edges.  ``keep_float`` names layers (output tensor names
     of the float TFLite model, as the analysis lists them) that stay in float.
+
+    Separable-net remedies (docs/QUANTIZATION.md): ``equalize`` folds BN and equalizes weight ranges
+    across layer pairs, ``bias_correction`` cancels the mean shift of int8 weights (both on the PyTorch
+    model before export), ``activation_range`` picks how activation ranges come from calibration data.
     """
 
     mode: str = "int8"
@@ -34,8 +40,20 @@ class QuantRecipe:
     seed: int = 0
     keep_float: tuple[str, ...] = ()
     preprocessing: PreprocessingSpec | None = None
+    equalize: bool = False
+    bias_correction: str = "none"
+    activation_range: str = "minmax"
 
     def __post_init__(self) -> None:
+        if self.bias_correction not in BIAS_CORRECTIONS:
+            raise ConfigError(
+                f"recipe bias_correction must be one of {', '.join(BIAS_CORRECTIONS)}, got {self.bias_correction!r}"
+            )
+        if self.activation_range not in ACTIVATION_RANGES:
+            raise ConfigError(
+                f"recipe activation_range must be one of {', '.join(ACTIVATION_RANGES)}, got {self.activation_range!r}"
+            )
+        object.__setattr__(self, "equalize", bool(self.equalize))
         if self.mode not in MODES:
             raise ConfigError(f"recipe mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         for name in ("input_type", "output_type"):

@@ -1,0 +1,116 @@
+"""Apply percentile / MSE / entropy activation ranges to the TFLite int8 quantizer.
+
+Design: the converter's two-stage int8 path (``engine.calibrate`` -> ``engine.quantize_calibrated``) stores
+the min/max it measured for every activation tensor in the calibrated float model's flatbuffer
+(``Tensor.quantization.min/max``); the second stage derives each scale and zero point from them.  Between
+the stages we run the calibrated model on the same calibration samples (interpreter with all tensors
+preserved), fill one :class:`~edgesep.quantize.ranges.RangeHistogram` per activation tensor, compute the
+chosen range and write it back into the flatbuffer.  Graph inputs keep their min/max (clipping inputs
+would only lose information); ops that must keep their input's scale (pad, reshape, max-pool, ...) get
+their input's range.  No graph change, so int8 latency is unchanged.
+
+Heavy: imports TensorFlow's flatbuffer utilities and the interpreter; import lazily.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from edgesep.errors import CalibrationError
+from edgesep.quantize.ranges import RangeConfig, RangeHistogram, compute_range
+
+# Ops whose int8 kernels need the output scale equal to the input scale (data movement, max).
+SAME_SCALE_OPS = (
+    "PAD", "PADV2", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "MAX_POOL_2D", "SLICE", "STRIDED_SLICE",
+    "GATHER", "SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "RESIZE_NEAREST_NEIGHBOR",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TensorRange:
+    index: int
+    name: str
+    calibrated: tuple[float, float]  # what the converter's min/max calibration stored
+    applied: tuple[float, float]
+
+    @property
+    def tightening(self) -> float:
+        """applied width / calibrated width (1 = unchanged)."""
+        width = self.calibrated[1] - self.calibrated[0]
+        return (self.applied[1] - self.applied[0]) / width if width > 0 else 1.0
+
+
+def _activation_tensors(model) -> dict[int, tuple[float, float]]:
+    graph = model.subgraphs[0]
+    found = {}
+    for index, tensor in enumerate(graph.tensors):
+        quant = tensor.quantization
+        if quant is None or quant.min is None or quant.max is None or len(quant.min) != 1:
+            continue
+        found[index] = (float(quant.min[0]), float(quant.max[0]))
+    return found
+
+
+def collect_histograms(
+    calibrated: bytes, samples: Iterable[Sequence[np.ndarray]], *, indices: Sequence[int], bins: int = 4096
+) -> dict[int, RangeHistogram]:
+    """Run ``calibrated`` on ``samples`` (input lists in the TFLite layout) and histogram the given tensors."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    runner = Interpreter(
+        model_content=calibrated,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        experimental_preserve_all_tensors=True,
+    )
+    runner.allocate_tensors()
+    inputs = runner.get_input_details()
+    histograms = {index: RangeHistogram(bins=bins) for index in indices}
+    count = 0
+    for sample in samples:
+        for detail, array in zip(inputs, sample):
+            runner.set_tensor(detail["index"], np.asarray(array, dtype=detail["dtype"]))
+        runner.invoke()
+        for index, histogram in histograms.items():
+            histogram.update(runner.get_tensor(index))
+        count += 1
+    if count == 0:
+        raise CalibrationError("no calibration samples to collect activation histograms from")
+    return histograms
+
+
+def apply_activation_ranges(
+    calibrated: bytes, samples: Iterable[Sequence[np.ndarray]], config: RangeConfig
+) -> tuple[bytes, tuple[TensorRange, ...]]:
+    """The calibrated model with each activation's min/max replaced by ``config.method``'s range."""
+    if config.method == "minmax":
+        return calibrated, ()
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
+    graph = model.subgraphs[0]
+    stored = _activation_tensors(model)
+    graph_inputs = set(int(i) for i in graph.inputs)
+    wanted = [i for i in stored if i not in graph_inputs]
+    histograms = collect_histograms(calibrated, samples, indices=wanted, bins=config.bins)
+    ranges = {i: compute_range(histograms[i], config) for i in wanted}
+    names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+        if names.get(builtin) in SAME_SCALE_OPS and len(op.inputs) and len(op.outputs):
+            source, target = int(op.inputs[0]), int(op.outputs[0])
+            if target in ranges and (source in ranges or source in stored):
+                ranges[target] = ranges.get(source, stored.get(source))
+    applied = []
+    for index, (low, high) in ranges.items():
+        quant = graph.tensors[index].quantization
+        quant.min = np.array([low], dtype=np.float32)
+        quant.max = np.array([high], dtype=np.float32)
+        name = graph.tensors[index].name
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        applied.append(TensorRange(index, name, stored[index], (low, high)))
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), tuple(applied)
