@@ -18,6 +18,7 @@ import numpy as np
 PLAIN = "plain"
 NHWC = "nhwc"
 FLAT_HWC = "flat_hwc"
+GROUPED = "grouped"  # a 5-D (N, A, B, H, W) view of an NHWC map's channels (channel shuffle)
 
 TO_NHWC = (0, 2, 3, 1)
 TO_NCHW = (0, 3, 1, 2)
@@ -30,6 +31,7 @@ class Value:
     data: Any
     layout: str = PLAIN
     chw: tuple[int, int, int] | None = None  # for FLAT_HWC: the (C, H, W) of the flattened map
+    channels: Any = None  # for GROUPED: (A, B) int array, ONNX [n, a, b, h, w] = stored[n, h, w, channels[a, b]]
 
     @property
     def is_const(self) -> bool:
@@ -45,13 +47,15 @@ class Value:
     def shape(self) -> tuple[int, ...]:
         """The ONNX shape of the tensor."""
         stored = self.stored_shape
+        if self.layout == GROUPED:
+            return (stored[0], *self.channels.shape, stored[1], stored[2])
         if self.layout == NHWC:
             return tuple(stored[i] for i in TO_NCHW)
         return stored
 
     @property
     def rank(self) -> int:
-        return len(self.stored_shape)
+        return len(self.shape)
 
 
 def const(array: np.ndarray) -> Value:
@@ -72,12 +76,26 @@ def as_plain(value: Value):
         return tf.constant(value.data)
     if value.layout == NHWC:
         return tf.transpose(value.data, TO_NCHW)
+    if value.layout == GROUPED:
+        n, a, b, h, w = value.shape
+        spatial = tf.reshape(gather_channels(value.data, value.channels.ravel()), (n, h, w, a, b))
+        return tf.transpose(spatial, (0, 3, 4, 1, 2))
     if value.layout == FLAT_HWC:
         c, h, w = value.chw
         batch = value.stored_shape[0]
         spatial = tf.reshape(value.data, (batch, h, w, c))
         return tf.reshape(tf.transpose(spatial, TO_NCHW), (batch, c * h * w))
     return value.data
+
+
+def gather_channels(data, order: np.ndarray):
+    """``data[..., order]`` for an NHWC tensor; no op when ``order`` is the identity."""
+    import tensorflow as tf
+
+    order = np.asarray(order, dtype=np.int32)
+    if np.array_equal(order, np.arange(order.size)):
+        return data
+    return tf.gather(data, order, axis=3)
 
 
 def as_nhwc(value: Value):

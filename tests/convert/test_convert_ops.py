@@ -295,7 +295,15 @@ def test_channel_shuffle():
     inits = {"s1": np.array([1, 2, 3, 5, 6], np.int64), "s2": np.array([1, 6, 5, 6], np.int64)}
     nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Reshape", ["r", "s1"], ["t"]),
              helper.make_node("Transpose", ["t"], ["u"], perm=[0, 2, 1, 3, 4]),
-             helper.make_node("Reshape", ["u", "s2"], ["y"])]
+             helper.make_node("Reshape", ["u", "s2"], ["v"]), helper.make_node("Sigmoid", ["v"], ["y"])]
+    histogram, _ = check(nodes, (1, 6, 5, 6), inits)
+    assert "TRANSPOSE" not in histogram and histogram["GATHER"] == 1
+
+
+def test_grouped_view_used_directly_is_materialized():
+    inits = {"s1": np.array([1, 2, 3, 5, 6], np.int64)}
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Reshape", ["r", "s1"], ["t"]),
+             helper.make_node("Transpose", ["t"], ["u"], perm=[0, 2, 1, 3, 4]), helper.make_node("Sigmoid", ["u"], ["y"])]
     check(nodes, (1, 6, 5, 6), inits)
 
 

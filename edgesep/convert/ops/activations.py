@@ -3,6 +3,8 @@ the producing Conv/FullyConnected (Relu, Relu6, ReluN1To1) or into one op (HardS
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from edgesep.convert.layout import NHWC, Value, as_plain, broadcast_nhwc, nhwc_axis
@@ -10,7 +12,8 @@ from edgesep.convert.registry import register
 
 
 def _unary(value: Value, function) -> Value:
-    return Value(function(value.data), value.layout, value.chw)
+    """A pointwise function keeps the layout of its input, whatever it is."""
+    return replace(value, data=function(value.data))
 
 
 @register("Relu")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from edgesep.convert.layout import Value
@@ -46,7 +48,7 @@ def cast(node, ctx):
 
     value = ctx.get(node, 0)
     dtype = tf.as_dtype(helper.tensor_dtype_to_np_dtype(int(node.attr("to"))))
-    return [Value(tf.cast(value.data, dtype), value.layout, value.chw)]
+    return [replace(value, data=tf.cast(value.data, dtype))]
 
 
 _FOLD_ONLY = ("ConstantOfShape", "Range", "Equal", "Where", "Expand", "Tile", "NonZero", "Less", "Greater", "Not")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from edgesep.convert.layout import FLAT_HWC, NHWC, PLAIN, Value, as_plain, broadcast_nhwc
@@ -109,4 +111,4 @@ def unary_math(node, ctx):
 
     value = ctx.get(node, 0)
     function = getattr(tf.math, _UNARY[node.op_type])
-    return [Value(function(value.data), value.layout, value.chw)]
+    return [replace(value, data=function(value.data))]

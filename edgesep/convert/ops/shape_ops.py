@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesep.convert.layout import FLAT_HWC, NHWC, PLAIN, TO_NHWC, Value, as_nhwc, as_plain, nhwc_axis
+from edgesep.convert.layout import (
+    FLAT_HWC,
+    GROUPED,
+    NHWC,
+    PLAIN,
+    TO_NHWC,
+    Value,
+    as_nhwc,
+    as_plain,
+    gather_channels,
+    nhwc_axis,
+)
 from edgesep.convert.registry import register
 
 
@@ -54,6 +65,14 @@ def reshape(node, ctx):
             return [_flatten_nhwc(value)]
         if target == (n, c, h, w):
             return [value]
+        if len(target) == 5 and target[0] == n and target[3:] == (h, w) and target[1] * target[2] == c:
+            # channel shuffle, step 1: view the channels as (A, B) without moving data
+            return [Value(value.data, GROUPED, channels=np.arange(c).reshape(target[1], target[2]))]
+    if value.layout == GROUPED:
+        n, a, b, h, w = value.shape
+        if target == (n, a * b, h, w):
+            # channel shuffle, step 3: the regrouped channels are one constant channel gather
+            return [Value(gather_channels(value.data, value.channels.ravel()), NHWC)]
         if h == 1 and w == 1 and target[:2] == (n, c) and all(d == 1 for d in target[2:]):
             return [Value(tf.reshape(value.data, (n, c) + (1,) * (len(target) - 2)), NHWC if len(target) == 4 else PLAIN)]
     if value.layout == FLAT_HWC and len(target) == 4 and target == (value.shape[0], *value.chw):
@@ -68,6 +87,10 @@ def transpose(node, ctx):
     value = ctx.get(node, 0)
     rank = value.rank
     perm = list(node.attr("perm", list(reversed(range(rank)))))
+    if value.layout == GROUPED and perm in ([0, 2, 1, 3, 4], [0, 1, 2, 3, 4]):
+        # channel shuffle, step 2: swap the channel-group axes in the index table only
+        channels = value.channels.T if perm[1] == 2 else value.channels
+        return [Value(value.data, GROUPED, channels=np.ascontiguousarray(channels))]
     if rank == 4 and value.layout == NHWC:
         order = [TO_NHWC.index(perm[TO_NHWC[i]]) for i in range(4)]
     elif rank == 4:
