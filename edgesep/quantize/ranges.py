@@ -132,8 +132,9 @@ def expected_mse(histogram: RangeHistogram, low: np.ndarray, high: np.ndarray, b
 
     In range: ``step^2 / 12`` (rounding error of a fine quantizer); outside: the squared clipping distance.
     """
-    centers = histogram.centers()
-    weights = histogram.counts / histogram.count
+    used = histogram.counts > 0  # only occupied bins contribute (often far fewer than all)
+    centers = histogram.centers()[used]
+    weights = histogram.counts[used] / histogram.count
     low = np.atleast_1d(np.asarray(low, dtype=np.float64))[:, None]
     high = np.atleast_1d(np.asarray(high, dtype=np.float64))[:, None]
     step = (high - low) / (2**bits - 1)
@@ -175,7 +176,8 @@ def _entropy_range(histogram: RangeHistogram, bits: int) -> tuple[float, float]:
     if used <= levels:
         return histogram.min, histogram.max
     best_i, best_kl = used, math.inf
-    for i in range(levels, used + 1):
+    stride = max(1, (used - levels) // 256)  # at most ~256 candidate thresholds
+    for i in range(levels, used + 1, stride):
         reference = magnitude[:i].copy()
         reference[-1] += magnitude[i:].sum()
         candidate = _quantize_distribution(magnitude[:i], levels)
