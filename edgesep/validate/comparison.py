@@ -160,7 +160,8 @@ def summarize(results: RunLike | str | Path, *, labels: np.ndarray | None = None
     )
 
 
-def _agreement(baseline: np.ndarray | None, candidate: np.ndarray | None) -> Fidelity | None:
+def output_fidelity(baseline: np.ndarray | None, candidate: np.ndarray | None) -> Fidelity | None:
+    """max-abs, cosine, top-1 agreement of two output batches (common prefix; None without outputs)."""
     if baseline is None or candidate is None or baseline.size == 0 or candidate.size == 0:
         return None
     n = min(baseline.shape[0], candidate.shape[0])  # interrupted runs: compare the common prefix
@@ -191,7 +192,7 @@ def compare_runs(
     return Comparison(
         baseline=base,
         candidate=cand,
-        agreement=_agreement(base_out, cand_out),
+        agreement=output_fidelity(base_out, cand_out),
         speedup=speedup(base.latency, cand.latency),
         size_ratio=size_ratio(base.size_bytes, cand.size_bytes),
         accuracy_drop_pp=accuracy_drop_pp(base.top1, cand.top1),

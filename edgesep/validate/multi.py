@@ -69,7 +69,7 @@ def validate_on_devices(
 
     ``options`` are passed on to :func:`validate` (labels, spec, samples, report, force, on_stage).
     """
-    from edgesep.validate.comparison import _agreement  # same prefix/flatten rules as float-vs-quant
+    from edgesep.validate.comparison import output_fidelity
 
     if not devices:
         raise InputError("give at least one device")
@@ -86,8 +86,8 @@ def validate_on_devices(
         CrossDevice(
             device=report.device,
             reference=reports[0].device,
-            float_fidelity=_agreement(outputs[0][FLOAT_TAG], runs[FLOAT_TAG]),
-            quant_fidelity=_agreement(outputs[0][QUANT_TAG], runs[QUANT_TAG]),
+            float_fidelity=output_fidelity(outputs[0][FLOAT_TAG], runs[FLOAT_TAG]),
+            quant_fidelity=output_fidelity(outputs[0][QUANT_TAG], runs[QUANT_TAG]),
         )
         for report, runs in zip(reports[1:], outputs[1:])
     )
