@@ -8,6 +8,7 @@ float max-abs / cosine vs onnxruntime on the held-out images.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -55,8 +56,20 @@ def summary(rows: list[dict]) -> str:
     return f"converted: edgesep {counts['edgesep']}/{total}, onnx2tf {counts['onnx2tf']}/{total}"
 
 
+def startup_seconds() -> dict[str, float | None]:
+    """What each tool pays before converting anything: importing TensorFlow here, process start for onnx2tf."""
+    _, edgesep_import, _ = common.timed(lambda: __import__("tensorflow"))
+    onnx2tf_start = None
+    if onnx2tf_tool.available():
+        _, onnx2tf_start, _ = common.timed(
+            lambda: subprocess.run([str(onnx2tf_tool.EXECUTABLE), "-h"], capture_output=True, timeout=600, check=True)
+        )
+    return {"edgesep_tensorflow_import": edgesep_import, "onnx2tf_process_start": onnx2tf_start}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = common.parse_args(__doc__.splitlines()[0], argv)
+    startup = startup_seconds()  # before the loop, so that no edgesep row includes the TensorFlow import
     rows: list[dict] = []
     for name in args.models:
         print(f"[conversion] {name}", file=sys.stderr, flush=True)
@@ -64,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print()
     print(summary(rows))
-    path = common.write_results("conversion", args, rows, extra={"onnx2tf_version": onnx2tf_tool.version()})
+    print(f"startup (not in the rows): edgesep imports TensorFlow in {common.fmt(startup['edgesep_tensorflow_import'])} s; "
+          f"onnx2tf's process starts (onnx2tf -h) in {common.fmt(startup['onnx2tf_process_start'])} s per conversion")
+    path = common.write_results(
+        "conversion", args, rows, extra={"onnx2tf_version": onnx2tf_tool.version(), "startup_seconds": startup}
+    )
     print(f"\nJSON: {path}", file=sys.stderr)
     return 0
 

@@ -428,7 +428,10 @@ def host_facts() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(), **versions}
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
+        "load_average_1_5_15": list(os.getloadavg()), **versions,
+    }
 
 
 def write_results(script: str, args: BenchArgs, rows: list[dict], *, extra: dict | None = None) -> Path:
