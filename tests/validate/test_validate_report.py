@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 from rich.console import Console
 
 from edgesep.validate.comparison import compare_runs
