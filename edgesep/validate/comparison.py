@@ -19,6 +19,7 @@ from edgesep.validate.metrics import (
     accuracy_drop_pp,
     latency_from_benchmark_model,
     latency_stats,
+    mcnemar_p,
     size_ratio,
     speedup,
     top1_flips,
@@ -103,6 +104,7 @@ class Comparison:
             "accuracy_drop_pp": self.accuracy_drop_pp,
             "top1_lost": None if self.flips is None else self.flips[0],
             "top1_gained": None if self.flips is None else self.flips[1],
+            "mcnemar_p": None if self.flips is None else mcnemar_p(*self.flips),
             "emulated": self.emulated,
             "device": self.device,
         }

@@ -146,3 +146,17 @@ def top1_flips(baseline: np.ndarray, candidate: np.ndarray, labels: np.ndarray) 
     base_ok = base_scores.argmax(axis=1) == labels
     cand_ok = cand_scores.argmax(axis=1) == labels
     return int(np.sum(base_ok & ~cand_ok)), int(np.sum(~base_ok & cand_ok))
+
+
+def mcnemar_p(lost: int, gained: int) -> float:
+    """Exact two-sided McNemar p-value: could ``lost`` vs ``gained`` top-1 flips be chance (no real change)?
+
+    Small (e.g. < 0.05) means the accuracy difference is unlikely to be noise from these samples.
+    """
+    import math
+
+    n = lost + gained
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(lost, gained) + 1)) / 2.0**n
+    return min(1.0, 2.0 * tail)

@@ -96,7 +96,12 @@ def notes(comparison: Comparison) -> list[str]:
         lines.append(EMULATED_LABEL)
     if comparison.flips is not None:
         lost, gained = comparison.flips
-        lines.append(f"top-1 vs labels: quant lost {lost} and gained {gained} of {comparison.candidate.samples} samples")
+        from edgesep.validate.metrics import mcnemar_p
+
+        lines.append(
+            f"top-1 vs labels: quant lost {lost} and gained {gained} of {comparison.candidate.samples} samples "
+            f"(McNemar p = {mcnemar_p(lost, gained):.3g})"
+        )
     for summary in (comparison.baseline, comparison.candidate):
         if not summary.complete:
             lines.append(f"INCOMPLETE run for {summary.tag}: {summary.error or 'interrupted'} (partial figures)")

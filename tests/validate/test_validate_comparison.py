@@ -42,6 +42,7 @@ def test_compare_runs_figures(fake_run):
     payload = result.to_dict()
     assert payload["candidate"]["latency_ms"]["p50"] == pytest.approx(0.5)
     assert payload["emulated"] is False
+    assert (payload["top1_lost"], payload["top1_gained"], payload["mcnemar_p"]) == (2, 0, 0.5)
 
 
 def test_compare_runs_without_labels_has_no_accuracy(fake_run):

@@ -108,3 +108,13 @@ def test_top1_flips_hand_computed():
     cand = np.eye(4)[[0, 2, 2, 1]]  # right, wrong, right, wrong
     assert top1_flips(base, cand, labels) == (2, 1)
     assert top1_flips(base, cand[:2], labels) == (1, 0)  # common prefix
+
+
+def test_mcnemar_exact_hand_computed():
+    from edgesep.validate.metrics import mcnemar_p
+
+    assert mcnemar_p(0, 0) == 1.0
+    assert mcnemar_p(1, 1) == 1.0
+    assert mcnemar_p(5, 0) == pytest.approx(2 / 32)  # 2 * 0.5**5
+    assert mcnemar_p(0, 5) == pytest.approx(2 / 32)
+    assert mcnemar_p(8, 2) == pytest.approx(2 * (1 + 10 + 45) / 1024)

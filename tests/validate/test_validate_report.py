@@ -58,7 +58,7 @@ def test_markdown_and_html(fake_run, tmp_path):
     for text in (markdown, html):
         assert EMULATED_LABEL in text
         assert "drop 25.00 pp" in text and "4.00x" in text and "4.00x smaller" in text
-        assert "quant lost 1 and gained 0 of 4 samples" in text
+        assert "quant lost 1 and gained 0 of 4 samples (McNemar p = 1)" in text
     assert markdown.count("\n| ") == 3  # header + 2 rows
     files = write_report(report, tmp_path, latencies=latencies)
     assert [p.name for p in files] == ["report.md", "report.html", "latency_hist.png", "accuracy_vs_latency.png"]
