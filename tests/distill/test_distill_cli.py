@@ -6,7 +6,15 @@ import json
 
 from edgesep.cli.main import main
 
-TEACHER = "edgesep.distill.teacher:digits_teacher"
+
+
+def _teacher_file(tmp_path, *, num_classes: int = 10) -> str:
+    path = tmp_path / "teacher.py"
+    path.write_text(
+        "from edgesep.distill.teacher import StandardCNN\n"
+        f"def make():\n    return StandardCNN(width=4, num_classes={num_classes})\n"
+    )
+    return f"{path}:make"
 
 
 def test_cli_distills_and_writes_loadable_student(tmp_path, capsys):
@@ -14,6 +22,7 @@ def test_cli_distills_and_writes_loadable_student(tmp_path, capsys):
     from edgesep.models.sepcnn import sepcnn
 
     out = tmp_path / "student.pt"
+    TEACHER = _teacher_file(tmp_path)
     code = main(["distill", "-o", str(out), "--teacher", TEACHER, "--epochs", "1", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
@@ -27,13 +36,8 @@ def test_cli_distills_and_writes_loadable_student(tmp_path, capsys):
 
 
 def test_cli_teacher_shape_mismatch_exits_2_without_output(tmp_path, capsys):
-    teacher = tmp_path / "teacher.py"
-    teacher.write_text(
-        "from edgesep.distill.teacher import StandardCNN\n"
-        "def make():\n    return StandardCNN(width=4, num_classes=3)\n"
-    )
     out = tmp_path / "student.pt"
-    assert main(["distill", "-o", str(out), "--teacher", f"{teacher}:make", "--epochs", "1"]) == 2
+    assert main(["distill", "-o", str(out), "--teacher", _teacher_file(tmp_path, num_classes=3), "--epochs", "1"]) == 2
     assert "teacher output shape (2, 3) differs from student output shape (2, 10)" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "student.pt.ckpt").exists()
 
