@@ -39,11 +39,13 @@ class CrossDevice:
 class MultiDeviceReport:
     reports: tuple[ValidationReport, ...]
     cross_device: tuple[CrossDevice, ...]
+    report_files: tuple[Path, ...] = ()  # the side-by-side report in output_dir
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "devices": [report.to_dict() for report in self.reports],
             "cross_device": [entry.to_dict() for entry in self.cross_device],
+            "report_files": [str(p) for p in self.report_files],
         }
 
 
@@ -67,7 +69,8 @@ def validate_on_devices(
 ) -> MultiDeviceReport:
     """:func:`validate` on each device (results in ``output_dir/<device>/``), plus cross-device output agreement.
 
-    ``options`` are passed on to :func:`validate` (labels, spec, samples, report, force, on_stage).
+    ``options`` are passed on to :func:`validate` (labels, spec, samples, report, force, on_stage).  With
+    ``output_dir`` and ``report`` (default) a side-by-side report goes to ``output_dir/report.md``/``.html``.
     """
     from edgesep.validate.comparison import output_fidelity
 
@@ -91,7 +94,13 @@ def validate_on_devices(
         )
         for report, runs in zip(reports[1:], outputs[1:])
     )
-    return MultiDeviceReport(reports=tuple(reports), cross_device=cross)
+    result = MultiDeviceReport(reports=tuple(reports), cross_device=cross)
+    if output_dir is not None and options.get("report", True):
+        from edgesep.validate.report import write_multi_report
+
+        files = write_multi_report(result, Path(output_dir), force=options.get("force", False))
+        result = MultiDeviceReport(reports=result.reports, cross_device=cross, report_files=files)
+    return result
 
 
 def _validate_keeping_outputs(float_model, quant_model, *, data, device, output_dir, **options):

@@ -56,41 +56,58 @@ def latency_histogram(latencies: Mapping[str, np.ndarray], output: Path, *, emul
     return _save(figure, output, force=force)
 
 
-def accuracy_vs_latency(report: ValidationReport, output: Path, *, force: bool) -> Path:
-    """One point per model: median latency vs top-1 accuracy (agreement with float when unlabelled)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+def _points(report: ValidationReport, *, prefix: str = "") -> list[tuple[str, float, float]]:
+    """``(label, median ms, score %)`` per model: top-1 accuracy, or agreement with float when unlabelled."""
     comparison = report.comparison
     labelled = comparison.baseline.top1 is not None
-    figure = Figure(figsize=(6.4, 4.0), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
     agreement = comparison.agreement.top1_agreement if comparison.agreement is not None else None
-    points = [
+    candidates = [
         ("float", comparison.baseline, comparison.baseline.top1 if labelled else 1.0),
         ("quant", comparison.candidate, comparison.candidate.top1 if labelled else agreement),
     ]
-    for tag, summary, score in points:
-        if summary.latency is None or score is None:
-            continue
-        label = f"{tag}: {100 * score:.2f}%, {ms(summary.latency.typical)} ms"
-        axes.scatter([summary.latency.typical], [100 * score], s=60, label=label)
-    slowest = max((s.latency.typical for _, s, _ in points if s.latency is not None), default=1.0)
-    axes.set_xlim(0, slowest * 1.3 if slowest > 0 else 1.0)
+    return [
+        (f"{prefix}{tag}", summary.latency.typical, 100 * score)
+        for tag, summary, score in candidates
+        if summary.latency is not None and score is not None
+    ]
+
+
+def _scatter(points: list[tuple[str, float, float]], output: Path, *, labelled: bool, emulated: bool, force: bool) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for label, latency, score in points:
+        axes.scatter([latency], [score], s=60, label=f"{label}: {score:.2f}%, {ms(latency)} ms")
+    latencies = [latency for _, latency, _ in points if latency > 0]
+    if latencies and max(latencies) / min(latencies) > 20:  # e.g. emulated next to native: log scale
+        axes.set_xscale("log")
+    else:
+        axes.set_xlim(0, max(latencies, default=1.0) * 1.3)
     axes.margins(y=0.2)
-    if axes.collections:
-        axes.legend(loc="lower right")
-    axes.set_xlabel("median latency (ms)" + (" - EMULATED" if comparison.emulated else ""))
+    low, high = axes.get_ylim()
+    axes.set_ylim(low, min(high, 101.0))  # accuracy cannot exceed 100%
+    if points:
+        axes.legend(loc="lower right", fontsize="small")
+    axes.set_xlabel("median latency (ms)" + (" - EMULATED where marked" if emulated else ""))
     axes.set_ylabel("top-1 accuracy (%)" if labelled else "top-1 agreement with float (%)")
     axes.set_title("Accuracy vs latency")
     axes.grid(True, alpha=0.3)
     return _save(figure, output, force=force)
 
 
+def accuracy_vs_latency(report: ValidationReport, output: Path, *, force: bool) -> Path:
+    """One point per model: median latency vs top-1 accuracy (agreement with float when unlabelled)."""
+    comparison = report.comparison
+    return _scatter(_points(report), output, labelled=comparison.baseline.top1 is not None,
+                    emulated=comparison.emulated, force=force)  # fmt: skip
+
+
 def _save(figure, output: Path, *, force: bool) -> Path:
     with atomic_path(output, force=force) as tmp:
-        figure.savefig(tmp, format="png")
+        figure.savefig(tmp, format="png", bbox_inches="tight")
     return output
 
 
@@ -172,3 +189,59 @@ def write_report(
     images = {LATENCY_PNG: targets[2].read_bytes(), ACCURACY_PNG: targets[3].read_bytes()}
     write_text(targets[1], render_html(report, images=images), force=force)
     return tuple(targets)
+
+
+def render_multi_markdown(result) -> str:
+    """The several-devices summary (a :class:`~edgesep.validate.multi.MultiDeviceReport`)."""
+    from edgesep.validate.table import MULTI_COLUMNS, multi_device_rows
+
+    first = result.reports[0]
+    out = ["# edgesep validation report: several devices", ""]
+    out += [f"- float model: {first.float_model}", f"- quantized model: {first.quant_model}",
+            f"- data: {first.data} ({first.samples} samples, the same on every device)",
+            f"- reference device for the `vs ref` columns: {first.device}"]  # fmt: skip
+    for single in result.reports:
+        out.append(f"- {single.device}: {device_line(single.comparison.device, threads=single.threads)}")
+        out += [f"- {single.device}: {line}" for line in notes(single.comparison)]
+    out += ["", "| " + " | ".join(MULTI_COLUMNS) + " |", "|" + "|".join("---" for _ in MULTI_COLUMNS) + "|"]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in multi_device_rows(result)]
+    out += ["", f"![accuracy vs latency]({ACCURACY_PNG})", ""]
+    out += [f"Per-device report: [{single.device}]({_device_folder(single)}/{REPORT_MD})" for single in result.reports]
+    return "\n".join(out) + "\n"
+
+
+def _device_folder(single) -> str:
+    from edgesep.validate.multi import device_slug
+
+    return device_slug(single.device)
+
+
+def write_multi_report(result, folder: Path, *, force: bool = False) -> tuple[Path, ...]:
+    """``folder/report.md`` + ``report.html`` + ``accuracy_vs_latency.png`` for several devices side by side."""
+    from edgesep.validate.table import MULTI_COLUMNS, multi_device_rows
+
+    folder = Path(folder)
+    md, page, png = (check_output(folder / name, force=force) for name in (REPORT_MD, REPORT_HTML, ACCURACY_PNG))
+    points = [
+        point
+        for single in result.reports
+        for point in _points(single, prefix=f"{single.device}{' (emulated)' if single.comparison.emulated else ''} ")
+    ]
+    labelled = result.reports[0].comparison.baseline.top1 is not None
+    emulated = any(single.comparison.emulated for single in result.reports)
+    _scatter(points, png, labelled=labelled, emulated=emulated, force=force)
+    markdown = render_multi_markdown(result)
+    write_text(md, markdown, force=force)
+    esc = html.escape
+    header = "".join(f"<th>{esc(c)}</th>" for c in MULTI_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in multi_device_rows(result))
+    items = "".join(f"<li>{esc(line[2:])}</li>" for line in markdown.splitlines() if line.startswith("- "))
+    write_text(page, (
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>edgesep validation: several devices</title>"
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+        "td,th{border:1px solid #999;padding:4px 8px;text-align:right}</style></head><body>\n"
+        f"<h1>edgesep validation report: several devices</h1>\n<ul>{items}</ul>\n"
+        f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>\n"
+        f"{_img(ACCURACY_PNG, 'accuracy vs latency', {ACCURACY_PNG: png.read_bytes()})}\n</body></html>\n"
+    ), force=force)  # fmt: skip
+    return md, page, png

@@ -37,6 +37,12 @@ def test_two_local_devices_agree_exactly(digits_models, tmp_path):
     assert rows[0][-2:] == ["ref", "ref"] and rows[3][-2:] == ["100.00%", "0"]
     payload = json.loads(json.dumps(result.to_dict(), default=str))
     assert payload["cross_device"][0]["quant"]["max_abs"] == 0.0
+    # the side-by-side report
+    assert [p.name for p in result.report_files] == ["report.md", "report.html", "accuracy_vs_latency.png"]
+    markdown = (tmp_path / "report.md").read_text()
+    assert markdown.count("| local-again | quant |") == 1 and "[local-again](local-again/report.md)" in markdown
+    assert f"{100 * second.comparison.candidate.top1:.2f}%" in markdown
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 1
 
 
 def test_repeated_device_names_are_refused(digits_models, capsys):
@@ -72,3 +78,6 @@ def test_emulated_arm64_pi_next_to_x86(digits_models):
     assert cross.quant_fidelity.top1_agreement >= 0.95
     assert abs(arm.comparison.candidate.top1 - x86.comparison.candidate.top1) <= 2 / 40
     assert "(emulated)" in multi_device_rows(result)[2][0]
+    from edgesep.validate.report import render_multi_markdown
+
+    assert "pi-emulated: EMULATED latency" in render_multi_markdown(result)
