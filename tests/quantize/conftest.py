@@ -7,6 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# torchvision (through triton's C extension) segfaults when it is first imported after
+# TensorFlow in the same process; importing it at collection makes test order irrelevant.
+import torchvision  # noqa: F401,E402
+
 SAMPLE_IMAGES = ("astronaut", "coffee", "chelsea", "camera", "rocket", "immunohistochemistry", "motorcycle_left", "page")
 
 
@@ -129,6 +133,8 @@ def torchvision_onnx(tmp_path_factory, image_folder, imagenet_spec) -> Path:
     """torchvision's mobilenet_v2 (width 0.35, 100 classes to stay small), random weights, BN stats from images."""
     import torch
     import torchvision
+
+    from edgesep.export import export
 
     torch.manual_seed(0)
     model = torchvision.models.mobilenet_v2(weights=None, width_mult=0.35, num_classes=100)
