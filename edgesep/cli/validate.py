@@ -94,8 +94,8 @@ def _validate_many(float_model, quant_model, *, data, devices, output_dir, as_js
         for single in result.reports:
             for line in notes(single.comparison):
                 console.print(f"{single.device}: {line}", style="bold yellow", markup=False)
-            for path in single.report_files[:2]:
-                echo(f"report: {path}")
+        for path in result.report_files[:2]:
+            echo(f"report: {path}")
     if fail_if_drop is not None:
         for single in result.reports:
             check_accuracy_drop(single, fail_if_drop)
