@@ -5,8 +5,8 @@ the min/max it measured for every activation tensor in the calibrated float mode
 (``Tensor.quantization.min/max``); the second stage derives each scale and zero point from them.  Between
 the stages we run the calibrated model on the same calibration samples (interpreter with all tensors
 preserved), fill one :class:`~edgesep.quantize.ranges.RangeHistogram` per activation tensor, compute the
-chosen range and write it back into the flatbuffer.  Graph inputs keep their min/max (clipping inputs
-would only lose information); ops that must keep their input's scale (pad, reshape, max-pool, ...) get
+chosen range and write it back into the flatbuffer.  Graph inputs and outputs keep their min/max
+(clipping inputs only loses information; clipping the largest logits can flip the top-1 class); ops that must keep their input's scale (pad, reshape, max-pool, ...) get
 their input's range.  No graph change, so int8 latency is unchanged.
 
 Heavy: imports TensorFlow's flatbuffer utilities and the interpreter; import lazily.
@@ -93,8 +93,8 @@ def apply_activation_ranges(
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
     graph = model.subgraphs[0]
     stored = _activation_tensors(model)
-    graph_inputs = set(int(i) for i in graph.inputs)
-    wanted = [i for i in stored if i not in graph_inputs]
+    graph_io = {int(i) for i in graph.inputs} | {int(i) for i in graph.outputs}
+    wanted = [i for i in stored if i not in graph_io]
     histograms = collect_histograms(calibrated, samples, indices=wanted, bins=config.bins)
     ranges = {i: compute_range(histograms[i], config) for i in wanted}
     names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}

@@ -44,15 +44,16 @@ def test_prepare_for_int8_equalizes_and_corrects():
 
 @pytest.fixture(scope="module")
 def calibrated_model():
-    """A calibrated (not yet quantized) float TFLite model: dense -> relu -> dense, with rare large inputs."""
+    """A calibrated (not yet quantized) float TFLite model: 3 dense layers with ReLU, with rare large inputs."""
     tf = pytest.importorskip("tensorflow")
     rng = np.random.default_rng(0)
     w1 = tf.constant(rng.standard_normal((8, 16)).astype(np.float32) * 0.5)
-    w2 = tf.constant(rng.standard_normal((16, 4)).astype(np.float32) * 0.5)
+    w2 = tf.constant(rng.standard_normal((16, 16)).astype(np.float32) * 0.3)
+    w3 = tf.constant(rng.standard_normal((16, 4)).astype(np.float32) * 0.5)
 
     @tf.function(input_signature=[tf.TensorSpec([1, 8], tf.float32)])
     def net(x):
-        return tf.matmul(tf.nn.relu(tf.matmul(x, w1)), w2)
+        return tf.matmul(tf.nn.relu(tf.matmul(tf.nn.relu(tf.matmul(x, w1)), w2)), w3)
 
     samples = [rng.standard_normal((1, 8)).astype(np.float32) for _ in range(200)]
     samples[7] = samples[7] * 25.0  # one outlier sample stretches every min/max range
@@ -78,8 +79,29 @@ def test_activation_ranges_rewrite_the_calibrated_ranges(calibrated_model, metho
     assert unchanged == calibrated and none == ()
 
 
-def test_tighter_ranges_lower_the_int8_error_on_typical_inputs(calibrated_model):
+def _quantize(model_bytes: bytes) -> bytes:
     from tensorflow.lite.python import convert as tf_convert
+
+    return bytes(tf_convert.mlir_quantize(model_bytes, fully_quantize=True))
+
+
+def test_the_quantizer_uses_the_rewritten_ranges(calibrated_model):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgesep.quantize.activation_ranges import apply_activation_ranges
+    from edgesep.quantize.ranges import RangeConfig
+
+    calibrated, samples = calibrated_model
+    rewritten, applied = apply_activation_ranges(calibrated, samples, RangeConfig(method="percentile", percentile=99.9))
+    runner = Interpreter(model_content=_quantize(rewritten))
+    scales = [d["quantization"][0] for d in runner.get_tensor_details() if d["quantization"][0]]
+    for tensor in applied:
+        expected = (tensor.applied[1] - tensor.applied[0]) / 255
+        assert min(abs(scale - expected) / expected for scale in scales) < 1e-5, tensor
+
+
+def test_entropy_ranges_lower_the_int8_error_on_typical_inputs(calibrated_model):
+    from ai_edge_litert.interpreter import Interpreter
 
     from edgesep.quantize.activation_ranges import apply_activation_ranges
     from edgesep.quantize.ranges import RangeConfig
@@ -87,30 +109,28 @@ def test_tighter_ranges_lower_the_int8_error_on_typical_inputs(calibrated_model)
     calibrated, samples = calibrated_model
     typical = [s[0] for i, s in enumerate(samples) if i != 7]
 
-    def error(model_bytes: bytes) -> float:
-        from ai_edge_litert.interpreter import Interpreter
+    def outputs(model_bytes: bytes) -> np.ndarray:
+        runner = Interpreter(model_content=model_bytes)
+        runner.allocate_tensors()
+        inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
+        rows = []
+        for s in typical:
+            x = s
+            if inp["dtype"] != np.float32:
+                scale, zero = inp["quantization"]
+                x = np.clip(np.round(s / scale + zero), -128, 127).astype(inp["dtype"])
+            runner.set_tensor(inp["index"], x)
+            runner.invoke()
+            y = runner.get_tensor(out["index"]).astype(np.float32)
+            if out["dtype"] != np.float32:
+                scale, zero = out["quantization"]
+                y = (y - zero) * scale
+            rows.append(y)
+        return np.concatenate(rows)
 
-        quantized = bytes(tf_convert.mlir_quantize(model_bytes, fully_quantize=True))
-        runners = [Interpreter(model_content=b) for b in (calibrated, quantized)]
-        outs = []
-        for runner in runners:
-            runner.allocate_tensors()
-            inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
-            rows = []
-            for s in typical:
-                x = s
-                if inp["dtype"] != np.float32:
-                    scale, zero = inp["quantization"]
-                    x = np.clip(np.round(s / scale + zero), -128, 127).astype(inp["dtype"])
-                runner.set_tensor(inp["index"], x)
-                runner.invoke()
-                y = runner.get_tensor(out["index"]).astype(np.float32)
-                if out["dtype"] != np.float32:
-                    scale, zero = out["quantization"]
-                    y = (y - zero) * scale
-                rows.append(y)
-            outs.append(np.concatenate(rows))
-        return float(np.mean(np.abs(outs[0] - outs[1])))
-
-    tightened, _ = apply_activation_ranges(calibrated, samples, RangeConfig(method="percentile", percentile=99.0))
-    assert error(tightened) < 0.8 * error(calibrated)  # the input keeps its stretched min/max range
+    reference = outputs(calibrated)
+    tightened, _ = apply_activation_ranges(calibrated, samples, RangeConfig(method="entropy"))
+    plain = float(np.mean(np.abs(outputs(_quantize(calibrated)) - reference)))
+    better = float(np.mean(np.abs(outputs(_quantize(tightened)) - reference)))
+    # measured 0.081 vs 0.093: modest, because the input keeps its outlier-stretched min/max range
+    assert better < 0.92 * plain
