@@ -79,6 +79,10 @@ def validate_on_devices(
     slugs = [device_slug(_device_name(device)) for device in devices]
     if len(set(slugs)) != len(slugs):
         raise InputError(f"devices must be distinct, got {', '.join(_device_name(d) for d in devices)}")
+    if output_dir is not None and options.get("report", True) and not options.get("force", False):
+        from edgesep.validate.step import refuse_existing_report
+
+        refuse_existing_report(Path(output_dir))  # before any device time is spent
     reports, outputs = [], []
     for device, slug in zip(devices, slugs):
         folder = None if output_dir is None else Path(output_dir) / slug

@@ -155,7 +155,7 @@ def validate(
     with tempfile.TemporaryDirectory(prefix="edgesep-validate-") as scratch:
         results_dir = Path(output_dir) if output_dir is not None else Path(scratch)
         if output_dir is not None and report and not force:
-            _refuse_existing_report(results_dir)
+            refuse_existing_report(results_dir)
         stage(STAGES[1])
         context = dict(
             float_model=float_model, quant_model=quant_model, data=batch.source, samples=batch.samples,
@@ -222,7 +222,7 @@ def compare_results(
     )
     if output_dir is not None and report:
         if not force:
-            _refuse_existing_report(Path(output_dir))
+            refuse_existing_report(Path(output_dir))
         result = _with_report(result, Path(output_dir), force=force)
     return result
 
@@ -256,7 +256,7 @@ def _results_files(folder: Path) -> tuple[Path, ...]:
     return tuple(p for p in files if p.exists())
 
 
-def _refuse_existing_report(folder: Path) -> None:
+def refuse_existing_report(folder: Path) -> None:
     from edgesep.errors import OutputExistsError
     from edgesep.validate.report import REPORT_FILES
 

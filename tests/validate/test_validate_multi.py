@@ -9,6 +9,7 @@ import pytest
 from edgesep.cli.main import main
 from edgesep.devices.base import RunSpec
 from edgesep.devices.local import LocalDevice
+from edgesep.errors import OutputExistsError
 from edgesep.validate.multi import device_slug, validate_on_devices
 from edgesep.validate.table import multi_device_rows
 
@@ -43,6 +44,8 @@ def test_two_local_devices_agree_exactly(digits_models, tmp_path):
     assert markdown.count("| local-again | quant |") == 1 and "[local-again](local-again/report.md)" in markdown
     assert f"{100 * second.comparison.candidate.top1:.2f}%" in markdown
     assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 1
+    with pytest.raises(OutputExistsError, match="report exists"):
+        validate_on_devices(float_path, quant_path, data="digits", devices=devices, output_dir=tmp_path)
 
 
 def test_repeated_device_names_are_refused(digits_models, capsys):
