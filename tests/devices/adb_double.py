@@ -64,9 +64,11 @@ def shell(command: str) -> int:
     try:
         stdout, stderr = process.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the USB link dropped: adbd hangs up the session
-        stdout, stderr = process.communicate()
-        sys.stdout.write(to_device(stdout))
+        # The USB link dropped: the shell dies, but what it started in the background (the agent
+        # under `timeout`, its own process group) keeps running on the phone, as on a real device.
+        os.killpg(process.pid, signal.SIGKILL)
+        process.stdout.close()
+        process.stderr.close()
         return fail("error: closed")
     sys.stdout.write(to_device(stdout))
     sys.stderr.write(to_device(stderr))

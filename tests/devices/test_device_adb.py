@@ -83,6 +83,26 @@ def test_disconnect_mid_run_keeps_partial_results(adb_double, tiny_models, tmp_p
     partial = caught.value.results["f"]
     assert not partial.complete and len(partial.latencies_ms) > 0
     assert _remote_dirs(adb_double) == []
+    assert _agents_running(str(adb_double)) == []  # the cleanup stopped the orphaned agent
+
+
+def _agents_running(marker: str) -> list[int]:
+    import time
+    from pathlib import Path
+
+    for _ in range(50):  # the TERMed agent may need a moment to write its last chunk and exit
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "agent.py" in cmdline and marker in cmdline:
+                found.append(int(proc.name))
+        if not found:
+            return []
+        time.sleep(0.2)
+    return found
 
 
 def test_timeout_over_adb(adb_double, tiny_models, tmp_path):

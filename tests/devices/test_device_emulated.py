@@ -40,3 +40,13 @@ def test_emulated_pi_over_ssh_agrees_with_x86(arm64_rootfs, ssh_device, tiny_mod
     scale = float(np.max(np.abs(x86_int8))) / 127
     assert int8_diff <= scale + 1e-6
     assert float(np.mean(results["int8"].outputs.argmax(1) == x86_int8.argmax(1))) == 1.0
+
+
+def test_emulated_profiles_use_the_qemu_line(arm64_rootfs):
+    from edgesep.devices import open_device
+
+    local = open_device("pi-emulated-local", overrides={"rootfs": str(arm64_rootfs)})
+    assert local.emulated and local.python[-1] == str(arm64_rootfs / "usr" / "bin" / "python3.11")
+    assert "qemu-aarch64-static" in local.python and "EDGESEP_EMULATED=1" in local.python
+    over_ssh = open_device("pi-emulated", overrides={"rootfs": str(arm64_rootfs), "port": 2222})
+    assert over_ssh.emulated and over_ssh.host == "127.0.0.1" and over_ssh.python == local.python
