@@ -17,7 +17,7 @@ def prune_command(
         ..., help="'file.py:factory', 'package.module:factory', 'default' (trained digits SepCNN) or a pruned .pt."
     ),
     output: Path = typer.Option(..., "-o", "--output", help="The pruned checkpoint (.pt) to write."),
-    ratio: float = typer.Option(None, "--ratio", help="Fraction of channels removed per group, in (0, 1)."),
+    ratio: float = typer.Option(None, "--ratio", help="Fraction of channels removed per group, in (0, 1) (default 0.5)."),
     max_params: int = typer.Option(None, "--max-params", help="Parameter budget instead of --ratio."),
     max_macs: int = typer.Option(None, "--max-macs", help="MAC budget instead of --ratio."),
     criterion: str = typer.Option("l1", "--criterion", help="Channel importance: l1, l2 or bn (BN scale)."),
@@ -34,8 +34,6 @@ def prune_command(
     from edgesep.prune import PruneConfig, prune
     from edgesep.prune.checkpoint import resolve_model, save_pruned
 
-    if ratio is None and max_params is None and max_macs is None:
-        ratio = 0.5
     config = PruneConfig(
         ratio=ratio, max_params=max_params, max_macs=max_macs, criterion=criterion,
         round_to=round_to, finetune_epochs=finetune, seed=seed,

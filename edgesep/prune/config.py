@@ -8,18 +8,20 @@ from typing import Any
 from edgesep.errors import InputError
 
 CRITERIA = ("l1", "l2", "bn")
+DEFAULT_RATIO = 0.5
 
 
 @dataclass(frozen=True)
 class PruneConfig:
-    """A pruning target (exactly one of ``ratio``, ``max_params``, ``max_macs``) and how to rank channels.
+    """A pruning target (at most one of ``ratio``, ``max_params``, ``max_macs``; none = ratio 0.5) and how to
+    rank channels.
 
     ``ratio`` is the fraction of channels removed from every prunable channel group; a budget
     (``max_params`` / ``max_macs``) is met by searching the smallest ratio that fits it.  Kept channel
     counts are rounded to a multiple of ``round_to`` (never below ``round_to`` nor above the original).
     """
 
-    ratio: float | None = 0.5
+    ratio: float | None = None
     max_params: int | None = None
     max_macs: int | None = None
     criterion: str = "l1"
@@ -31,8 +33,10 @@ class PruneConfig:
 
     def __post_init__(self) -> None:
         targets = [t for t in (self.ratio, self.max_params, self.max_macs) if t is not None]
-        if len(targets) != 1:
-            raise InputError("give exactly one pruning target: ratio, max_params or max_macs")
+        if len(targets) > 1:
+            raise InputError("give one pruning target: ratio, max_params or max_macs, not several")
+        if not targets:
+            object.__setattr__(self, "ratio", DEFAULT_RATIO)
         if self.ratio is not None and not 0.0 < self.ratio < 1.0:
             raise InputError(f"pruning ratio must be in (0, 1), got {self.ratio}")
         for name in ("max_params", "max_macs"):

@@ -92,7 +92,7 @@ def test_mobilenet_v2_residual_channels_stay_consistent():
 
 def test_budget_search_meets_param_budget(sepcnn_model):
     budget = 4000
-    result = prune(sepcnn_model, config=PruneConfig(ratio=None, max_params=budget, round_to=4))
+    result = prune(sepcnn_model, config=PruneConfig(max_params=budget, round_to=4))
     assert result.params_after <= budget
     assert 0.0 < result.ratio < 1.0
     looser = prune(sepcnn_model, config=PruneConfig(ratio=max(0.01, result.ratio - 0.1), round_to=4))
@@ -101,14 +101,19 @@ def test_budget_search_meets_param_budget(sepcnn_model):
 
 def test_budget_too_small_is_an_input_error(sepcnn_model):
     with pytest.raises(InputError, match="cannot prune"):
-        prune(sepcnn_model, config=PruneConfig(ratio=None, max_macs=10))
+        prune(sepcnn_model, config=PruneConfig(max_macs=10))
 
 
-@pytest.mark.parametrize("kwargs", [{"ratio": 0.0}, {"ratio": 1.0}, {"ratio": -0.2}, {"ratio": None},
+@pytest.mark.parametrize("kwargs", [{"ratio": 0.0}, {"ratio": 1.0}, {"ratio": -0.2}, {"max_params": 0},
                                     {"ratio": 0.5, "max_params": 10}, {"criterion": "l3"}, {"round_to": 0}])  # fmt: skip
 def test_bad_config_is_rejected(kwargs):
     with pytest.raises(InputError):
         PruneConfig(**kwargs)
+
+
+def test_default_target_is_half_the_channels():
+    assert PruneConfig().ratio == 0.5
+    assert PruneConfig(max_macs=1000).ratio is None
 
 
 def test_model_without_prunable_channels_is_an_input_error():
