@@ -44,7 +44,7 @@ class LatencyStats:
         return {k: getattr(self, k) for k in ("count", "mean", "std", "min", "p50", "p90", "p99", "max")}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compare fields explicitly
 class RunResults:
     """One model's run on one device: latencies, outputs and device facts."""
 
