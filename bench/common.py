@@ -241,8 +241,19 @@ def onnx_path(spec: ModelSpec, *, fresh: bool = False) -> Path:
     path = WORK_DIR / "onnx" / f"{spec.name}.onnx"
     if path.is_file() and not fresh:
         return path
+    # A fresh process: importing torchvision after TensorFlow (which the benchmarks have
+    # loaded by then) segfaults with torchvision 0.29 + TensorFlow 2.21.
+    import subprocess
+
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--export", spec.name], check=True, timeout=3600)
+    return path
+
+
+def _export(name: str) -> Path:
     from edgesep.export import export
 
+    spec = MODELS[name]
+    path = WORK_DIR / "onnx" / f"{spec.name}.onnx"
     path.parent.mkdir(parents=True, exist_ok=True)
     export(build_model(spec), path, input_shape=spec.input_shape, force=True)
     return path
@@ -453,3 +464,10 @@ def write_results(script: str, args: BenchArgs, rows: list[dict], *, extra: dict
 
 def dumps(value: Any) -> str:
     return json.dumps(value, indent=2, default=str)
+
+
+if __name__ == "__main__":  # `python bench/common.py --export NAME` (used by onnx_path)
+    if len(sys.argv) == 3 and sys.argv[1] == "--export":
+        print(_export(sys.argv[2]))
+    else:
+        raise SystemExit("usage: python bench/common.py --export MODEL")
