@@ -145,6 +145,13 @@ class SshDevice:
                 collected = self._pull(remote_dir, staging, results_dir, tags, force=force)
                 self._cleanup(remote_dir)
         where = f"{self.name} ({self.address})"
+        if outcome.returncode == SSH_EXIT_CONNECTION:
+            lost = outcome.stderr.strip().splitlines()[-1] if outcome.stderr.strip() else "ssh exited with 255"
+            raise DeviceRunError(
+                f"{where}: connection lost during the run ({lost}); "
+                f"partial results kept for {sorted(collected) or 'no model'}",
+                results=collected,
+            )
         if outcome.returncode == REMOTE_EXIT_NOT_FOUND:
             raise DeviceRunError(
                 f"{where}: python command {shlex.join(self.python)!r} not found on the device; "
@@ -181,8 +188,6 @@ class SshDevice:
             f"exec timeout -k 5 {hard_limit:g} {agent}"
         )
         outcome = run_process(self.ssh_command(command), timeout_s=hard_limit + TIMEOUT_GRACE_S)
-        if outcome.returncode == SSH_EXIT_CONNECTION:
-            raise DeviceError(self._connection_message(outcome.stderr))
         if outcome.returncode == 124:  # coreutils timeout killed the agent
             return ProcessOutcome(None, outcome.stdout, outcome.stderr, timed_out=True)
         return outcome

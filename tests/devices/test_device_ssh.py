@@ -100,3 +100,45 @@ def test_timeout_keeps_partial_results_and_leaves_nothing_behind(ssh_device, tmp
     assert (tmp_path / "res" / "f.results.json").is_file()
     assert _remote_dirs(workdir) == []
     assert _agent_processes(str(workdir)) == []
+
+
+def test_connection_lost_mid_run_keeps_partial_results(ssh_device, sshd, tmp_path, tiny_models):
+    import os
+    import signal
+    import threading
+    import time
+
+    workdir = tmp_path / "remote"
+    workdir.mkdir()
+    device = dataclasses.replace(ssh_device, workdir=str(workdir))
+
+    def drop_connection() -> None:
+        """Once the agent has written results, kill the sshd processes serving the session (our own sshd's children)."""
+        for _ in range(1200):
+            if list(workdir.glob("edgesep-*/out/f.results.json")):
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        for proc in Path("/proc").iterdir():
+            try:
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == sshd.process.pid:
+                os.kill(int(proc.name), signal.SIGKILL)
+
+    dropper = threading.Thread(target=drop_connection)
+    dropper.start()
+    try:
+        with pytest.raises(DeviceRunError, match="connection lost during the run.*partial results kept") as caught:
+            device.run({"f": tiny_models["float"]}, None, tmp_path / "res", spec=RunSpec(runs=10**8, warmup=0))
+    finally:
+        dropper.join()
+    partial = caught.value.results["f"]
+    assert not partial.complete and len(partial.latencies_ms) > 0
+    assert _remote_dirs(workdir) == []
+    for _ in range(50):  # the cleanup TERMed the orphaned agent; give it a moment to exit
+        if not _agent_processes(str(workdir)):
+            break
+        time.sleep(0.2)
+    assert _agent_processes(str(workdir)) == []
