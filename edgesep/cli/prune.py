@@ -22,7 +22,10 @@ def prune_command(
     max_macs: int = typer.Option(None, "--max-macs", help="MAC budget instead of --ratio."),
     criterion: str = typer.Option("l1", "--criterion", help="Channel importance: l1, l2 or bn (BN scale)."),
     round_to: int = typer.Option(8, "--round-to", help="Round kept channel counts to this multiple."),
-    finetune: int = typer.Option(0, "--finetune", help="Fine-tune epochs on the built-in digits set."),
+    finetune: int = typer.Option(0, "--finetune", help="Fine-tune epochs (on --data)."),
+    data: str = typer.Option(
+        "digits", "--data", help="'digits' or a .npz with x_train, y_train, x_test, y_test (NCHW float32)."
+    ),
     weights: Path = typer.Option(None, "--weights", help="State dict for the factory (weights_only=True)."),
     input_shape: str = typer.Option(None, "--input-shape", help="N,C,H,W (default: the model's input_shape)."),
     seed: int = typer.Option(0, "--seed", help="Seed of fine-tuning."),
@@ -33,6 +36,7 @@ def prune_command(
     from edgesep.fileio import check_output
     from edgesep.prune import PruneConfig, prune
     from edgesep.prune.checkpoint import resolve_model, save_pruned
+    from edgesep.prune.data import load_labeled
 
     config = PruneConfig(
         ratio=ratio, max_params=max_params, max_macs=max_macs, criterion=criterion,
@@ -40,7 +44,8 @@ def prune_command(
     )  # fmt: skip
     check_output(output, force=force)
     module, source = resolve_model(resolve_model_reference(model), weights=weights)
-    result = prune(module, config=config, input_shape=parse_shape(input_shape), progress=progress_enabled())
+    labeled = load_labeled(data) if finetune > 0 or data != "digits" else None
+    result = prune(module, config=config, data=labeled, input_shape=parse_shape(input_shape), progress=progress_enabled())
     summary = {**result.to_dict(), "config": config.to_dict()}
     save_pruned(result.model, output, source=source, input_shape=result.input_shape, summary=summary, force=force)
     if as_json:

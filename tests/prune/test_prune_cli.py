@@ -66,3 +66,21 @@ def test_plain_state_dict_is_not_a_pruned_checkpoint(tmp_path):
     torch.save(sepcnn().state_dict(), path)
     assert not is_pruned_checkpoint(path)
     assert main(["prune", str(path), "-o", str(tmp_path / "x.pt")]) == 2
+
+
+def test_cli_finetunes_on_user_npz_and_rejects_bad_npz(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (64, 1, 16, 16)).astype(np.float32)
+    y = (x[:, 0, :8].mean(axis=(1, 2)) > x[:, 0, 8:].mean(axis=(1, 2))).astype(np.int64)  # learnable labels
+    good = tmp_path / "data.npz"
+    np.savez(good, x_train=x[:48], y_train=y[:48], x_test=x[48:], y_test=y[48:])
+    out = tmp_path / "p.pt"
+    args = ["prune", FACTORY, "-o", str(out), "--finetune", "1", "--data", str(good), "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy_after"] is not None and 0.0 <= report["accuracy_after"] <= 1.0
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x_train=x, y_train=y)
+    assert main(["prune", FACTORY, "-o", str(tmp_path / "q.pt"), "--finetune", "1", "--data", str(bad)]) == 2
+    assert "lacks x_test, y_test" in capsys.readouterr().err
+    assert not (tmp_path / "q.pt").exists()
