@@ -133,7 +133,7 @@ def quantize(
 
     if recipe.mode == "int8":
         calib_samples = _tflite_samples(lowered, calib)
-        calibrated = engine.calibrate(lowered, lambda: _progress(calib_samples, enabled=progress))
+        calibrated = engine.calibrate(float_bytes, lambda: _progress(calib_samples, enabled=progress))
         quant_bytes = engine.quantize_calibrated(calibrated, recipe)
         if analyze or auto_fallback:
             from edgesep.quantize.analysis import layer_errors, worst_layers
