@@ -78,3 +78,11 @@ def test_non_onnx_file_exits_2_with_one_line(tmp_path, capsys):
 def test_missing_file_exits_2(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "nope.onnx"), "-o", str(tmp_path / "x.tflite")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_keep_nchw_flag(small_onnx, tmp_path, capsys):
+    output = tmp_path / "nchw.tflite"
+    assert main(["convert", str(small_onnx), "-o", str(output), "--keep-nchw", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["input_layout"] == "NCHW" and payload["input_shapes"] == [[1, 3, 8, 8]]
+    assert payload["fidelity"]["relative"] < 1e-5

@@ -400,3 +400,27 @@ def test_resize(case):
         names += ["", "sizes"]
     histogram, _ = check([helper.make_node("Resize", names, ["y"], **attrs)], (1, 3, 4, 6), inits)
     assert "TRANSPOSE" not in histogram
+
+
+# ---------------------------------------------------------------- normalization, legacy ops
+
+@pytest.mark.parametrize("axis,shape", [(-1, (2, 5, 8)), (1, (1, 4, 3, 5)), (-1, (1, 4, 3, 5))])
+def test_layer_normalization(axis, shape):
+    params = shape[axis % len(shape):]
+    inits = {"s": W(*params, seed=3) + 1.0, "b": W(*params, seed=4)}
+    nodes = [helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("LayerNormalization", ["r", "s", "b"], ["y"], axis=axis, epsilon=1e-5)]
+    histogram, _ = check(nodes, shape, inits)
+    if axis == 1:
+        assert "TRANSPOSE" not in histogram
+
+
+def test_batchnorm_on_features():
+    inits = {"s": W(6, seed=3) + 1.0, "bb": W(6, seed=4), "m": W(6, seed=5), "v": np.abs(W(6, seed=6)) + 0.5}
+    check([helper.make_node("BatchNormalization", ["x", "s", "bb", "m", "v"], ["y"])], (3, 6), inits)
+
+
+def test_upsample_opset9():
+    nodes = [helper.make_node("Upsample", ["x", "scales"], ["y"], mode="nearest")]
+    histogram, _ = check(nodes, (1, 3, 4, 5), {"scales": np.array([1, 1, 2, 2], np.float32)}, opset=9)
+    assert histogram == {"RESIZE_NEAREST_NEIGHBOR": 1}

@@ -27,3 +27,40 @@ def batch_norm(node, ctx):
         shape = (scale.size,) + (1,) * (value.rank - 2)
     result = x * tf.constant(scale.astype(dtype).reshape(shape)) + tf.constant(shift.astype(dtype).reshape(shape))
     return [Value(result, NHWC if value.layout == NHWC else "plain")]
+
+
+@register("LayerNormalization")
+def layer_norm(node, ctx):
+    import tensorflow as tf
+
+    value = ctx.get(node, 0)
+    scale = ctx.const(node, 1, what="scale")
+    bias = ctx.const(node, 2, what="bias")
+    if len(node.outputs) > 1 and any(node.outputs[1:]):
+        raise ctx.unsupported(node, "Mean/InvStdDev outputs")
+    rank = value.rank
+    axis = int(node.attr("axis", -1)) % rank
+    epsilon = float(node.attr("epsilon", 1e-5))
+    onnx_axes = list(range(axis, rank))
+    normalized_shape = value.shape[axis:]
+    if value.layout == NHWC and axis == 1:
+        # over C, H, W: every stored axis but the batch; parameters laid out as (H, W, C)
+        x, axes, layout = value.data, [1, 2, 3], NHWC
+
+        def arrange(array):
+            return np.broadcast_to(array, normalized_shape).transpose(1, 2, 0)
+    else:
+        x, axes, layout = as_plain(value), onnx_axes, "plain"
+
+        def arrange(array):
+            return array
+
+    dtype = x.dtype.as_numpy_dtype
+    mean = tf.reduce_mean(x, axis=axes, keepdims=True)
+    centered = x - mean
+    variance = tf.reduce_mean(centered * centered, axis=axes, keepdims=True)
+    result = centered * tf.math.rsqrt(variance + epsilon)
+    result = result * tf.constant(np.ascontiguousarray(arrange(scale)).astype(dtype))
+    if bias is not None:
+        result = result + tf.constant(np.ascontiguousarray(arrange(bias)).astype(dtype))
+    return [Value(result, layout)]
