@@ -140,3 +140,13 @@ def test_run_process_kills_the_group_at_the_timeout():
 
     outcome = run_process(["sh", "-c", "sleep 30 & sleep 30; echo never"], timeout_s=0.5)
     assert outcome.timed_out and outcome.returncode is None and "never" not in outcome.stdout
+
+
+def test_agent_npz_inputs_equal_npy_inputs(tiny_models, tiny_inputs, tmp_path):
+    np.savez(tmp_path / "inputs.npz", images=tiny_inputs)  # one array: matched to the one model input
+    done = _run_agent("--models", f"{tiny_models['int8']}=q", "--inputs", str(tmp_path / "inputs.npz"),
+                      "--out", str(tmp_path / "out"), "--runs", "0", "--warmup", "0")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = RunResults.load(tmp_path / "out" / "q.results.json")
+    np.testing.assert_array_equal(results.outputs, reference_outputs(tiny_models["int8"], tiny_inputs))
+    assert len(results.latencies_ms) == 6  # at least one timed run per sample
