@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import typer
@@ -10,6 +11,7 @@ import typer
 from edgesep.cli.app import app, echo, progress_enabled
 from edgesep.cli.parsing import parse_shape
 from edgesep.errors import InputError
+from edgesep.quantize.calibration import CalibrationWarning
 
 WORST_SHOWN = 10
 
@@ -52,22 +54,31 @@ def quantize_command(
     }
     recipe = QuantRecipe.from_dict({**recipe.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
     echo(f"quantizing {model} ({recipe.mode}) ...")
-    result = quantize(
-        model,
-        output,
-        recipe=recipe,
-        calibration=calib,
-        input_shape=parse_shape(input_shape),
-        analyze=analyze,
-        auto_fallback=auto_fallback,
-        holdout=holdout,
-        progress=progress_enabled() and not as_json,
-        force=force,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CalibrationWarning)
+        warnings.showwarning = _show_warning
+        result = quantize(
+            model,
+            output,
+            recipe=recipe,
+            calibration=calib,
+            input_shape=parse_shape(input_shape),
+            analyze=analyze,
+            auto_fallback=auto_fallback,
+            holdout=holdout,
+            progress=progress_enabled() and not as_json,
+            force=force,
+        )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
     _print_summary(result)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Calibration warnings as one line on stderr (not Python's file:line format)."""
+    if issubclass(category, CalibrationWarning):
+        typer.echo(f"edgesep: warning: {message}", err=True)
 
 
 def _load_recipe(path: Path):

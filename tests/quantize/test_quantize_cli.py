@@ -65,3 +65,14 @@ def test_bad_inputs_exit_2_with_one_line(digits_onnx, tmp_path, capsys):
 
     code = main(["quantize", str(digits_onnx), "--calib", "digits", "-o", str(tmp_path / "y.tflite"), "--mode", "int4"])
     assert code == 2 and "mode must be one of" in capsys.readouterr().err
+
+
+def test_fewer_samples_is_a_one_line_warning(digits_onnx, tmp_path, capsys):
+    from edgesep.data.digits import load_digits_split
+
+    np.save(tmp_path / "few.npy", load_digits_split().x_train[:12])
+    code = main(["quantize", str(digits_onnx), "--calib", str(tmp_path / "few.npy"), "-o", str(tmp_path / "w.tflite")])
+    captured = capsys.readouterr()
+    assert code == 0 and (tmp_path / "w.tflite").is_file()
+    assert "edgesep: warning: calibration source has only 12 sample(s), fewer than the 300 requested" in captured.err
+    assert "on 12 calibration samples" in captured.out
