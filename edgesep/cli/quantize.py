@@ -125,12 +125,14 @@ def _print_summary(result) -> None:
         _print_variants(console, Table, result.variants)
     if result.layers:
         table = Table(title=f"per-layer error, worst {min(WORST_SHOWN, len(result.layers))} of {len(result.layers)}")
-        for column in ("layer", "op", "RMSE / range", "SNR dB", "max abs"):
-            table.add_column(column, justify="left" if column in ("layer", "op") else "right")
+        table.add_column("layer", overflow="fold")  # full names: they are what --keep-float takes
+        for column in ("op", "RMSE / range", "SNR dB", "max abs"):
+            table.add_column(column, justify="left" if column == "op" else "right", no_wrap=True)
         for layer in result.layers[:WORST_SHOWN]:
             kept = " (float)" if layer.name in result.recipe.keep_float else ""
             table.add_row(layer.name + kept, layer.op, f"{layer.relative_rmse:.4f}", f"{layer.snr_db:.1f}", f"{layer.max_abs:.3g}")
         console.print(table)
+        console.print("keep a layer in float with --keep-float 'NAME' (quote it: names contain ';')")
 
 
 def _print_variants(console, table_class, variants) -> None:
