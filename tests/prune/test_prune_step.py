@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import randomize_bn, zero_channels
+from prune_helpers import randomize_bn, zero_channels
 
 from edgesep.errors import InputError
 from edgesep.prune import PruneConfig, prune
