@@ -16,7 +16,6 @@ import numpy as np
 from edgesep.errors import ConfigError
 from edgesep.quantize.recipe import QuantRecipe
 
-_TF_TYPES = {"int8": "int8", "uint8": "uint8", "float32": "float32"}
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 
 
@@ -78,16 +77,16 @@ def quantize_calibrated(calibrated: bytes, recipe: QuantRecipe, *, debug: bool =
 
     keep_float = list(recipe.keep_float)
     if keep_float:
-        unknown = sorted(set(keep_float) - set(layer_names(calibrated)))
+        names = layer_names(calibrated)
+        unknown = sorted(set(keep_float) - set(names))
         if unknown:
-            raise ConfigError(
-                f"keep_float names unknown layer(s) {unknown}; layers: {', '.join(layer_names(calibrated))}"
-            )
+            more = f" and {len(names) - 8} more (--analyze lists them)" if len(names) > 8 else ""
+            raise ConfigError(f"keep_float names unknown layer(s) {unknown}; layers: {', '.join(names[:8])}{more}")
     kwargs: dict[str, Any] = {}
     if not debug:
         kwargs = {
-            "input_data_type": tf.as_dtype(_TF_TYPES[recipe.input_type]),
-            "output_data_type": tf.as_dtype(_TF_TYPES[recipe.output_type]),
+            "input_data_type": tf.as_dtype(recipe.input_type),
+            "output_data_type": tf.as_dtype(recipe.output_type),
         }
     model = tf_convert.mlir_quantize(
         calibrated,
