@@ -94,7 +94,9 @@ class _Pipeline:
 
     def _step(self, name: str, kind: str, settings: Any, inputs: list[Path], artifacts: list[Path],
               action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        key = step_key(settings, inputs)
+        from edgesep import __version__
+
+        key = step_key({"edgesep": __version__, "settings": settings}, inputs)  # a new edgesep re-runs steps
         fresh = self.cache.is_fresh(name, key, artifacts)
         if not self.selected(kind) or (fresh and not self.options.force):
             if not all(p.exists() for p in artifacts):
