@@ -55,10 +55,27 @@ def max_pool(node, ctx):
     kernel, strides, in_hw, pads, extra = _window(node, ctx, x)
     total = [pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1]]
     padding, pre_pads = choose_padding(total, in_hw, kernel, strides, (1, 1))
-    lowest = float(np.finfo(x.dtype.as_numpy_dtype).min)
-    x = pad_nhwc(x, pre_pads, value=lowest)
+    x = _pad_replicate(x, pre_pads)
     result = tf.nn.max_pool2d(x, ksize=list(kernel), strides=list(strides), padding=padding)
     return [Value(result, NHWC)]
+
+
+def _pad_replicate(x, pads: list[int]):
+    """Edge-replicate padding (repeated 1-wide SYMMETRIC pads, i.e. MIRROR_PAD).
+
+    Every max-pool window holds at least one real element and a replicated edge
+    value is a copy of the element it borders, so the maximum is unchanged; unlike
+    padding with -FLT_MAX this keeps the tensor's range fit for int8 calibration.
+    """
+    import tensorflow as tf
+
+    remaining = list(pads)
+    while any(remaining):
+        step = [min(p, 1) for p in remaining]
+        spec = [[0, 0], [step[0], step[2]], [step[1], step[3]], [0, 0]]
+        x = tf.pad(x, spec, mode="SYMMETRIC")
+        remaining = [p - s for p, s in zip(remaining, step)]
+    return x
 
 
 @register("AveragePool")
