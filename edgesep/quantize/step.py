@@ -168,7 +168,7 @@ def quantize(
         fidelity=fidelity,
         eval_samples=len(eval_samples),
         held_out=held_out,
-        calibration=None if data is None else {**data.description, "used": len(calib) if calib else 0},
+        calibration=_calibration_info(data, calib, evaluation, held_out),
         kernel_dtypes=engine.kernel_dtypes(quant_bytes),
         layers=layers,
         variants=tuple(variants),
@@ -207,6 +207,16 @@ def _split(data: CalibrationData | None, recipe: QuantRecipe, model: SourceModel
     if total > recipe.samples and holdout > 0:
         return data.take(0, recipe.samples), data.take(recipe.samples, total), True
     return data, data, False
+
+
+def _calibration_info(data, calib, evaluation, held_out: bool) -> dict[str, Any] | None:
+    """The sidecar's "calibration": the source, samples used to calibrate, samples drawn and evaluated."""
+    if data is None:
+        return None
+    info = {**data.description, "drawn": len(data), "samples": len(calib) if calib is not None else 0}
+    info["eval_samples"] = len(evaluation)
+    info["held_out"] = held_out
+    return info
 
 
 def _tflite_samples(lowered, data: CalibrationData) -> list[list[np.ndarray]]:

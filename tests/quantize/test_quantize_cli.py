@@ -47,7 +47,7 @@ def test_image_folder_with_preprocessing_file(digits_onnx, image_folder, tmp_pat
     code = main(["-q", "quantize", str(digits_onnx), "--calib", str(image_folder), "--preprocessing",
                  str(tmp_path / "spec.json"), "-o", str(out), "--samples", "20", "--holdout", "8", "--json"])
     payload = json.loads(capsys.readouterr().out)
-    assert code == 0 and payload["calibration"]["kind"] == "images" and payload["calibration"]["used"] == 20
+    assert code == 0 and payload["calibration"]["kind"] == "images" and payload["calibration"]["samples"] == 20
     meta = json.loads(sidecar_path(out).read_text())
     assert meta["preprocessing"]["channel_order"] == "GRAY" and meta["preprocessing"]["resize"] == [16, 16]
 

@@ -83,7 +83,7 @@ def test_sidecar_records_recipe_and_calibration(int8_digits, digits_onnx):
     meta = json.loads(sidecar_path(int8_digits.path).read_text())
     assert QuantRecipe.from_dict(meta["recipe"]) == int8_digits.recipe == QuantRecipe()
     assert meta["format"] == "tflite" and meta["source"] == str(digits_onnx)
-    assert meta["calibration"]["source"] == "digits" and meta["calibration"]["used"] == 300
+    assert meta["calibration"]["source"] == "digits" and meta["calibration"]["samples"] == 300
     assert meta["inputs"][0]["layout"] == "NHWC" and meta["inputs"][0]["shape"] == [1, 16, 16, 1]
     assert meta["verification"]["samples"] == 100 and meta["verification"]["cosine"] > 0.999
 
@@ -195,5 +195,5 @@ def test_fewer_samples_warns_then_proceeds(digits_onnx, tmp_path):
     np.save(tmp_path / "few.npy", load_digits_split().x_train[:20])
     with pytest.warns(CalibrationWarning, match="only 20 sample"):
         result = quantize(digits_onnx, tmp_path / "q.tflite", recipe=QuantRecipe(samples=300), calibration=tmp_path / "few.npy")
-    assert result.calibration["used"] == 20 and not result.held_out and result.eval_samples == 20
+    assert result.calibration["samples"] == 20 and not result.held_out and result.eval_samples == 20
     assert result.fidelity.top1_agreement >= 0.95
