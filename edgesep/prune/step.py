@@ -58,7 +58,16 @@ def prune(
 
     ``data`` (x_train, y_train, x_test, y_test arrays, e.g. ``load_digits_split()``) is used for
     fine-tuning and accuracy; with ``config.finetune_epochs > 0`` and no data, the built-in digits set.
+    Runs on one torch thread (restored afterwards): tracing and counting are tiny, and on a busy machine
+    more threads oversubscribe the cores.
     """
+    from edgesep.models.training import torch_threads
+
+    with torch_threads(1):
+        return _prune(model, config=config, data=data, input_shape=input_shape, progress=progress)
+
+
+def _prune(model, *, config: PruneConfig, data, input_shape: tuple[int, ...] | None, progress: bool) -> PruneResult:
     from edgesep.models.training import evaluate_accuracy
     from edgesep.prune.cost import count_macs, count_params
     from edgesep.prune.graph import analyze, prunable
