@@ -22,3 +22,7 @@ __all__ = [
     "validate",
     "validate_on_devices",
 ]
+
+from edgesep._callable import make_module_callable  # noqa: E402
+
+make_module_callable(__name__, "validate")
