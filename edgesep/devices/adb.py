@@ -33,6 +33,7 @@ from edgesep.devices.base import (
     finish_run,
     run_process,
     stage_inputs,
+    stop_agent_script,
 )
 from edgesep.errors import DeviceError
 from edgesep.validate.results import RunResults
@@ -214,6 +215,9 @@ class AdbDevice:
                 )
                 outcome = run_process(self.shell_command(command), timeout_s=hard_limit + TIMEOUT_GRACE_S)
             finally:
+                if outcome is None or _exit_code(outcome.stdout) is None:
+                    # the link dropped (or we were interrupted): stop the agent so its last chunk is written
+                    run_process(self.shell_command(stop_agent_script(shlex.quote(remote_dir))), timeout_s=_ADB_TIMEOUT_S)
                 collected = self._pull(remote_dir, staging, results_dir, tags, force=force)
         return self._finish(outcome, collected, tags, where=where, spec=spec)
 
@@ -245,10 +249,7 @@ class AdbDevice:
 
     def _cleanup(self, remote_dir: str) -> None:
         quoted = shlex.quote(remote_dir)
-        command = (
-            f"if [ -f {quoted}/agent.pid ]; then kill -TERM $(cat {quoted}/agent.pid) 2>/dev/null; fi; "
-            f"rm -rf {quoted}"
-        )
+        command = f"{stop_agent_script(quoted)}; rm -rf {quoted}"
         run_process(self.shell_command(command), timeout_s=_ADB_TIMEOUT_S)
 
     def _benchmark(

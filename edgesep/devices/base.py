@@ -137,6 +137,17 @@ def _kill_group(process: subprocess.Popen, *, grace_s: float = 5.0) -> None:
             continue
 
 
+def stop_agent_script(quoted_dir: str, *, wait_s: float = 5.0) -> str:
+    """Shell text (for the device's sh) that TERMs the agent recorded in ``agent.pid`` and waits until it
+    has exited, so its last chunk of results is on disk before the host pulls or removes the folder."""
+    ticks = max(1, int(wait_s * 10))
+    return (
+        f"if [ -f {quoted_dir}/agent.pid ]; then p=$(cat {quoted_dir}/agent.pid); "
+        f"kill -TERM \"$p\" 2>/dev/null; i=0; "
+        f"while kill -0 \"$p\" 2>/dev/null && [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done; fi"
+    )
+
+
 def check_models(models: Mapping[str, Path]) -> dict[str, Path]:
     """Validate tags (safe file names) and model files; returns tag -> resolved Path."""
     if not models:

@@ -32,6 +32,7 @@ from edgesep.devices.base import (
     finish_run,
     run_process,
     stage_inputs,
+    stop_agent_script,
 )
 from edgesep.errors import DeviceError
 from edgesep.validate.results import RunResults
@@ -134,6 +135,7 @@ class SshDevice:
         results_dir = check_results_dir(results_dir, tags, force=force)
         remote_dir = self._make_remote_dir(tags)
         collected: dict[str, RunResults] = {}
+        outcome: ProcessOutcome | None = None
         with tempfile.TemporaryDirectory(prefix="edgesep-ssh-") as tmp:
             staging = Path(tmp)
             try:
@@ -142,6 +144,8 @@ class SshDevice:
                 remote_models = {tag: f"{remote_dir}/models/{tag}/{path.name}" for tag, path in checked.items()}
                 outcome = self._run_agent(remote_dir, remote_models, has_inputs=inputs_path is not None, spec=spec)
             finally:
+                if outcome is None or outcome.returncode == SSH_EXIT_CONNECTION:
+                    self._stop_agent(remote_dir)  # a lost link leaves the agent running: stop it, keep its last chunk
                 collected = self._pull(remote_dir, staging, results_dir, tags, force=force)
                 self._cleanup(remote_dir)
         where = f"{self.name} ({self.address})"
@@ -208,11 +212,14 @@ class SshDevice:
     def _cleanup(self, remote_dir: str) -> None:
         """Stop the agent if it still runs and remove the temp dir (best effort)."""
         quoted = shlex.quote(remote_dir)
-        command = (
-            f"if [ -f {quoted}/agent.pid ]; then kill -TERM $(cat {quoted}/agent.pid) 2>/dev/null; fi; "
-            f"rm -rf {quoted}"
-        )
+        command = f"{stop_agent_script(quoted)}; rm -rf {quoted}"
         try:
             run_process(self.ssh_command(command), timeout_s=self.connect_timeout_s + 30)
+        except DeviceError:
+            pass
+
+    def _stop_agent(self, remote_dir: str) -> None:
+        try:
+            run_process(self.ssh_command(stop_agent_script(shlex.quote(remote_dir))), timeout_s=self.connect_timeout_s + 30)
         except DeviceError:
             pass
