@@ -27,6 +27,9 @@ def quantize_command(
     per_tensor: bool = typer.Option(False, "--per-tensor", help="Per-tensor instead of per-channel weight scales."),
     samples: int = typer.Option(None, "--samples", help="Calibration samples (default 300)."),
     seed: int = typer.Option(None, "--seed", help="Seed of the calibration sampling (default 0)."),
+    activation_range: str = typer.Option(
+        None, "--activation-range", help="How activation ranges come from the data: minmax (default), percentile, mse, entropy."
+    ),
     analyze: bool = typer.Option(False, "--analyze", help="Per-layer quantization error, worst first."),
     keep_float: list[str] = typer.Option(None, "--keep-float", help="A layer to keep in float (repeatable)."),
     auto_fallback: int = typer.Option(0, "--auto-fallback", help="Keep the N worst layers in float."),
@@ -49,6 +52,7 @@ def quantize_command(
         "samples": samples,
         "seed": seed,
         "per_channel": False if per_tensor else None,
+        "activation_range": activation_range,
         "keep_float": tuple(keep_float) if keep_float else None,
         "preprocessing": _load_preprocessing(preprocessing) if preprocessing else None,
     }

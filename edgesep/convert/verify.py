@@ -10,12 +10,16 @@ from edgesep.errors import ToleranceError
 from edgesep.numerics import Fidelity, compare_all
 
 
-def run_tflite(model_bytes: bytes, inputs: list[np.ndarray], *, threads: int | None = None) -> list[np.ndarray]:
-    """One inference of a float .tflite: inputs in its layout, outputs in the interpreter's order."""
+def run_tflite(model, inputs: list[np.ndarray], *, threads: int | None = None) -> list[np.ndarray]:
+    """One inference of a float .tflite (bytes or a ready Interpreter): inputs in its layout,
+    outputs in the interpreter's order."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=model_bytes, num_threads=threads)
-    interpreter.allocate_tensors()
+    if isinstance(model, (bytes, bytearray)):
+        interpreter = Interpreter(model_content=bytes(model), num_threads=threads)
+        interpreter.allocate_tensors()
+    else:
+        interpreter = model
     for detail, array in zip(interpreter.get_input_details(), inputs):
         interpreter.set_tensor(detail["index"], array.astype(detail["dtype"]))
     interpreter.invoke()
@@ -34,8 +38,11 @@ def verify_tflite(
     """Max-abs/cosine of the TFLite outputs against onnxruntime; ToleranceError above ``tolerance``
     (max-abs relative to the output scale)."""
     import onnxruntime as ort
+    from ai_edge_litert.interpreter import Interpreter
 
     session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    interpreter = Interpreter(model_content=model_bytes)
+    interpreter.allocate_tensors()
     order = _output_order(model_bytes, lowered)
     references: list[list[np.ndarray]] = []
     candidates: list[list[np.ndarray]] = []
@@ -45,7 +52,7 @@ def verify_tflite(
             feeds[name] = random_inputs(shape, seed=seed + 97 * index + i).astype(dtype)
         references.append(session.run(list(lowered.output_names), feeds))
         tflite_inputs = [lowered.to_tflite_input(i, feeds[name]) for i, name in enumerate(lowered.input_names)]
-        outputs = run_tflite(model_bytes, tflite_inputs)
+        outputs = run_tflite(interpreter, tflite_inputs)
         candidates.append([lowered.to_onnx_output(outputs[j]) for j in order])
     reference = [np.concatenate([r[i] for r in references]) for i in range(len(lowered.output_names))]
     candidate = [np.concatenate([c[i] for c in candidates]) for i in range(len(lowered.output_names))]

@@ -134,6 +134,11 @@ def quantize(
     if recipe.mode == "int8":
         calib_samples = _tflite_samples(lowered, calib)
         calibrated = engine.calibrate(float_bytes, lambda: _progress(calib_samples, enabled=progress))
+        if recipe.activation_range != "minmax":  # percentile/MSE/entropy ranges (#8) replace the min/max
+            from edgesep.quantize.activation_ranges import apply_activation_ranges
+            from edgesep.quantize.ranges import RangeConfig
+
+            calibrated, _ = apply_activation_ranges(calibrated, calib_samples, RangeConfig(method=recipe.activation_range))
         quant_bytes = engine.quantize_calibrated(calibrated, recipe)
         if analyze or auto_fallback:
             from edgesep.quantize.analysis import layer_errors, worst_layers

@@ -10,7 +10,7 @@ from onnx import helper
 
 from edgesep.cli.main import main
 
-from conftest import make_model  # noqa: E402  (tests/convert is on sys.path)
+from convert_helpers import make_model  # noqa: E402  (tests/convert is on sys.path)
 
 
 @pytest.fixture(scope="module")

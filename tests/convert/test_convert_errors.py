@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import convert_in_memory, make_model  # noqa: E402
+from convert_helpers import convert_in_memory, make_model  # noqa: E402
 from edgesep.convert import convert
 from edgesep.convert.registry import supported_ops
 from edgesep.convert.verify import output_order

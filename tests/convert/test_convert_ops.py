@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from conftest import convert_in_memory, make_model  # noqa: E402
+from convert_helpers import convert_in_memory, make_model  # noqa: E402
 
 TIGHT = 1e-5  # relative to the output scale
 
@@ -54,6 +54,8 @@ def test_conv(case):
         names.append("b")
     histogram, _ = check([helper.make_node("Conv", names, ["y"], **spec["attrs"])], (1, 4, 9, 10), inits)
     assert "TRANSPOSE" not in histogram
+    if case in ("k3-p1-s1", "same-upper-s2", "depthwise", "dilation-2"):
+        assert "PAD" not in histogram  # pads equal to TF's SAME become padding="SAME", not a PAD op
     if "depthwise" in case:
         assert histogram.get("DEPTHWISE_CONV_2D") == 1
 

@@ -70,7 +70,7 @@ def test_analytic_correction_predicts_each_layers_own_shift_without_data(model, 
     assert len(report.layers) == 7  # every layer but the stem (fed by the image, no BN statistics)
     residual = total = 0.0
     for name in report.layers:
-        applied = plain.get_submodule(name).bias - folded.get_submodule(name).bias
+        applied = (plain.get_submodule(name).bias - folded.get_submodule(name).bias).detach()
         residual += float((measured[name] - applied).abs().sum())
         total += float(measured[name].abs().sum())
     assert residual < 0.25 * total, (residual, total)

@@ -197,3 +197,23 @@ def test_fewer_samples_warns_then_proceeds(digits_onnx, tmp_path):
         result = quantize(digits_onnx, tmp_path / "q.tflite", recipe=QuantRecipe(samples=300), calibration=tmp_path / "few.npy")
     assert result.calibration["samples"] == 20 and not result.held_out and result.eval_samples == 20
     assert result.fidelity.top1_agreement >= 0.95
+
+
+def test_percentile_activation_ranges_are_applied(digits_onnx, tmp_path, int8_digits):
+    from edgesep.quantize.engine import interpreter
+
+    recipe = QuantRecipe(activation_range="percentile")
+    result = quantize(digits_onnx, tmp_path / "pct.tflite", recipe=recipe, calibration="digits")
+
+    def scales(model: bytes) -> list[float]:
+        runner = interpreter(model)
+        return [
+            float(runner._get_tensor_details(op["outputs"][0], 0)["quantization"][0])
+            for op in runner._get_ops_details()
+            if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D")
+        ]
+
+    minmax, percentile = scales(int8_digits.path.read_bytes()), scales(result.path.read_bytes())
+    assert len(minmax) == len(percentile) and all(p <= m * (1 + 1e-6) for p, m in zip(percentile, minmax))
+    assert any(p < m * 0.99 for p, m in zip(percentile, minmax))  # clipped tails -> finer activation steps
+    assert result.recipe.activation_range == "percentile" and result.fidelity.top1_agreement >= 0.98
