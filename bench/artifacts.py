@@ -33,8 +33,15 @@ class Artifact:
         return self.path is not None and self.path.is_file()
 
 
-def _cached(tool: str, kind: str, path: Path, *, fresh: bool, build: Callable[[], Path | None]) -> Artifact:
+NOT_RUN = "not run (--skip-onnx2tf)"
+
+
+def _cached(
+    tool: str, kind: str, path: Path, *, fresh: bool, build: Callable[[], Path | None], build_missing: bool = True
+) -> Artifact:
     record = path.with_name(path.name + ".build.json")
+    if not build_missing and (fresh or not record.is_file()):
+        return Artifact(tool, kind, None, None, NOT_RUN)
     if not fresh and record.is_file():
         saved = json.loads(record.read_text())
         if saved.get("error") or path.is_file():
@@ -93,7 +100,7 @@ def edgesep_int8(spec: ModelSpec, data: DataSet, *, fresh: bool = False) -> Arti
 # ----------------------------------------------------------------------------- onnx2tf
 
 
-def onnx2tf_float(spec: ModelSpec, *, fresh: bool = False) -> Artifact:
+def onnx2tf_float(spec: ModelSpec, *, fresh: bool = False, build_missing: bool = True) -> Artifact:
     onnx_file = common.onnx_path(spec)
     folder = WORK_DIR / "onnx2tf" / spec.name
     target = folder / "out" / f"{spec.name}_float32.tflite"
@@ -104,10 +111,10 @@ def onnx2tf_float(spec: ModelSpec, *, fresh: bool = False) -> Artifact:
             raise RuntimeError(result.error)
         return result.float_path
 
-    return _cached("onnx2tf", "float", target, fresh=fresh, build=build)
+    return _cached("onnx2tf", "float", target, fresh=fresh, build=build, build_missing=build_missing)
 
 
-def onnx2tf_int8(spec: ModelSpec, data: DataSet, *, fresh: bool = False) -> Artifact:
+def onnx2tf_int8(spec: ModelSpec, data: DataSet, *, fresh: bool = False, build_missing: bool = True) -> Artifact:
     """onnx2tf -oiqt with the same calibration images (NHWC, already normalised)."""
     onnx_file = common.onnx_path(spec)
     folder = WORK_DIR / "onnx2tf-int8" / f"{spec.name}-c{len(data.calib)}"
@@ -120,7 +127,7 @@ def onnx2tf_int8(spec: ModelSpec, data: DataSet, *, fresh: bool = False) -> Arti
             raise RuntimeError(result.error)
         return result.int8_path
 
-    return _cached("onnx2tf", "int8", target, fresh=fresh, build=build)
+    return _cached("onnx2tf", "int8", target, fresh=fresh, build=build, build_missing=build_missing)
 
 
 # ----------------------------------------------------------------------------- onnxruntime

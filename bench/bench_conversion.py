@@ -21,15 +21,19 @@ import onnx2tf_tool  # noqa: E402
 HEADERS = ("model", "tool", "converts", "seconds", "ops", "TRANSPOSE", "max-abs vs ORT", "relative", "cosine", "error")
 
 
-def measure(spec: common.ModelSpec, *, quick: bool, fresh: bool) -> list[dict]:
+def measure(spec: common.ModelSpec, *, quick: bool, fresh: bool, skip_onnx2tf: bool = False) -> list[dict]:
     data = common.dataset(spec, quick=quick)
-    onnx_file = common.onnx_path(spec, fresh=fresh)
+    try:
+        onnx_file = common.onnx_path(spec, fresh=fresh)
+    except subprocess.SubprocessError as error:  # export failed: nothing for either tool to convert
+        return [_row(spec.name, tool, None, f"ONNX export failed: {error}") for tool in ("edgesep", "onnx2tf")]
     reference = common.run_onnx(onnx_file, data.eval)
     rows = []
-    for artifact in (artifacts.edgesep_float(spec, fresh=fresh), artifacts.onnx2tf_float(spec, fresh=fresh)):
-        row = {"model": spec.name, "tool": artifact.tool, "converts": artifact.ok, "seconds": artifact.seconds,
-               "ops": None, "transposes": None, "op_histogram": None, "max_abs": None, "relative": None,
-               "cosine": None, "error": artifact.error}
+    built = (artifacts.edgesep_float(spec, fresh=fresh),
+             artifacts.onnx2tf_float(spec, fresh=fresh, build_missing=not skip_onnx2tf))
+    for artifact in built:
+        row = _row(spec.name, artifact.tool, artifact.seconds, artifact.error)
+        row["converts"] = artifact.ok
         if artifact.ok:
             histogram = common.op_histogram(artifact.path)
             outputs, _, error = common.timed(lambda a=artifact: artifacts.run(a, data.eval))
@@ -43,6 +47,11 @@ def measure(spec: common.ModelSpec, *, quick: bool, fresh: bool) -> list[dict]:
     return rows
 
 
+def _row(model: str, tool: str, seconds: float | None, error: str | None) -> dict:
+    return {"model": model, "tool": tool, "converts": False, "seconds": seconds, "ops": None, "transposes": None,
+            "op_histogram": None, "max_abs": None, "relative": None, "cosine": None, "error": error}
+
+
 def table(rows: list[dict]) -> str:
     return common.markdown_table(HEADERS, [
         (r["model"], r["tool"], r["converts"], r["seconds"], r["ops"], r["transposes"], r["max_abs"], r["relative"],
@@ -53,7 +62,9 @@ def table(rows: list[dict]) -> str:
 def summary(rows: list[dict]) -> str:
     counts = {tool: sum(1 for r in rows if r["tool"] == tool and r["converts"]) for tool in ("edgesep", "onnx2tf")}
     total = len({r["model"] for r in rows})
-    return f"converted: edgesep {counts['edgesep']}/{total}, onnx2tf {counts['onnx2tf']}/{total}"
+    skipped = sum(1 for r in rows if r["tool"] == "onnx2tf" and r["error"] == artifacts.NOT_RUN)
+    text = f"converted: edgesep {counts['edgesep']}/{total}, onnx2tf {counts['onnx2tf']}/{total}"
+    return text + (f" ({skipped} onnx2tf conversions not run)" if skipped else "")
 
 
 def startup_seconds() -> dict[str, float | None]:
@@ -73,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for name in args.models:
         print(f"[conversion] {name}", file=sys.stderr, flush=True)
-        rows += measure(common.MODELS[name], quick=args.quick, fresh=args.fresh)
+        rows += measure(common.MODELS[name], quick=args.quick, fresh=args.fresh, skip_onnx2tf=args.skip_onnx2tf)
     print(table(rows))
     print()
     print(summary(rows))

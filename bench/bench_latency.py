@@ -28,20 +28,25 @@ VARIANTS = (
 )
 
 
-def build_all(spec: common.ModelSpec, *, quick: bool, fresh: bool) -> dict[tuple[str, str], artifacts.Artifact]:
+def build_all(
+    spec: common.ModelSpec, *, quick: bool, fresh: bool, skip_onnx2tf: bool = False
+) -> dict[tuple[str, str], artifacts.Artifact]:
     data = common.dataset(spec, quick=quick)
+    missing = not skip_onnx2tf
     return {
         ("edgesep", "float"): artifacts.edgesep_float(spec, fresh=fresh),
         ("edgesep", "int8"): artifacts.edgesep_int8(spec, data, fresh=fresh),
-        ("onnx2tf", "float"): artifacts.onnx2tf_float(spec, fresh=fresh),
-        ("onnx2tf", "int8"): artifacts.onnx2tf_int8(spec, data, fresh=fresh),
+        ("onnx2tf", "float"): artifacts.onnx2tf_float(spec, fresh=fresh, build_missing=missing),
+        ("onnx2tf", "int8"): artifacts.onnx2tf_int8(spec, data, fresh=fresh, build_missing=missing),
         ("onnxruntime", "float"): artifacts.ort_float(spec),
         ("onnxruntime", "int8"): artifacts.ort_int8(spec, data, fresh=fresh),
     }
 
 
-def measure(spec: common.ModelSpec, *, quick: bool, fresh: bool, threads: tuple[int, ...]) -> list[dict]:
-    built = build_all(spec, quick=quick, fresh=fresh)
+def measure(
+    spec: common.ModelSpec, *, quick: bool, fresh: bool, threads: tuple[int, ...], skip_onnx2tf: bool = False
+) -> list[dict]:
+    built = build_all(spec, quick=quick, fresh=fresh, skip_onnx2tf=skip_onnx2tf)
     macs = common.macs(spec)
     runs, warmup = (10, 3) if quick else (30, 5)
     rows = []
@@ -107,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for name in args.models:
         print(f"[latency] {name}", file=sys.stderr, flush=True)
-        rows += measure(common.MODELS[name], quick=args.quick, fresh=args.fresh, threads=args.threads)
+        rows += measure(common.MODELS[name], quick=args.quick, fresh=args.fresh, threads=args.threads,
+                        skip_onnx2tf=args.skip_onnx2tf)
     print(wide_table(rows))
     print("\n'edgesep int8 speed-up' = edgesep float p50 / edgesep int8 p50; 'edgesep/onnx2tf' = p50 ratio (< 1: edgesep faster).")
     errors = sorted({f"{r['tool']} {r['precision']} on {r['model']}: {r['error']}" for r in rows if r["error"]})

@@ -24,14 +24,14 @@ HEADERS = ("model", "tool", "int8 KiB", "float KiB", "seconds", "top-1 agree", "
            "accuracy int8", "accuracy float", "error")
 
 
-def measure(spec: common.ModelSpec, *, quick: bool, fresh: bool) -> list[dict]:
+def measure(spec: common.ModelSpec, *, quick: bool, fresh: bool, skip_onnx2tf: bool = False) -> list[dict]:
     data = common.dataset(spec, quick=quick)
     onnx_file = common.onnx_path(spec, fresh=fresh)
     reference = common.run_onnx(onnx_file, data.eval)
     float_accuracy = _accuracy(reference, data.labels)
     builders = (
         lambda: artifacts.edgesep_int8(spec, data, fresh=fresh),
-        lambda: artifacts.onnx2tf_int8(spec, data, fresh=fresh),
+        lambda: artifacts.onnx2tf_int8(spec, data, fresh=fresh, build_missing=not skip_onnx2tf),
         lambda: artifacts.ort_int8(spec, data, fresh=fresh),
     )
     rows = []
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for name in args.models:
         print(f"[quantization] {name}", file=sys.stderr, flush=True)
-        rows += measure(common.MODELS[name], quick=args.quick, fresh=args.fresh)
+        rows += measure(common.MODELS[name], quick=args.quick, fresh=args.fresh, skip_onnx2tf=args.skip_onnx2tf)
     print(table(rows))
     path = common.write_results("quantization", args, rows, extra={"onnx2tf_version": onnx2tf_tool.version()})
     print(f"\nJSON: {path}", file=sys.stderr)

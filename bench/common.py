@@ -105,6 +105,7 @@ class BenchArgs:
     threads: tuple[int, ...]
     fresh: bool
     output: Path | None
+    skip_onnx2tf: bool = False
 
 
 def parse_args(description: str, argv: Sequence[str] | None = None) -> BenchArgs:
@@ -114,6 +115,8 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> BenchArgs
     parser.add_argument("--threads", default="1,2", help="thread counts for latency (default 1,2)")
     parser.add_argument("--fresh", action="store_true", help="rebuild cached ONNX/TFLite files in bench/.work")
     parser.add_argument("--output", type=Path, default=None, help="JSON output path (default bench/results/<script>.json)")
+    parser.add_argument("--skip-onnx2tf", action="store_true",
+                        help="do not build missing onnx2tf files (minutes per model); cached ones are still used")
     ns = parser.parse_args(argv)
     if ns.models:
         names = tuple(n.strip() for n in ns.models.split(",") if n.strip())
@@ -123,7 +126,8 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> BenchArgs
     if unknown:
         parser.error(f"unknown model(s) {unknown}; known: {', '.join(MODELS)}")
     threads = tuple(int(t) for t in ns.threads.split(",") if t.strip())
-    return BenchArgs(models=names, quick=ns.quick, threads=threads, fresh=ns.fresh, output=ns.output)
+    return BenchArgs(models=names, quick=ns.quick, threads=threads, fresh=ns.fresh, output=ns.output,
+                     skip_onnx2tf=ns.skip_onnx2tf)
 
 
 # ----------------------------------------------------------------------------- data
