@@ -27,6 +27,7 @@ class DeviceProfile:
     python: tuple[str, ...] | None = None
     workdir: str | None = None
     connect_timeout_s: float = 10.0
+    retries: int = 1
     serial: str | None = None
     benchmark_model: str | None = None
     adb: str = "adb"
@@ -51,6 +52,9 @@ class DeviceProfile:
         _expect_type(values, "port", int, where)
         _expect_type(values, "connect_timeout_s", (int, float), where)
         _expect_type(values, "emulated", bool, where)
+        _expect_type(values, "retries", int, where)
+        if isinstance(values.get("retries"), int) and not 0 <= values["retries"] <= 10:
+            raise ConfigError(f"{where}: 'retries' must be between 0 and 10, got {values['retries']}")
         for text_key in ("name", "description", "host", "user", "key", "known_hosts", "workdir", "serial",
                          "benchmark_model", "adb", "rootfs"):  # fmt: skip
             _expect_type(values, text_key, str, where)

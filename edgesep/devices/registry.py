@@ -76,6 +76,7 @@ def device_from_profile(profile: DeviceProfile) -> Device:
             python=python or ("python3",),
             workdir=profile.workdir or "/tmp",
             connect_timeout_s=profile.connect_timeout_s,
+            retries=profile.retries,
             name=profile.name,
             emulated=profile.emulated,
         )

@@ -7,12 +7,15 @@ known_hosts file) and ``BatchMode=yes`` means a missing key fails instead of
 prompting.  A run: ``mktemp -d`` on the device, push agent.py + models + inputs,
 run the agent under ``timeout``, pull the results folder (also after a failure,
 so partial results are kept), and always stop the agent and remove the temp dir.
+A connection failure before the agent starts (``mktemp``/push) is retried
+``retries`` times; the measured run itself is never re-run silently.
 """
 
 from __future__ import annotations
 
 import shlex
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -40,6 +43,13 @@ from edgesep.validate.results import RunResults
 SSH_EXIT_CONNECTION = 255
 REMOTE_EXIT_NOT_FOUND = 127
 _TRANSFER_TIMEOUT_S = 300.0
+_RETRY_PAUSE_S = 1.0
+_LINK_FAILURES = ("connection closed", "connection reset", "connection refused", "lost connection",
+                  "connection timed out", "broken pipe", "kex_exchange_identification")
+
+
+class SshLinkError(DeviceError):
+    """The ssh/scp link itself failed (not the remote command): worth a bounded retry before the run."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,8 @@ class SshDevice:
     connect_timeout_s: float = 10.0
     name: str = "ssh"
     emulated: bool = False
+    retries: int = 1
+    """Extra attempts for a connection failure while setting up (mktemp, push); never for the run."""
 
     @property
     def destination(self) -> str:
@@ -93,7 +105,7 @@ class SshDevice:
         if outcome.timed_out:
             raise DeviceError(f"{self.name} ({self.address}): {what} did not finish within {timeout_s:g} s")
         if outcome.returncode == SSH_EXIT_CONNECTION:
-            raise DeviceError(self._connection_message(outcome.stderr))
+            raise SshLinkError(self._connection_message(outcome.stderr))
         return outcome
 
     def _connection_message(self, stderr: str) -> str:
@@ -118,8 +130,21 @@ class SshDevice:
         outcome = run_process(self.scp_command(sources, target, recursive=recursive), timeout_s=_TRANSFER_TIMEOUT_S)
         if outcome.timed_out or outcome.returncode != 0:
             detail = outcome.stderr.strip().splitlines()[-1] if outcome.stderr.strip() else "timed out"
-            raise DeviceError(f"{self.name} ({self.address}): {what} failed: {detail}")
+            low = outcome.stderr.lower()
+            error = SshLinkError if outcome.returncode == SSH_EXIT_CONNECTION or any(
+                text in low for text in _LINK_FAILURES) else DeviceError
+            raise error(f"{self.name} ({self.address}): {what} failed: {detail}; tried: scp to {target}")
         return outcome
+
+    def _retrying(self, action, *args):
+        """Call ``action(*args)``; on :class:`SshLinkError` try again up to ``retries`` more times."""
+        for attempt in range(self.retries + 1):
+            try:
+                return action(*args)
+            except SshLinkError as error:
+                if attempt == self.retries:
+                    raise SshLinkError(f"{error} (gave up after {attempt + 1} attempts)") from None
+                time.sleep(_RETRY_PAUSE_S * (attempt + 1))
 
     def run(
         self,
@@ -133,14 +158,14 @@ class SshDevice:
         checked = check_models(models)
         tags = list(checked)
         results_dir = check_results_dir(results_dir, tags, force=force)
-        remote_dir = self._make_remote_dir(tags)
+        remote_dir = self._retrying(self._make_remote_dir, tags)
         collected: dict[str, RunResults] = {}
         outcome: ProcessOutcome | None = None
         with tempfile.TemporaryDirectory(prefix="edgesep-ssh-") as tmp:
             staging = Path(tmp)
             try:
                 inputs_path = stage_inputs(inputs, staging)
-                self._push(checked, inputs_path, remote_dir)
+                self._retrying(self._push, checked, inputs_path, remote_dir)
                 remote_models = {tag: f"{remote_dir}/models/{tag}/{path.name}" for tag, path in checked.items()}
                 outcome = self._run_agent(remote_dir, remote_models, has_inputs=inputs_path is not None, spec=spec)
             finally:
@@ -174,14 +199,30 @@ class SshDevice:
         lines = outcome.stdout.strip().splitlines()
         if outcome.returncode != 0 or not lines or not lines[-1].startswith("/"):
             detail = outcome.stderr.strip() or outcome.stdout.strip()
-            raise DeviceError(f"{self.name} ({self.address}): cannot create a temp dir in {self.workdir}: {detail}")
+            raise DeviceError(
+                f"{self.name} ({self.address}): cannot create a temp dir in {self.workdir}: "
+                f"{' '.join(detail.split())}; tried: mktemp -d {template}"
+            )
         return lines[-1]
 
     def _push(self, models: Mapping[str, Path], inputs_path: Path | None, remote_dir: str) -> None:
         files = [str(AGENT_PATH)] + ([str(inputs_path)] if inputs_path else [])
-        self._scp(files, self.remote(f"{remote_dir}/"), what="pushing the agent and inputs")
-        for tag, path in models.items():
-            self._scp([str(path)], self.remote(f"{remote_dir}/models/{tag}/"), what=f"pushing model {path.name}")
+        try:
+            self._scp(files, self.remote(f"{remote_dir}/"), what="pushing the agent and inputs")
+            for tag, path in models.items():
+                self._scp([str(path)], self.remote(f"{remote_dir}/models/{tag}/"), what=f"pushing model {path.name}")
+        except SshLinkError:
+            raise
+        except DeviceError as error:  # sftp hides ENOSPC behind a generic failure: say how much room is left
+            raise DeviceError(f"{error}{self._free_space_note(remote_dir)}") from None
+
+    def _free_space_note(self, remote_dir: str) -> str:
+        try:
+            outcome = run_process(self.ssh_command(f"df -Pk {shlex.quote(remote_dir)}"), timeout_s=self.connect_timeout_s + 30)
+            free_kb = int(outcome.stdout.strip().splitlines()[-1].split()[3])
+        except (DeviceError, IndexError, ValueError):
+            return ""
+        return f" ({free_kb} KiB free in {self.workdir}: the device's disk is full)" if free_kb < 1024 else ""
 
     def _run_agent(self, remote_dir: str, remote_models: Mapping[str, str], *, has_inputs: bool, spec: RunSpec) -> ProcessOutcome:
         args = agent_arguments(remote_models, inputs="inputs.npy" if has_inputs else None, out_dir="out", spec=spec)
