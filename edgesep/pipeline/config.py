@@ -18,7 +18,7 @@ from typing import Any
 from edgesep.errors import ConfigError
 
 MODES = ("float16", "dynamic", "int8")
-STEPS = ("export", "convert", "quantize", "validate")
+STEPS = ("prune", "distill", "export", "convert", "quantize", "validate")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,36 @@ class ValidateSection:
 
 
 @dataclass(frozen=True)
+class PruneSection:
+    """``[prune]``: edgesep.prune.PruneConfig before export (one target: ratio, max_params or max_macs)."""
+
+    ratio: float | None = None
+    max_params: int | None = None
+    max_macs: int | None = None
+    criterion: str = "l1"
+    round_to: int = 8
+    finetune_epochs: int = 0
+    data: str = "digits"
+    """Fine-tuning data: 'digits' or a .npz with x_train, y_train, x_test, y_test (NCHW)."""
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DistillSection:
+    """``[distill]``: the (pruned) model learns from a teacher (edgesep.distill.DistillConfig) before export."""
+
+    teacher: str = "default"
+    """'default' (the standard-conv digits CNN, trained and cached) or 'file.py:factory' / 'pkg.mod:factory'."""
+    teacher_weights: str | None = None
+    temperature: float = 4.0
+    alpha: float = 0.7
+    epochs: int = 12
+    lr: float = 0.01
+    data: str = "digits"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     output: str = "edgesep-out"
     model: ModelSection = field(default_factory=ModelSection)
@@ -88,6 +118,8 @@ class PipelineConfig:
     calibration: CalibrationSection = field(default_factory=CalibrationSection)
     quantize: QuantizeSection = field(default_factory=QuantizeSection)
     validate: ValidateSection = field(default_factory=ValidateSection)
+    prune: PruneSection | None = None
+    distill: DistillSection | None = None
     devices: tuple[str, ...] = ("local",)
     base_dir: str = "."
     """Folder that relative paths are resolved against (the config file's folder)."""
@@ -240,3 +272,33 @@ def _check_semantics(config: PipelineConfig, locator: _Locator) -> None:
         raise bad("validate.runs", "must be positive")
     if not config.devices:
         raise bad("devices", "name at least one device")
+    _check_shrink(config, bad)
+
+
+def _check_shrink(config: PipelineConfig, bad) -> None:
+    """[prune] / [distill] values: the same checks as PruneConfig / DistillConfig, as ConfigErrors."""
+    from edgesep.errors import InputError
+
+    if (config.prune or config.distill) and config.model.onnx is not None:
+        raise bad("model.onnx", "[prune] and [distill] need a PyTorch model (model.factory), not an ONNX file")
+    for name, section in (("prune", config.prune), ("distill", config.distill)):
+        if section is None:
+            continue
+        try:
+            shrink_config(section)
+        except InputError as error:
+            raise bad(name, str(error)) from error
+
+
+def shrink_config(section: PruneSection | DistillSection):
+    """The PruneConfig / DistillConfig a section maps to (InputError on bad values)."""
+    if isinstance(section, PruneSection):
+        from edgesep.prune.config import PruneConfig
+
+        return PruneConfig(ratio=section.ratio, max_params=section.max_params, max_macs=section.max_macs,
+                           criterion=section.criterion, round_to=section.round_to,
+                           finetune_epochs=section.finetune_epochs, seed=section.seed)
+    from edgesep.distill.config import DistillConfig
+
+    return DistillConfig(temperature=section.temperature, alpha=section.alpha, epochs=section.epochs,
+                         lr=section.lr, seed=section.seed)

@@ -121,7 +121,8 @@ class _Pipeline:
 
     # -- the steps ------------------------------------------------------------------------------
     def run(self) -> PipelineResult:
-        onnx_path = self.export()
+        shrunk = self.shrink()
+        onnx_path = self.export(shrunk)
         float_path = self.convert(onnx_path)
         quantized = {mode: self.quantize(onnx_path, mode) for mode in self.config.quantize.modes}
         rows = []
@@ -129,14 +130,9 @@ class _Pipeline:
             rows.extend(self.validate(device, float_path, quantized))
         return self.finish(rows)
 
-    def export(self) -> Path:
+    def model_source(self) -> tuple[str, list[Path]]:
+        """The resolved factory reference of [model] and the files its module depends on."""
         model = self.config.model
-        if model.onnx is not None:
-            path = self.config.resolve(model.onnx)
-            if not path.is_file():
-                raise ConfigError(f"model.onnx: {path} not found")
-            return path
-        target = self.output / "model.onnx"
         factory = DEFAULT_FACTORY if model.factory == "default" else model.factory
         factory_file = factory.rpartition(":")[0]
         inputs = [self.config.resolve(model.weights)] if model.weights else []
@@ -145,13 +141,56 @@ class _Pipeline:
             inputs.append(Path(factory.rpartition(":")[0]))
         if factory == DEFAULT_FACTORY:
             inputs.append(_default_checkpoint())
+        return factory, inputs
+
+    def shrink(self) -> Path | None:
+        """Optional [prune] then [distill]; the checkpoint export should use (None: the [model] itself)."""
+        from edgesep.pipeline.shrink import run_distill, run_prune, shrink_inputs
+
+        checkpoint = None
+        for name, section, action in (("prune", self.config.prune, run_prune),
+                                      ("distill", self.config.distill, run_distill)):
+            if section is None:
+                continue
+            target = self.output / f"model_{'pruned' if name == 'prune' else 'distilled'}.pt"
+            factory, inputs = self.model_source()
+            settings = {name: dataclasses.asdict(section), "model": dataclasses.asdict(self.config.model),
+                        "factory": factory}
+            inputs = [checkpoint] if checkpoint is not None else inputs
+            inputs = inputs + shrink_inputs(self.config, section)
+            source = checkpoint if checkpoint is not None else factory
+            self._step(name, name, settings, inputs, [target],
+                       lambda action=action, source=source, target=target: action(
+                           self.config, source, target, progress=self.options.progress))
+            checkpoint = target
+        return checkpoint
+
+    def export(self, shrunk: Path | None = None) -> Path:
+        model = self.config.model
+        if model.onnx is not None:
+            path = self.config.resolve(model.onnx)
+            if not path.is_file():
+                raise ConfigError(f"model.onnx: {path} not found")
+            return path
+        target = self.output / "model.onnx"
+        factory, inputs = self.model_source()
+        if shrunk is not None:
+            inputs = [shrunk]  # the pruned/distilled checkpoint's hash: editing [prune] re-exports
         settings = {"model": dataclasses.asdict(model), "factory": factory}
+        if shrunk is not None:
+            settings["shrunk"] = shrunk.name
 
         def action() -> dict[str, Any]:
             from edgesep.export import export
 
-            result = export(factory, target, input_shape=model.input_shape,
-                            weights=self.config.resolve(model.weights), opset=model.opset, force=True)
+            if shrunk is not None:
+                from edgesep.prune.checkpoint import load_pruned
+
+                result = export(load_pruned(shrunk), target, input_shape=model.input_shape, opset=model.opset,
+                                force=True)
+            else:
+                result = export(factory, target, input_shape=model.input_shape,
+                                weights=self.config.resolve(model.weights), opset=model.opset, force=True)
             return {"max_abs": result.fidelity.max_abs, "cosine": result.fidelity.cosine}
 
         self._step("export", "export", settings, inputs, [target], action)
