@@ -178,7 +178,7 @@ def lower_and_calibrate(model, input_shape, calibration: np.ndarray, folder: Pat
     lowered = lower(onnx.load(str(onnx_path)))
     samples = [[lowered.to_tflite_input(0, calibration[i : i + 1])] for i in range(len(calibration))]
     float_bytes = engine.float_model(lowered)
-    calibrated = engine.calibrate(lowered, lambda: iter(samples))
+    calibrated = engine.calibrate(float_bytes, lambda: iter(samples))
     return float_bytes, calibrated, samples
 
 

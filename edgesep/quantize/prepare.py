@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgesep.errors import InputError, ToleranceError
 from edgesep.quantize.bias_correction import BiasCorrectionReport, correct_bias
 from edgesep.quantize.equalize import EqualizeConfig, EqualizeReport, equalize
 from edgesep.quantize.recipe import QuantRecipe
@@ -48,3 +50,50 @@ def prepare_for_int8(
         model, recipe.bias_correction, per_channel=recipe.per_channel, data=data, statistics=statistics
     )
     return PreparedModel(prepared, report, bias if recipe.bias_correction != "none" else None)
+
+
+def load_torch_model(model, *, weights: str | Path | None = None):
+    """An nn.Module as given, or built from a ``module:factory`` reference (``default``: the digits SepCNN)."""
+    import torch
+
+    from edgesep.export.step import DEFAULT_FACTORY
+    from edgesep.models.loading import load_factory, load_weights
+
+    if isinstance(model, str):
+        model = load_factory(DEFAULT_FACTORY if model == "default" else model)
+    elif not isinstance(model, torch.nn.Module):
+        raise InputError(f"model must be an nn.Module or a 'module:factory' reference, got {type(model).__name__}")
+    if weights is not None:
+        load_weights(model, weights)
+    return model.eval()
+
+
+def export_prepared(
+    model,
+    onnx_path: str | Path,
+    output: str | Path,
+    *,
+    recipe: QuantRecipe,
+    data: np.ndarray,
+    input_shape: tuple[int, ...],
+    weights: str | Path | None = None,
+    equalize_config: EqualizeConfig = EqualizeConfig(),
+) -> PreparedModel:
+    """Check that the PyTorch ``model`` computes ``onnx_path``, apply the recipe's PyTorch half, export it to ``output``.
+
+    InputError when the PyTorch model is not the ONNX model's source (max-abs error above 1e-3 of the output scale).
+    """
+    from edgesep.export import export
+    from edgesep.export.verify import verify_against_torch
+
+    module = load_torch_model(model, weights=weights)
+    name = Path(onnx_path).name
+    try:
+        verify_against_torch(module, Path(onnx_path), tuple(input_shape), tolerance=1e-3, samples=2)
+    except ToleranceError as error:
+        raise InputError(f"the PyTorch model is not the source of {name}: {error}") from None
+    except Exception as error:  # user model code, or onnxruntime on a mismatched input
+        raise InputError(f"the PyTorch model cannot run on the input {tuple(input_shape)} of {name}: {type(error).__name__}") from None
+    prepared = prepare_for_int8(module, recipe, data=np.asarray(data, np.float32), equalize_config=equalize_config)
+    export(prepared.model, output, input_shape=tuple(input_shape), force=True)
+    return prepared

@@ -74,6 +74,11 @@ class QuantRecipe:
     def needs_calibration(self) -> bool:
         return self.mode == "int8"
 
+    @property
+    def needs_torch_model(self) -> bool:
+        """Equalization and bias correction act on the PyTorch model before export."""
+        return self.equalize or self.bias_correction != "none"
+
     def with_keep_float(self, names: tuple[str, ...] | list[str]) -> "QuantRecipe":
         return replace(self, keep_float=tuple(names))
 

@@ -18,11 +18,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgesep import __version__
-from edgesep.errors import CalibrationError
+from edgesep.errors import CalibrationError, ConfigError, InputError
 from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
 from edgesep.numerics import Fidelity
 from edgesep.quantize.analysis import LayerError
 from edgesep.quantize.calibration import CalibrationData, ImageFolderSource, draw, open_source
+from edgesep.quantize.keras_input import is_keras_input
 from edgesep.quantize.recipe import QuantRecipe
 from edgesep.quantize.source import SourceModel, resolve
 
@@ -59,6 +60,7 @@ class QuantizeResult:
     layers: tuple[LayerError, ...]  # per-layer error, worst first (with analyze/auto_fallback)
     variants: tuple[Variant, ...]  # float32, the written model, and the full-int8 model it was chosen over
     seconds: float
+    prepared: dict[str, Any] | None = None  # what equalization / bias correction did (PreparedModel.to_dict())
 
     @property
     def size_ratio(self) -> float:
@@ -80,6 +82,7 @@ class QuantizeResult:
             "layers": [layer.to_dict() for layer in self.layers],
             "variants": [variant.to_dict() for variant in self.variants],
             "seconds": self.seconds,
+            "prepared": self.prepared,
         }
 
 
@@ -88,6 +91,8 @@ def quantize(
     output: str | Path,
     *,
     recipe: QuantRecipe = QuantRecipe(),
+    model: Any = None,
+    weights: str | Path | None = None,
     calibration: Any = None,
     input_shape: tuple[int, ...] | None = None,
     analyze: bool = False,
@@ -103,16 +108,27 @@ def quantize(
     measure agreement.  ``recipe.samples`` samples calibrate; up to ``holdout``
     further samples measure int8-vs-float agreement.  ``analyze`` computes the
     per-layer error; ``auto_fallback=N`` keeps the N worst layers in float.
+
+    ``recipe.equalize`` / ``recipe.bias_correction`` act on the PyTorch model behind the ONNX:
+    ``model`` (an nn.Module or a ``module:factory`` reference, ``weights`` an optional
+    checkpoint) is checked against the ONNX, prepared and re-exported, and that export is
+    quantized; agreement is still measured against the given ONNX model's float32 TFLite.
     """
     started = time.perf_counter()
     check_output(output, force=force)
+    if is_keras_input(model_path):  # .keras / .h5 / SavedModel: its own float conversion, then the same int8 path
+        from edgesep.quantize.keras_input import quantize_keras
+
+        return quantize_keras(model_path, output, recipe=recipe, calibration=calibration, analyze=analyze,
+                              auto_fallback=auto_fallback, holdout=holdout, progress=progress, force=force)
     if auto_fallback < 0:
         raise CalibrationError(f"auto_fallback must be >= 0, got {auto_fallback}")
     if auto_fallback and recipe.mode != "int8":
         raise CalibrationError(f"auto_fallback needs mode 'int8', not {recipe.mode!r}")
-    model = resolve(model_path, input_shape=input_shape)
-    recipe, data = _draw_data(model, recipe, calibration, holdout=holdout)
-    calib, evaluation, held_out = _split(data, recipe, model, holdout=holdout)
+    source = resolve(model_path, input_shape=input_shape)
+    _check_torch_half(recipe, model, source)
+    recipe, data = _draw_data(source, recipe, calibration, holdout=holdout)
+    calib, evaluation, held_out = _split(data, recipe, source, holdout=holdout)
 
     import onnx
 
@@ -121,19 +137,23 @@ def quantize(
     from edgesep.quantize.agreement import agreement, run_tflite
 
     lowered = lower(
-        onnx.load(str(model.onnx_path)),
-        keep_nchw=model.keep_nchw,
-        input_shapes={spec.name: spec.shape for spec in model.inputs},
+        onnx.load(str(source.onnx_path)),
+        keep_nchw=source.keep_nchw,
+        input_shapes={spec.name: spec.shape for spec in source.inputs},
     )
     eval_samples = _tflite_samples(lowered, evaluation)
     float_bytes = engine.float_model(lowered)
     reference = run_tflite(float_bytes, eval_samples)
     variants = [Variant("float32", (), len(float_bytes), agreement(reference, reference), reference.latency_ms)]
     layers: tuple[LayerError, ...] = ()
+    prepared = None
 
     if recipe.mode == "int8":
         calib_samples = _tflite_samples(lowered, calib)
-        calibrated = engine.calibrate(float_bytes, lambda: _progress(calib_samples, enabled=progress))
+        to_calibrate = float_bytes
+        if recipe.needs_torch_model:
+            to_calibrate, prepared = _prepared_float_model(model, source, calib, recipe, weights=weights)
+        calibrated = engine.calibrate(to_calibrate, lambda: _progress(calib_samples, enabled=progress))
         if recipe.activation_range != "minmax":  # percentile/MSE/entropy ranges (#8) replace the min/max
             from edgesep.quantize.activation_ranges import apply_activation_ranges
             from edgesep.quantize.ranges import RangeConfig
@@ -166,7 +186,7 @@ def quantize(
     path = Path(output)
     result = QuantizeResult(
         path=path,
-        source=str(model.given),
+        source=str(source.given),
         recipe=recipe,
         float_size_bytes=len(float_bytes),
         size_bytes=len(quant_bytes),
@@ -178,9 +198,46 @@ def quantize(
         layers=layers,
         variants=tuple(variants),
         seconds=time.perf_counter() - started,
+        prepared=None if prepared is None else prepared.to_dict(),
     )
-    write_json(sidecar_path(path), _sidecar(result, model, quant_bytes, lowered), force=True)
+    write_json(sidecar_path(path), _sidecar(result, source, quant_bytes, lowered), force=True)
     return result
+
+
+def _check_torch_half(recipe: QuantRecipe, model: Any, source: SourceModel) -> None:
+    """Equalization and bias correction need int8 and the PyTorch model (checked before any work)."""
+    if not recipe.needs_torch_model:
+        return
+    if recipe.mode != "int8":
+        raise ConfigError(f"equalize and bias_correction apply to mode 'int8' only, not {recipe.mode!r}")
+    if model is None:
+        raise InputError(
+            "equalize and bias_correction act on the PyTorch model: pass model= (an nn.Module or "
+            "'module:factory'; CLI: --torch-model), or turn them off for an ONNX-only input"
+        )
+    if len(source.inputs) != 1:
+        raise InputError(f"equalize and bias_correction support single-input models; {source.given.name} has {len(source.inputs)}")
+
+
+def _prepared_float_model(torch_model: Any, source: SourceModel, calib: CalibrationData, recipe: QuantRecipe, *, weights):
+    """The float32 TFLite model of the equalized / bias-corrected PyTorch model (exported to a temp folder)."""
+    import tempfile
+
+    import onnx
+
+    from edgesep.convert.lowering import lower
+    from edgesep.quantize import engine
+    from edgesep.quantize.prepare import export_prepared
+
+    with tempfile.TemporaryDirectory(prefix="edgesep-prepare-") as tmp:
+        onnx_path = Path(tmp) / "prepared.onnx"
+        shape = source.inputs[0].shape
+        prepared = export_prepared(
+            torch_model, source.onnx_path, onnx_path, recipe=recipe, data=calib.arrays[0], input_shape=shape, weights=weights
+        )
+        graph = onnx.load(str(onnx_path))
+        lowered = lower(graph, keep_nchw=source.keep_nchw, input_shapes={graph.graph.input[0].name: shape})
+        return engine.float_model(lowered), prepared
 
 
 def _draw_data(model: SourceModel, recipe: QuantRecipe, calibration: Any, *, holdout: int):
@@ -278,5 +335,6 @@ def _sidecar(result: QuantizeResult, model: SourceModel, quant_bytes: bytes, low
             "size_bytes": result.size_bytes,
             "kernel_dtypes": result.kernel_dtypes,
             "worst_layers": [layer.to_dict() for layer in result.layers[:5]],
+            "prepared": result.prepared,
         },
     }

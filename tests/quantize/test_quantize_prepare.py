@@ -134,3 +134,63 @@ def test_entropy_ranges_lower_the_int8_error_on_typical_inputs(calibrated_model)
     better = float(np.mean(np.abs(outputs(_quantize(tightened)) - reference)))
     # measured 0.081 vs 0.093: modest, because the input keeps its outlier-stretched min/max range
     assert better < 0.92 * plain
+
+
+# quantize(..., model=) runs the PyTorch half on the normal path
+
+
+@pytest.fixture(scope="module")
+def per_tensor_pair(digits_onnx, tmp_path_factory):
+    """Per-tensor int8 of the trained digits SepCNN: naive, and with equalization + empirical bias correction."""
+    from edgesep.quantize import quantize
+
+    folder = tmp_path_factory.mktemp("prepared")
+    naive = quantize(digits_onnx, folder / "naive.tflite", recipe=QuantRecipe(per_channel=False), calibration="digits")
+    recipe = QuantRecipe(per_channel=False, equalize=True, bias_correction="empirical")
+    remedied = quantize(digits_onnx, folder / "cle_bc.tflite", recipe=recipe, model="default", calibration="digits")
+    return naive, remedied
+
+
+def test_quantize_with_torch_model_equalizes_and_corrects(per_tensor_pair):
+    import json
+
+    from edgesep.data.digits import load_digits_split
+    from edgesep.fileio import sidecar_path
+    from edgesep.quantize.agreement import run_tflite
+
+    naive, remedied = per_tensor_pair
+    # measured on 100 held-out digits: mean |error| 0.094 -> 0.055, 1 - cosine 4.0e-4 -> 1.5e-4
+    assert remedied.fidelity.mean_abs < 0.75 * naive.fidelity.mean_abs, (naive.fidelity, remedied.fidelity)
+    assert 1 - remedied.fidelity.cosine < 0.6 * (1 - naive.fidelity.cosine)
+    assert remedied.fidelity.top1_agreement == 1.0 and remedied.held_out
+    sidecar = json.loads(sidecar_path(remedied.path).read_text())
+    assert sidecar["recipe"]["equalize"] is True and sidecar["recipe"]["bias_correction"] == "empirical"
+    assert len(sidecar["quantization"]["prepared"]["equalization"]["pairs"]) == 7
+    assert sidecar["quantization"]["prepared"]["bias_correction"]["method"] == "empirical"
+    assert naive.prepared is None and remedied.kernel_dtypes["DEPTHWISE_CONV_2D"] == "int8"
+    split = load_digits_split()
+    x = np.ascontiguousarray(split.x_test.transpose(0, 2, 3, 1))
+    logits = run_tflite(remedied.path.read_bytes(), [[x[i : i + 1]] for i in range(len(x))]).outputs[0]
+    assert float(np.mean(logits.argmax(1) == split.y_test)) >= 0.99  # float: 99.44% (bench/quant_recipes.py)
+
+
+def test_torch_half_needs_the_pytorch_model(digits_onnx, tmp_path):
+    from edgesep.errors import InputError
+    from edgesep.quantize import quantize
+
+    recipe = QuantRecipe(per_channel=False, bias_correction="empirical")
+    with pytest.raises(InputError, match="act on the PyTorch model"):
+        quantize(digits_onnx, tmp_path / "q.tflite", recipe=recipe, calibration="digits")
+    with pytest.raises(ConfigError, match="int8"):
+        quantize(digits_onnx, tmp_path / "q.tflite", recipe=QuantRecipe(mode="float16", equalize=True), model="default")
+    assert not (tmp_path / "q.tflite").exists()
+
+
+def test_torch_model_must_be_the_onnx_source(digits_onnx, tmp_path):
+    from edgesep.errors import InputError
+    from edgesep.quantize import quantize
+
+    recipe = QuantRecipe(equalize=True, samples=16)
+    with pytest.raises(InputError, match="not the source"):  # untrained weights: a different function
+        quantize(digits_onnx, tmp_path / "q.tflite", recipe=recipe, model="edgesep.models.sepcnn:sepcnn", calibration="digits", holdout=4)
+    assert not (tmp_path / "q.tflite").exists()
