@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     _register_commands()
     command = __import__("typer.main", fromlist=["get_command"]).get_command(app)
     try:
-        command.main(args=argv, prog_name="edgesep", standalone_mode=False)
+        result = command.main(args=argv, prog_name="edgesep", standalone_mode=False)
     except EdgesepError as error:
         if OPTIONS.debug:
             raise
@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as done:
         return done.exit_code
     except KeyboardInterrupt:
+        print("edgesep: interrupted", file=sys.stderr)
+        return 130
+    if result == 130 and isinstance(result, int):  # typer turns Ctrl-C into Exit(130) and returns its code
         print("edgesep: interrupted", file=sys.stderr)
         return 130
     return 0
