@@ -30,6 +30,14 @@ def quantize_command(
     activation_range: str = typer.Option(
         None, "--activation-range", help="How activation ranges come from the data: minmax (default), percentile, mse, entropy."
     ),
+    equalize: bool = typer.Option(False, "--equalize", help="Fold BN and equalize weight ranges (needs --torch-model)."),
+    bias_correction: str = typer.Option(
+        None, "--bias-correction", help="Cancel the int8 weights' mean shift: none (default), empirical, analytic (needs --torch-model)."
+    ),
+    torch_model: str = typer.Option(
+        None, "--torch-model", help="The PyTorch model behind MODEL ('file.py:factory', 'pkg.mod:factory' or 'default')."
+    ),
+    torch_weights: Path = typer.Option(None, "--torch-weights", help="A checkpoint to load into --torch-model."),
     analyze: bool = typer.Option(False, "--analyze", help="Per-layer quantization error, worst first."),
     keep_float: list[str] = typer.Option(None, "--keep-float", help="A layer to keep in float (repeatable)."),
     auto_fallback: int = typer.Option(0, "--auto-fallback", help="Keep the N worst layers in float."),
@@ -44,6 +52,8 @@ def quantize_command(
     from edgesep.quantize import quantize
     from edgesep.quantize.recipe import QuantRecipe
 
+    if torch_weights is not None and torch_model is None:
+        raise InputError("--torch-weights needs --torch-model (the factory to load them into)")
     recipe = _load_recipe(recipe_file) if recipe_file else QuantRecipe()
     changes = {
         "mode": mode,
@@ -53,6 +63,8 @@ def quantize_command(
         "seed": seed,
         "per_channel": False if per_tensor else None,
         "activation_range": activation_range,
+        "equalize": True if equalize else None,
+        "bias_correction": bias_correction,
         "keep_float": tuple(keep_float) if keep_float else None,
         "preprocessing": _load_preprocessing(preprocessing) if preprocessing else None,
     }
@@ -65,6 +77,8 @@ def quantize_command(
             model,
             output,
             recipe=recipe,
+            model=torch_model,
+            weights=torch_weights,
             calibration=calib,
             input_shape=parse_shape(input_shape),
             analyze=analyze,
@@ -123,6 +137,8 @@ def _print_summary(result) -> None:
     )
     if result.kernel_dtypes:
         console.print("kernels: " + ", ".join(f"{op} {dtype}" for op, dtype in sorted(result.kernel_dtypes.items())))
+    if result.prepared:
+        console.print(_prepared_line(result.prepared))
     if result.calibration and result.calibration.get("skipped"):
         console.print(f"skipped {result.calibration['skipped']} unreadable calibration file(s)")
     if len(result.variants) > 2:
@@ -137,6 +153,16 @@ def _print_summary(result) -> None:
             table.add_row(layer.name + kept, layer.op, f"{layer.relative_rmse:.4f}", f"{layer.snr_db:.1f}", f"{layer.max_abs:.3g}")
         console.print(table)
         console.print("keep a layer in float with --keep-float 'NAME' (quote it: names contain ';')")
+
+
+def _prepared_line(prepared: dict) -> str:
+    parts = []
+    if prepared.get("equalization"):
+        parts.append(f"equalized {len(prepared['equalization']['pairs'])} layer pairs")
+    if prepared.get("bias_correction"):
+        bias = prepared["bias_correction"]
+        parts.append(f"{bias['method']} bias correction of {len(bias['layers'])} layers (max shift {bias['max_shift']:.3g})")
+    return "PyTorch model: " + "; ".join(parts)
 
 
 def _print_variants(console, table_class, variants) -> None:

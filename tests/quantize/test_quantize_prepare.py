@@ -194,3 +194,21 @@ def test_torch_model_must_be_the_onnx_source(digits_onnx, tmp_path):
     with pytest.raises(InputError, match="not the source"):  # untrained weights: a different function
         quantize(digits_onnx, tmp_path / "q.tflite", recipe=recipe, model="edgesep.models.sepcnn:sepcnn", calibration="digits", holdout=4)
     assert not (tmp_path / "q.tflite").exists()
+
+
+def test_cli_equalize_and_bias_correction(digits_onnx, tmp_path, capsys):
+    import json
+
+    from edgesep.cli.main import main
+
+    out = tmp_path / "cli.tflite"
+    args = ["quantize", str(digits_onnx), "-o", str(out), "--calib", "digits", "--per-tensor", "--samples", "100"]
+    assert main([*args, "--equalize", "--bias-correction", "analytic"]) == 2  # no --torch-model
+    assert "act on the PyTorch model" in capsys.readouterr().err
+    assert main([*args, "--torch-weights", str(tmp_path / "w.pt")]) == 2
+    capsys.readouterr()
+    assert main([*args, "--equalize", "--bias-correction", "analytic", "--torch-model", "default", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["recipe"]["equalize"] is True and payload["recipe"]["bias_correction"] == "analytic"
+    assert len(payload["prepared"]["equalization"]["pairs"]) == 7
+    assert payload["fidelity"]["top1_agreement"] >= 0.99 and payload["fidelity"]["cosine"] > 0.999
