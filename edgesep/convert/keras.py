@@ -90,6 +90,13 @@ def convert_keras(
     return result
 
 
+def keras_float_tflite(path: str | Path, *, tolerance: float = 1e-4) -> bytes:
+    """The float32 TFLite bytes of a Keras model / SavedModel, verified like ``convert_keras`` (nothing written)."""
+    reference, model_bytes = _load_and_convert(Path(path))
+    _verify(reference, model_bytes, tolerance=tolerance, samples=4, seed=0)
+    return model_bytes
+
+
 def _load_and_convert(source: Path):
     """(reference callable: list of arrays -> list of arrays, TFLite bytes)."""
     import tensorflow as tf
@@ -122,8 +129,12 @@ def _load_and_convert(source: Path):
 
         keep = model
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    import contextlib
+    import io
+
     try:
-        model_bytes = bytes(converter.convert())
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its temporary export (would break --json)
+            model_bytes = bytes(converter.convert())
     except Exception as error:
         raise InputError(f"the TFLite converter failed on {source}: {_first_line(error)}") from error
     reference.keep = keep  # the loaded object must outlive the reference function
