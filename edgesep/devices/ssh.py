@@ -13,6 +13,7 @@ A connection failure before the agent starts (``mktemp``/push) is retried
 
 from __future__ import annotations
 
+import re
 import shlex
 import tempfile
 import time
@@ -37,13 +38,15 @@ from edgesep.devices.base import (
     stage_inputs,
     stop_agent_script,
 )
-from edgesep.errors import DeviceError
+from edgesep.errors import DeviceError, InputError
 from edgesep.validate.results import RunResults
 
 SSH_EXIT_CONNECTION = 255
 REMOTE_EXIT_NOT_FOUND = 127
 _TRANSFER_TIMEOUT_S = 300.0
 _RETRY_PAUSE_S = 1.0
+_HOST = re.compile(r"^[A-Za-z0-9_:][A-Za-z0-9_.:%-]*$")  # names, IPv4, IPv6 (no brackets); never "-..."
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _LINK_FAILURES = ("connection closed", "connection reset", "connection refused", "lost connection",
                   "connection timed out", "broken pipe", "kex_exchange_identification")
 
@@ -68,6 +71,14 @@ class SshDevice:
     emulated: bool = False
     retries: int = 1
     """Extra attempts for a connection failure while setting up (mktemp, push); never for the run."""
+
+    def __post_init__(self) -> None:
+        if not _HOST.match(self.host or ""):
+            raise InputError(f"bad ssh host {self.host!r}: use a host name or IP address (letters, digits, '.', '-', ':')")
+        if self.user is not None and not _USER.match(self.user):
+            raise InputError(f"bad ssh user {self.user!r}: use letters, digits, '_', '.', '-'")
+        if not 0 <= self.retries <= 10:
+            raise InputError(f"retries must be between 0 and 10, got {self.retries}")
 
     @property
     def destination(self) -> str:
@@ -105,7 +116,8 @@ class SshDevice:
         if outcome.timed_out:
             raise DeviceError(f"{self.name} ({self.address}): {what} did not finish within {timeout_s:g} s")
         if outcome.returncode == SSH_EXIT_CONNECTION:
-            raise SshLinkError(self._connection_message(outcome.stderr))
+            transient = any(text in outcome.stderr.lower() for text in _LINK_FAILURES)
+            raise (SshLinkError if transient else DeviceError)(self._connection_message(outcome.stderr))
         return outcome
 
     def _connection_message(self, stderr: str) -> str:

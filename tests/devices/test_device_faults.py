@@ -202,3 +202,28 @@ def test_profile_retries_reach_the_device(tmp_path):
     profile.write_text('name = "board"\nkind = "ssh"\nhost = "10.0.0.2"\nretries = 99\n')
     with pytest.raises(ConfigError, match="'retries' must be between 0 and 10"):
         open_device(str(profile))
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [("ssh://pi@host;touch x", "host"), ("ssh://pi@$(touch x)", "host"), ("ssh://`touch x`@host", "user"),
+     ("ssh://-oProxyCommand=touch x@host", "user")],
+)
+def test_device_strings_are_validated_before_any_ssh(url, field):
+    from edgesep.devices import open_device
+    from edgesep.errors import InputError
+
+    with pytest.raises(InputError, match=rf"bad ssh {field} "):
+        open_device(url)
+    assert open_device("ssh://pi@[::1]:2222").address == "pi@::1:2222"
+
+
+def test_host_key_failure_is_not_retried(flaky, tiny_models, tmp_path):
+    device, forwarder, workdir = flaky(0, retries=3)
+    wrong = tmp_path / "wrong_known_hosts"
+    wrong.write_text(f"[127.0.0.1]:{forwarder.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWyfBpUOs/lR3Xp1Glq6vBkV1c2Fh8M\n")
+    device = dataclasses.replace(device, known_hosts=wrong)
+    with pytest.raises(DeviceError, match="host key verification failed") as caught:
+        device.run({"f": tiny_models["float"]}, None, tmp_path / "res", spec=QUICK)
+    assert not isinstance(caught.value, SshLinkError) and "gave up" not in str(caught.value)
+    assert forwarder.accepted == 1
