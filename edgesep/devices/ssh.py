@@ -155,7 +155,7 @@ class SshDevice:
                 return action(*args)
             except SshLinkError as error:
                 if attempt == self.retries:
-                    raise SshLinkError(f"{error} (gave up after {attempt + 1} attempts)") from None
+                    raise SshLinkError(f"{error} (gave up after {attempt + 1} attempt{'s' if attempt else ''})") from None
                 time.sleep(_RETRY_PAUSE_S * (attempt + 1))
 
     def run(

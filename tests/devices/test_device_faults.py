@@ -185,7 +185,7 @@ def test_dropped_connection_before_the_run_is_retried(flaky, tiny_models, tiny_i
 @pytest.mark.parametrize(("drop", "retries", "attempts"), [(1, 0, 1), (3, 2, 3)])
 def test_retries_are_bounded_and_reported(flaky, tiny_models, tmp_path, drop, retries, attempts):
     device, forwarder, workdir = flaky(drop, retries=retries)
-    with pytest.raises(SshLinkError, match=rf"cannot reach .*over ssh .*gave up after {attempts} attempts"):
+    with pytest.raises(SshLinkError, match=rf"cannot reach .*over ssh .*gave up after {attempts} attempts?\)"):
         device.run({"f": tiny_models["float"]}, None, tmp_path / "res", spec=QUICK)
     assert forwarder.accepted == attempts
     assert list(workdir.iterdir()) == [] and list((tmp_path / "res").glob("*.json")) == []
