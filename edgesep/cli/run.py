@@ -26,7 +26,7 @@ COLUMNS = (
 def run_command(
     config: Path = typer.Argument(None, help="Pipeline TOML (default: the built-in digits SepCNN pipeline)."),
     output: Path = typer.Option(None, "-o", "--output", help="Output folder (overrides the config's)."),
-    from_step: str = typer.Option(None, "--from", help="Start at this step: export, convert, quantize, validate."),
+    from_step: str = typer.Option(None, "--from", help="Start at this step: prune, distill, export, convert, quantize, validate."),
     only_step: str = typer.Option(None, "--only", help="Run only this step."),
     device: list[str] = typer.Option(None, "--device", help="Device(s) to validate on (overrides the config)."),
     fail_if_drop: float = typer.Option(None, "--fail-if-drop", help="Exit 1 if int8 accuracy drops more (points)."),
