@@ -41,19 +41,28 @@ def build_recipe(config: PipelineConfig, mode: str):
         seed=config.calibration.seed,
         keep_float=section.keep_float if integer_io else (),
         preprocessing=preprocessing,
+        equalize=section.equalize if mode == "int8" else False,
+        bias_correction=section.bias_correction if mode == "int8" else "none",
+        activation_range=section.activation_range if mode == "int8" else "minmax",
     )
 
 
 def run_quantize(config: PipelineConfig, onnx_path: Path, target: Path, *, mode: str,
-                 progress: bool = False) -> dict[str, Any]:
+                 torch_model: Any = None, progress: bool = False) -> dict[str, Any]:
+    """``torch_model`` (the PyTorch model behind ``onnx_path``: a factory reference or an nn.Module)
+    is needed only by equalization / bias correction."""
     from edgesep.quantize import quantize
 
     source = config.calibration.source
     calibration = source if source == "digits" else str(config.resolve(source))
+    recipe = build_recipe(config, mode)
+    weights = config.resolve(config.model.weights) if isinstance(torch_model, str) and config.model.weights else None
     result = quantize(
         onnx_path,
         target,
-        recipe=build_recipe(config, mode),
+        recipe=recipe,
+        model=torch_model if recipe.needs_torch_model else None,
+        weights=weights if recipe.needs_torch_model else None,
         calibration=calibration,  # float16/dynamic use it to measure agreement with float
         auto_fallback=config.quantize.auto_fallback if mode == "int8" else 0,
         progress=progress,

@@ -65,6 +65,12 @@ class QuantizeSection:
     per_channel: bool = True
     keep_float: tuple[str, ...] = ()
     auto_fallback: int = 0
+    equalize: bool = False
+    """int8: cross-layer equalization of the PyTorch model before export (needs model.factory)."""
+    bias_correction: str = "none"
+    """int8: 'none', 'empirical' (calibration data) or 'analytic' (BN statistics); needs model.factory."""
+    activation_range: str = "minmax"
+    """int8: 'minmax', 'percentile', 'mse' or 'entropy' activation ranges from the calibration data."""
 
 
 @dataclass(frozen=True)
@@ -264,6 +270,16 @@ def _check_semantics(config: PipelineConfig, locator: _Locator) -> None:
                        ("quantize.output_type", config.quantize.output_type)):
         if value not in ("int8", "uint8", "float32"):
             raise bad(key, f"{value!r} is not one of int8, uint8, float32")
+    from edgesep.quantize.recipe import ACTIVATION_RANGES, BIAS_CORRECTIONS
+
+    if config.quantize.bias_correction not in BIAS_CORRECTIONS:
+        raise bad("quantize.bias_correction", f"{config.quantize.bias_correction!r} is not one of {', '.join(BIAS_CORRECTIONS)}")
+    if config.quantize.activation_range not in ACTIVATION_RANGES:
+        raise bad("quantize.activation_range",
+                  f"{config.quantize.activation_range!r} is not one of {', '.join(ACTIVATION_RANGES)}")
+    if (config.quantize.equalize or config.quantize.bias_correction != "none") and config.model.onnx is not None:
+        raise bad("quantize.equalize" if config.quantize.equalize else "quantize.bias_correction",
+                  "equalization and bias correction act on the PyTorch model: give model.factory, not model.onnx")
     if config.model.onnx is None and config.model.factory is None:
         raise bad("model", "give either factory or onnx")
     if config.calibration.samples <= 0:

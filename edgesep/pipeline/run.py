@@ -124,7 +124,7 @@ class _Pipeline:
         shrunk = self.shrink()
         onnx_path = self.export(shrunk)
         float_path = self.convert(onnx_path)
-        quantized = {mode: self.quantize(onnx_path, mode) for mode in self.config.quantize.modes}
+        quantized = {mode: self.quantize(onnx_path, mode, shrunk=shrunk) for mode in self.config.quantize.modes}
         rows = []
         for device in self.config.devices:
             rows.extend(self.validate(device, float_path, quantized))
@@ -142,6 +142,17 @@ class _Pipeline:
         if factory == DEFAULT_FACTORY:
             inputs.append(_default_checkpoint())
         return factory, inputs
+
+    def torch_model(self, shrunk: Path | None) -> Any:
+        """The PyTorch model behind model.onnx (for equalization / bias correction); None for an ONNX input."""
+        section = self.config.quantize
+        if self.config.model.onnx is not None or not (section.equalize or section.bias_correction != "none"):
+            return None
+        if shrunk is not None:
+            from edgesep.prune.checkpoint import load_pruned
+
+            return load_pruned(shrunk)
+        return self.model_source()[0]
 
     def shrink(self) -> Path | None:
         """Optional [prune] then [distill]; the checkpoint export should use (None: the [model] itself)."""
@@ -211,7 +222,7 @@ class _Pipeline:
         self._step("convert", "convert", settings, [onnx_path], [target], action)
         return target
 
-    def quantize(self, onnx_path: Path, mode: str) -> Path:
+    def quantize(self, onnx_path: Path, mode: str, *, shrunk: Path | None = None) -> Path:
         from edgesep.pipeline.adapters import calibration_inputs
 
         target = self.output / f"model_{mode}.tflite"
@@ -226,7 +237,8 @@ class _Pipeline:
         def action() -> dict[str, Any]:
             from edgesep.pipeline.adapters import run_quantize
 
-            return run_quantize(self.config, onnx_path, target, mode=mode, progress=self.options.progress)
+            return run_quantize(self.config, onnx_path, target, mode=mode, torch_model=self.torch_model(shrunk),
+                                progress=self.options.progress)
 
         self._step(f"quantize-{mode}", "quantize", settings, inputs, [target], action)
         return target
