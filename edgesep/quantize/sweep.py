@@ -1,0 +1,201 @@
+"""Recipe sweep (#8): quantize with each candidate recipe, measure it on held-out data, pick the best.
+
+Light module: everything heavy is imported by ``quantize`` and the TFLite runner when ``sweep`` runs.
+Each candidate is quantized into a temp folder by :func:`edgesep.quantize.quantize` (top-1 agreement and
+cosine vs the float32 TFLite on the held-out split); the candidate's int8 model is then run here on the
+same held-out samples (accuracy when the source has labels, e.g. ``digits``) and timed (p50 of
+``latency_runs`` batch-1 runs, 1 thread).  The best is the highest agreement, then cosine, among the
+candidates whose p50 fits ``latency_budget_ms``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgesep.errors import ConfigError, ThresholdError
+from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
+from edgesep.quantize.recipe import QuantRecipe
+
+LATENCY_RUNS = 30
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    recipe: QuantRecipe
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One candidate's measurements (``skipped`` says why it was not run; numbers are then None)."""
+
+    name: str
+    recipe: QuantRecipe
+    top1_agreement: float | None = None
+    cosine: float | None = None
+    accuracy: float | None = None
+    p50_ms: float | None = None
+    size_bytes: int | None = None
+    skipped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "recipe": self.recipe.to_dict(), "top1_agreement": self.top1_agreement,
+            "cosine": self.cosine, "accuracy": self.accuracy, "p50_ms": self.p50_ms,
+            "size_bytes": self.size_bytes, "skipped": self.skipped,
+        }
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    rows: tuple[SweepRow, ...]
+    chosen: str  # name of the best row within the budget
+    latency_budget_ms: float | None
+    eval_samples: int
+    path: Path | None = None  # where the chosen model was written (sweep(output=...))
+
+    @property
+    def best(self) -> SweepRow:
+        return next(row for row in self.rows if row.name == self.chosen)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": [row.to_dict() for row in self.rows], "chosen": self.chosen,
+            "latency_budget_ms": self.latency_budget_ms, "eval_samples": self.eval_samples,
+            "path": None if self.path is None else str(self.path),
+        }
+
+
+def default_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[Candidate, ...]:
+    """Per-channel min/max (baseline), per-tensor naive, per-tensor + CLE + empirical bias correction,
+    and each non-minmax activation range method on per-channel."""
+    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax")
+    candidates = [
+        Candidate("per-channel minmax", plain),
+        Candidate("per-tensor naive", replace(plain, per_channel=False)),
+        Candidate("per-tensor + equalize + bias", replace(plain, per_channel=False, equalize=True, bias_correction="empirical")),
+    ]
+    for method in ("percentile", "mse", "entropy"):
+        candidates.append(Candidate(f"per-channel {method}", replace(plain, activation_range=method)))
+    return tuple(candidates)
+
+
+def sweep(
+    model_path: str | Path,
+    *,
+    calibration: Any,
+    model: Any = None,
+    weights: str | Path | None = None,
+    candidates: Sequence[Candidate] | None = None,
+    base: QuantRecipe = QuantRecipe(),
+    latency_budget_ms: float | None = None,
+    holdout: int = 100,
+    latency_runs: int = LATENCY_RUNS,
+    output: str | Path | None = None,
+    force: bool = False,
+    progress: bool = False,
+) -> SweepResult:
+    """Quantize ``model_path`` with each candidate (default :func:`default_candidates` of ``base``) and
+    measure each on ``holdout`` held-out samples; optionally write the chosen model to ``output``.
+
+    Candidates that need the PyTorch model are listed as skipped when ``model`` is None.
+    Raises ThresholdError when no candidate's p50 latency fits ``latency_budget_ms``.
+    """
+    if output is not None:
+        check_output(output, force=force)
+    if latency_budget_ms is not None and not latency_budget_ms > 0:
+        raise ConfigError(f"latency budget must be a positive number of ms, got {latency_budget_ms}")
+    if holdout <= 0:
+        raise ConfigError(f"the sweep measures on held-out samples: holdout must be > 0, got {holdout}")
+    candidates = tuple(candidates) if candidates is not None else default_candidates(base)
+    if not candidates or len({c.name for c in candidates}) != len(candidates):
+        raise ConfigError("sweep candidates must be a non-empty list with unique names")
+    from tqdm import tqdm
+
+    from edgesep.quantize.step import quantize
+
+    rows: list[SweepRow] = []
+    eval_samples = 0
+    with tempfile.TemporaryDirectory(prefix="edgesep-sweep-") as folder:
+        for index, candidate in enumerate(tqdm(candidates, desc="sweep", unit="recipe", disable=not progress, leave=False)):
+            if candidate.recipe.needs_torch_model and model is None:
+                rows.append(SweepRow(candidate.name, candidate.recipe, skipped="needs the PyTorch model (--torch-model)"))
+                continue
+            path = Path(folder) / f"candidate{index}.tflite"
+            result = quantize(model_path, path, recipe=candidate.recipe, model=model, weights=weights,
+                              calibration=calibration, holdout=holdout)
+            inputs, labels = _held_out(result, model_path, calibration, holdout=holdout)
+            accuracy, p50 = _measure(path, inputs, labels, runs=latency_runs)
+            eval_samples = result.eval_samples
+            rows.append(SweepRow(candidate.name, result.recipe, result.fidelity.top1_agreement, result.fidelity.cosine,
+                                 accuracy, p50, result.size_bytes))
+        chosen = choose(rows, latency_budget_ms=latency_budget_ms)
+        written = None
+        if output is not None:
+            source = Path(folder) / f"candidate{[c.name for c in candidates].index(chosen)}.tflite"
+            with atomic_path(output, force=force) as tmp:
+                shutil.copyfile(source, tmp)
+            sidecar = json.loads(sidecar_path(source).read_text(encoding="utf-8"))
+            write_json(sidecar_path(output), sidecar, force=True)
+            written = Path(output)
+    return SweepResult(tuple(rows), chosen, latency_budget_ms, eval_samples, written)
+
+
+def choose(rows: Sequence[SweepRow], *, latency_budget_ms: float | None) -> str:
+    """The name of the row with the highest agreement (then cosine) whose p50 fits the budget."""
+    measured = [row for row in rows if row.skipped is None]
+    if not measured:
+        raise ConfigError("every sweep candidate was skipped (pass the PyTorch model, or other candidates)")
+    within = [row for row in measured if latency_budget_ms is None or row.p50_ms <= latency_budget_ms]
+    if not within:
+        fastest = min(row.p50_ms for row in measured)
+        raise ThresholdError(f"no recipe runs within the latency budget of {latency_budget_ms:g} ms (fastest p50: {fastest:.3f} ms)")
+    best = max(within, key=lambda row: (-1.0 if row.top1_agreement is None else row.top1_agreement, row.cosine))
+    return best.name
+
+
+def _held_out(result, model_path, calibration, *, holdout: int):
+    """The held-out NCHW inputs quantize measured on (same draw), and their labels if the source has them."""
+    from edgesep.quantize.calibration import IndexedSource, draw, open_source
+    from edgesep.quantize.source import resolve
+
+    recipe = result.recipe
+    specs = resolve(model_path).inputs
+    source = open_source(calibration, preprocessing=recipe.preprocessing, input_shape=specs[0].shape)
+    count = recipe.samples + holdout
+    data = draw(source, specs, count=count, seed=recipe.seed, required=recipe.samples)
+    start = recipe.samples if len(data) > recipe.samples else 0
+    inputs = tuple(a[start:] for a in data.arrays)
+    labels = getattr(source, "labels", None)
+    if labels is None or not isinstance(source, IndexedSource) or data.skipped or start == 0:
+        return inputs, None
+    order = np.random.default_rng(recipe.seed).permutation(len(source))[:count]
+    return inputs, np.asarray(labels)[order][start : len(data)]
+
+
+def _measure(path: Path, inputs: tuple[np.ndarray, ...], labels, *, runs: int):
+    """(accuracy or None, p50 ms of ``runs`` batch-1 runs) of the .tflite at ``path`` (1 thread)."""
+    from edgesep.runners.tflite import TfliteRunner
+
+    layouts = [entry.get("layout") for entry in json.loads(sidecar_path(path).read_text(encoding="utf-8"))["inputs"]]
+    feeds = [np.ascontiguousarray(np.transpose(a, (0, 2, 3, 1))) if layout == "NHWC" and a.ndim == 4 else a
+             for a, layout in zip(inputs, layouts)]
+    predictions, times = [], []
+    with TfliteRunner(path, threads=1) as runner:
+        names = list(runner.input_names)
+        for n in range(len(feeds[0])):
+            out = runner.infer({name: feed[n : n + 1] for name, feed in zip(names, feeds)})
+            predictions.append(int(np.argmax(np.asarray(out[runner.output_names[0]]).reshape(-1))))
+        first = {name: feed[:1] for name, feed in zip(names, feeds)}
+        for _ in range(max(1, runs)):
+            runner.infer(first)
+            times.append(runner.last_inference_ms or 0.0)
+    accuracy = None if labels is None or len(labels) != len(predictions) else float(np.mean(np.asarray(predictions) == labels))
+    return accuracy, float(np.median(times))

@@ -1,0 +1,93 @@
+"""`edgesep quantize --sweep` and edgesep.quantize.sweep on the digits SepCNN: rows, real numbers, choice, budget, skips."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgesep.cli.main import main
+from edgesep.errors import ThresholdError
+from edgesep.quantize.recipe import QuantRecipe
+from edgesep.quantize.sweep import SweepRow, choose, default_candidates, sweep
+
+NAMES = ["per-channel minmax", "per-tensor naive", "per-tensor + equalize + bias",
+         "per-channel percentile", "per-channel mse", "per-channel entropy"]
+SMALL = ["--samples", "40", "--holdout", "40"]
+
+
+@pytest.fixture(scope="module")
+def swept(digits_onnx):
+    """The full sweep with the PyTorch model (every candidate measured)."""
+    return sweep(digits_onnx, calibration="digits", model="default", base=QuantRecipe(samples=40), holdout=40,
+                 latency_runs=12)
+
+
+def test_default_candidates_cover_the_remedies():
+    candidates = default_candidates(QuantRecipe(samples=40))
+    assert [c.name for c in candidates] == NAMES
+    assert [c.recipe.needs_torch_model for c in candidates] == [False, False, True, False, False, False]
+    assert all(c.recipe.samples == 40 for c in candidates)
+
+
+def test_sweep_measures_every_candidate(swept):
+    assert [row.name for row in swept.rows] == NAMES and swept.eval_samples == 40
+    for row in swept.rows:
+        assert row.skipped is None
+        assert 0.0 <= row.top1_agreement <= 1.0 and -1.0 <= row.cosine <= 1.0 + 1e-9  # entropy ranges hurt here (docs)
+        assert 0.0 <= row.accuracy <= 1.0 and row.p50_ms > 0 and row.size_bytes > 1000
+    baseline = swept.rows[0]
+    assert baseline.top1_agreement >= 0.98 and baseline.cosine > 0.999 and baseline.accuracy >= 0.9  # labels line up with the held-out draw
+    assert swept.rows[1].size_bytes < baseline.size_bytes  # per-tensor: one scale per tensor
+    best = max(swept.rows, key=lambda row: (row.top1_agreement, row.cosine))
+    assert swept.chosen == best.name and swept.best is best
+
+
+def test_choose_respects_the_budget():
+    recipe = QuantRecipe()
+    rows = [SweepRow("fast", recipe, 0.95, 0.99, None, 1.0, 10), SweepRow("slow", recipe, 1.0, 0.999, None, 5.0, 10),
+            SweepRow("skip", recipe, skipped="why")]
+    assert choose(rows, latency_budget_ms=None) == "slow"
+    assert choose(rows, latency_budget_ms=2.0) == "fast"
+    with pytest.raises(ThresholdError, match="latency budget"):
+        choose(rows, latency_budget_ms=0.5)
+
+
+def test_cli_sweep_table_skips_without_torch_model_and_writes_best(digits_onnx, tmp_path, capsys):
+    out = tmp_path / "best.tflite"
+    code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL, "-o", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and out.is_file() and (tmp_path / "best.tflite.json").is_file()
+    for column in ("agreement", "cosine", "accuracy", "p50 ms", "size kB", "chosen"):
+        assert column in text
+    assert "skipped per-tensor + equalize + bias: needs the PyTorch model" in text and "chosen: " in text
+
+    code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL, "-o", str(out)])
+    assert code == 2  # exists, no --force
+
+    code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL, "--json",
+                 "--latency-budget-ms", "1000"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["latency_budget_ms"] == 1000.0 and payload["path"] is None
+    rows = {row["name"]: row for row in payload["rows"]}
+    assert list(rows) == NAMES and rows["per-tensor + equalize + bias"]["skipped"]
+    measured = [row for row in payload["rows"] if not row["skipped"]]
+    assert all(0.0 <= row["top1_agreement"] <= 1.0 for row in measured)
+    assert rows["per-channel minmax"]["top1_agreement"] >= 0.98
+    best = max(measured, key=lambda row: (row["top1_agreement"], row["cosine"]))
+    assert payload["chosen"] == best["name"]
+
+
+def test_cli_impossible_budget_exits_1(digits_onnx, tmp_path, capsys):
+    out = tmp_path / "none.tflite"
+    code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL,
+                 "--latency-budget-ms", "1e-9", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists()
+    assert "no recipe runs within the latency budget" in err
+
+
+def test_cli_output_required_without_sweep(digits_onnx, capsys):
+    assert main(["-q", "quantize", str(digits_onnx), "--calib", "digits"]) == 2
+    assert "-o/--output" in capsys.readouterr().err
+    assert main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--latency-budget-ms", "1", "-o", "x.tflite"]) == 2
