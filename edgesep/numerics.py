@@ -71,3 +71,24 @@ def compare_all(reference: list[np.ndarray], candidate: list[np.ndarray]) -> Fid
         cosine=min(p.cosine for p in parts),
         top1_agreement=min(agreements) if agreements else None,
     )
+
+
+def check_stacked(
+    reference: list[list[np.ndarray]], candidate: list[list[np.ndarray]], *, tolerance: float, what: str
+) -> Fidelity:
+    """Stack per-sample outputs (``[sample][output]``), compare them and raise a ToleranceError when the
+    max-abs relative to the output scale exceeds ``tolerance``; ``what`` names the pair, e.g.
+    "TFLite output differs from onnxruntime"."""
+    from edgesep.errors import ToleranceError
+
+    outputs = range(len(reference[0]))
+    fidelity = compare_all(
+        [np.concatenate([sample[i] for sample in reference]) for i in outputs],
+        [np.concatenate([sample[i] for sample in candidate]) for i in range(len(candidate[0]))],
+    )
+    if not np.isfinite(fidelity.max_abs) or fidelity.relative > tolerance:
+        raise ToleranceError(
+            f"{what}: max-abs {fidelity.max_abs:.3g} "
+            f"({fidelity.relative:.3g} of the output scale) > tolerance {tolerance:g}"
+        )
+    return fidelity

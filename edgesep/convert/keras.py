@@ -145,7 +145,7 @@ def _verify(reference, model_bytes: bytes, *, tolerance: float, samples: int, se
     from ai_edge_litert.interpreter import Interpreter
 
     from edgesep.data.synthetic import random_inputs
-    from edgesep.numerics import compare_all
+    from edgesep.numerics import check_stacked
 
     interpreter = Interpreter(model_content=model_bytes)
     interpreter.allocate_tensors()
@@ -165,17 +165,10 @@ def _verify(reference, model_bytes: bytes, *, tolerance: float, samples: int, se
         expected.append(reference(arrays))
     if len(expected[0]) != len(actual[0]):
         raise ToleranceError(f"TFLite model has {len(actual[0])} outputs, the Keras model {len(expected[0])}")
-    reference_out = [np.concatenate([e[i] for e in expected]) for i in range(len(outputs))]
-    candidate_out = [np.concatenate([a[i] for a in actual]) for i in range(len(outputs))]
     try:
-        fidelity = compare_all(reference_out, candidate_out)
+        fidelity = check_stacked(expected, actual, tolerance=tolerance, what="TFLite output differs from Keras")
     except ValueError as error:
         raise ToleranceError(f"TFLite outputs do not match the Keras outputs: {error}") from error
-    if not np.isfinite(fidelity.max_abs) or fidelity.relative > tolerance:
-        raise ToleranceError(
-            f"TFLite output differs from Keras: max-abs {fidelity.max_abs:.3g} "
-            f"({fidelity.relative:.3g} of the output scale) > tolerance {tolerance:g}"
-        )
     return fidelity, inputs, outputs
 
 

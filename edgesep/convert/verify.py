@@ -7,7 +7,7 @@ import numpy as np
 from edgesep.convert.lowering import LoweredModel
 from edgesep.data.synthetic import random_inputs
 from edgesep.errors import ToleranceError
-from edgesep.numerics import Fidelity, compare_all
+from edgesep.numerics import Fidelity, check_stacked
 
 
 def run_tflite(model, inputs: list[np.ndarray], *, threads: int | None = None) -> list[np.ndarray]:
@@ -54,15 +54,7 @@ def verify_tflite(
         tflite_inputs = [lowered.to_tflite_input(i, feeds[name]) for i, name in enumerate(lowered.input_names)]
         outputs = run_tflite(interpreter, tflite_inputs)
         candidates.append([lowered.to_onnx_output(outputs[j]) for j in order])
-    reference = [np.concatenate([r[i] for r in references]) for i in range(len(lowered.output_names))]
-    candidate = [np.concatenate([c[i] for c in candidates]) for i in range(len(lowered.output_names))]
-    fidelity = compare_all(reference, candidate)
-    if not np.isfinite(fidelity.max_abs) or fidelity.relative > tolerance:
-        raise ToleranceError(
-            f"TFLite output differs from onnxruntime: max-abs {fidelity.max_abs:.3g} "
-            f"({fidelity.relative:.3g} of the output scale) > tolerance {tolerance:g}"
-        )
-    return fidelity
+    return check_stacked(references, candidates, tolerance=tolerance, what="TFLite output differs from onnxruntime")
 
 
 def _output_order(model_bytes: bytes, lowered: LoweredModel) -> list[int]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from edgesep.data.synthetic import random_inputs
-from edgesep.errors import InputError, ToleranceError
-from edgesep.numerics import Fidelity, compare_all
+from edgesep.errors import InputError
+from edgesep.numerics import Fidelity, check_stacked
 
 
 def check_onnx_file(path: Path) -> None:
@@ -49,12 +49,4 @@ def verify_against_torch(
         expected_list = [expected] if isinstance(expected, torch.Tensor) else list(expected)
         references.append([t.detach().numpy() for t in expected_list])
         candidates.append(session.run(None, {input_name: batch}))
-    reference = [np.concatenate([r[i] for r in references]) for i in range(len(references[0]))]
-    candidate = [np.concatenate([c[i] for c in candidates]) for i in range(len(candidates[0]))]
-    fidelity = compare_all(reference, candidate)
-    if not np.isfinite(fidelity.max_abs) or fidelity.relative > tolerance:
-        raise ToleranceError(
-            f"ONNX output differs from PyTorch: max-abs {fidelity.max_abs:.3g} "
-            f"({fidelity.relative:.3g} of the output scale) > tolerance {tolerance:g}"
-        )
-    return fidelity
+    return check_stacked(references, candidates, tolerance=tolerance, what="ONNX output differs from PyTorch")
