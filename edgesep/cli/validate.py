@@ -37,7 +37,7 @@ def validate_command(
     """Run the float and the quantized model on a device with the same inputs and compare them."""
     from edgesep.devices.base import RunSpec
     from edgesep.errors import InputError
-    from edgesep.validate.step import STAGES, check_accuracy_drop, validate
+    from edgesep.validate.step import STAGES, validate
 
     if report and output_dir is None:
         raise InputError("--report needs --output-dir (nothing is written into the current folder)")
@@ -58,6 +58,13 @@ def validate_command(
     with _stage_bar(stages) as on_stage:
         result = validate(float_model, quant_model, data=data, device=devices[0], output_dir=output_dir,
                           on_stage=on_stage, **options)  # fmt: skip
+    _emit(result, as_json=as_json, fail_if_drop=fail_if_drop)
+
+
+def _emit(result, *, as_json: bool, fail_if_drop: float | None) -> None:
+    """Print one validation report (JSON or table), then apply the --fail-if-drop gate."""
+    from edgesep.validate.step import check_accuracy_drop
+
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -67,15 +74,10 @@ def validate_command(
 
 
 def _compare_only(results, *, data, labels, output_dir, report, force, as_json, fail_if_drop) -> None:
-    from edgesep.validate.step import check_accuracy_drop, compare_results
+    from edgesep.validate.step import compare_results
 
     result = compare_results(results, data=data, labels=labels, output_dir=output_dir, report=report, force=force)
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
-    else:
-        _print_table(result)
-    if fail_if_drop is not None:
-        check_accuracy_drop(result, fail_if_drop)
+    _emit(result, as_json=as_json, fail_if_drop=fail_if_drop)
 
 
 def _validate_many(float_model, quant_model, *, data, devices, output_dir, as_json, fail_if_drop, stages, options):
