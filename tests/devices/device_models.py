@@ -69,3 +69,17 @@ def reference_outputs(model_path: Path, inputs: np.ndarray) -> np.ndarray:
             y = (y.astype(np.float32) - zero) * scale
         results.append(y.astype(np.float32))
     return np.concatenate(results, axis=0)
+
+
+def agent_processes(marker: str) -> list[int]:
+    """PIDs of edgesep agents (``agent.py``) whose command line contains ``marker`` (a test's folder)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "agent.py" in cmdline and marker in cmdline:
+                found.append(int(proc.name))
+    return found

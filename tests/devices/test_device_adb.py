@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from device_models import reference_outputs
+from device_models import agent_processes, reference_outputs
 from edgesep.devices.adb import AdbDevice, parse_benchmark_output
 from edgesep.devices.base import DeviceRunError, RunSpec
 from edgesep.errors import DeviceError
@@ -88,17 +88,9 @@ def test_disconnect_mid_run_keeps_partial_results(adb_double, tiny_models, tmp_p
 
 def _agents_running(marker: str) -> list[int]:
     import time
-    from pathlib import Path
 
     for _ in range(50):  # the TERMed agent may need a moment to write its last chunk and exit
-        found = []
-        for proc in Path("/proc").iterdir():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if "agent.py" in cmdline and marker in cmdline:
-                found.append(int(proc.name))
+        found = agent_processes(marker)
         if not found:
             return []
         time.sleep(0.2)

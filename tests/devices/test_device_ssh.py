@@ -10,26 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device_models import reference_outputs
+from device_models import agent_processes, reference_outputs
 from edgesep.devices.base import DeviceRunError, RunSpec
 from edgesep.errors import DeviceError
 
 
 def _remote_dirs(workdir: Path) -> list[Path]:
     return sorted(workdir.glob("edgesep-*"))
-
-
-def _agent_processes(marker: str) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if "agent.py" in cmdline and marker in cmdline:
-                found.append(int(proc.name))
-    return found
 
 
 def test_ssh_run_matches_local_reference(ssh_device, tiny_models, tiny_inputs, tmp_path):
@@ -99,7 +86,7 @@ def test_timeout_keeps_partial_results_and_leaves_nothing_behind(ssh_device, tmp
     assert not partial.complete and len(partial.latencies_ms) > 0
     assert (tmp_path / "res" / "f.results.json").is_file()
     assert _remote_dirs(workdir) == []
-    assert _agent_processes(str(workdir)) == []
+    assert agent_processes(str(workdir)) == []
 
 
 def test_connection_lost_mid_run_keeps_partial_results(ssh_device, sshd, tmp_path, tiny_models):
@@ -138,7 +125,7 @@ def test_connection_lost_mid_run_keeps_partial_results(ssh_device, sshd, tmp_pat
     assert not partial.complete and len(partial.latencies_ms) > 0
     assert _remote_dirs(workdir) == []
     for _ in range(50):  # the cleanup TERMed the orphaned agent; give it a moment to exit
-        if not _agent_processes(str(workdir)):
+        if not agent_processes(str(workdir)):
             break
         time.sleep(0.2)
-    assert _agent_processes(str(workdir)) == []
+    assert agent_processes(str(workdir)) == []
