@@ -54,7 +54,7 @@ def distill(
     from tqdm import tqdm
 
     from edgesep.distill.loss import distillation_loss
-    from edgesep.models.training import evaluate_accuracy, torch_threads
+    from edgesep.models.training import evaluate_accuracy, torch_threads, train_epoch
 
     started = time.perf_counter()
     x_train = torch.from_numpy(np.ascontiguousarray(data.x_train, dtype=np.float32))
@@ -77,21 +77,12 @@ def distill(
 
         bar = tqdm(total=config.epochs, initial=start_epoch, desc="distill", disable=not progress, leave=False)
         for epoch in range(start_epoch, config.epochs):
-            student.train()
-            order = torch.randperm(len(x_train), generator=generator)
-            total = 0.0
-            for step in range(steps):
-                index = order[step * config.batch_size : (step + 1) * config.batch_size]
-                optimizer.zero_grad(set_to_none=True)
-                loss = distillation_loss(
-                    student(x_train[index]), teacher_logits[index], y_train[index],
-                    temperature=config.temperature, alpha=config.alpha,
-                )  # fmt: skip
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total += float(loss.detach()) * len(index)
-            losses.append(total / len(x_train))
+            losses.append(train_epoch(
+                student, x_train, generator, batch_size=config.batch_size, optimizer=optimizer, schedule=schedule,
+                batch_loss=lambda outputs, index: distillation_loss(
+                    outputs, teacher_logits[index], y_train[index], temperature=config.temperature, alpha=config.alpha
+                ),
+            ))  # fmt: skip
             if config.checkpoint is not None:
                 _save(config, student, optimizer, schedule, generator, epoch=epoch + 1, losses=losses)
             bar.update(1)

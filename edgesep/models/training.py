@@ -67,6 +67,25 @@ def evaluate_accuracy(model, images: np.ndarray, labels: np.ndarray, *, batch_si
     return correct / max(1, len(images))
 
 
+def train_epoch(model, x_train, generator, *, batch_size: int, optimizer, schedule, batch_loss) -> float:
+    """One shuffled pass over ``x_train`` (an optimizer and a per-step schedule step per batch);
+    ``batch_loss(outputs, index)`` gives the loss of a batch.  Returns the mean loss per sample."""
+    import torch
+
+    model.train()
+    order = torch.randperm(len(x_train), generator=generator)
+    total = 0.0
+    for first in range(0, len(x_train), batch_size):
+        index = order[first : first + batch_size]
+        optimizer.zero_grad(set_to_none=True)
+        loss = batch_loss(model(x_train[index]), index)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        total += float(loss.detach()) * len(index)
+    return total / len(x_train)
+
+
 def train_classifier(
     model,
     split,
@@ -95,18 +114,10 @@ def train_classifier(
     mean_loss = float("nan")
     with torch_threads(config.threads):
         for epoch in range(config.epochs):
-            model.train()
-            order = torch.randperm(len(x_train), generator=generator)
-            total = 0.0
-            for step in range(steps_per_epoch):
-                index = order[step * config.batch_size : (step + 1) * config.batch_size]
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(x_train[index]), y_train[index])
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total += float(loss.detach()) * len(index)
-            mean_loss = total / len(x_train)
+            mean_loss = train_epoch(
+                model, x_train, generator, batch_size=config.batch_size, optimizer=optimizer, schedule=schedule,
+                batch_loss=lambda outputs, index: loss_fn(outputs, y_train[index]),
+            )  # fmt: skip
             if on_epoch is not None:
                 on_epoch(epoch + 1, mean_loss)
         seconds = time.perf_counter() - start
