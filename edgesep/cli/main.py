@@ -6,6 +6,8 @@ import importlib
 import importlib.util
 import sys
 
+import typer
+
 from edgesep.cli.app import OPTIONS, app
 from edgesep.errors import EdgesepError
 
@@ -30,11 +32,32 @@ def _register_commands() -> None:
             importlib.import_module(module)
 
 
+def _usage_error_type() -> type[Exception]:
+    """The base class of the usage errors typer raises, through typer's public names only.
+
+    typer >= 0.26 vendors click and raises `typer.TyperException` subclasses; older typer re-exports click's
+    `BadParameter`, whose base is `click.ClickException`. edgesep never imports click itself.
+    """
+    base = getattr(typer, "TyperException", None)
+    if isinstance(base, type) and issubclass(base, Exception):
+        return base
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _show_usage_error(error: Exception) -> None:
+    show = getattr(error, "show", None)
+    if callable(show):
+        show()
+    else:
+        print(f"Error: {error}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    import click
+    from typer.main import get_command
 
     _register_commands()
-    command = __import__("typer.main", fromlist=["get_command"]).get_command(app)
+    usage_error = _usage_error_type()
+    command = get_command(app)
     try:
         result = command.main(args=argv, prog_name="edgesep", standalone_mode=False)
     except EdgesepError as error:
@@ -42,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"edgesep: error: {error}", file=sys.stderr)
         return error.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("edgesep: interrupted", file=sys.stderr)
         return 130
-    except click.ClickException as error:
-        error.show()
+    except usage_error as error:
+        _show_usage_error(error)
         return 2
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return done.exit_code
     except KeyboardInterrupt:
         print("edgesep: interrupted", file=sys.stderr)
@@ -59,5 +82,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run() -> None:  # pragma: no cover - console script shim
-    sys.exit(main())
+def _verbosity_requested(argv: list[str]) -> int:
+    """How many -v the global options ask for (counted before the command name, as typer parses them)."""
+    count = 0
+    for arg in argv:
+        if not arg.startswith("-"):
+            break
+        if arg == "--verbose":
+            count += 1
+        elif arg.startswith("-") and not arg.startswith("--") and set(arg[1:]) <= {"v", "q"}:
+            count += arg.count("v")
+    return count
+
+
+def run() -> None:
+    """Console script: `main()` with TensorFlow's native info lines filtered out of stderr below -vv."""
+    from edgesep.cli.native_stderr import filtered_native_stderr
+
+    argv = sys.argv[1:]
+    if _verbosity_requested(argv) >= 2:
+        sys.exit(main(argv))
+    with filtered_native_stderr():
+        code = main(argv)
+    sys.exit(code)

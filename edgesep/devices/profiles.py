@@ -1,8 +1,12 @@
-"""Device profiles: TOML files in the repository's ``devices/`` folder (``devices/rpi4.toml`` ...)."""
+"""Device profiles: TOML files shipped in the package (``edgesep/devices/builtin/rpi4.toml`` ..., the repository's
+top-level ``devices/`` links there), found with importlib.resources so a wheel install has them too."""
 
 from __future__ import annotations
 
 import os
+import tomllib
+from importlib import resources
+from importlib.resources.abc import Traversable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -86,23 +90,25 @@ def _expect_type(values: Mapping[str, Any], key: str, kind, where: str) -> None:
         raise ConfigError(f"{where}: {key!r} must be {expected}, got {type(values[key]).__name__}")
 
 
-def profiles_dir() -> Path:
-    """``$EDGESEP_DEVICES_DIR`` or the repository's top-level ``devices/`` folder."""
+def profiles_dir() -> Traversable:
+    """``$EDGESEP_DEVICES_DIR`` or the profiles shipped as package data (``edgesep/devices/builtin``)."""
     override = os.environ.get("EDGESEP_DEVICES_DIR")
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parents[2] / "devices"
+    return resources.files("edgesep.devices") / "builtin"
 
 
 def available_profiles() -> list[str]:
     folder = profiles_dir()
-    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
 def load_profile(name_or_path: str | os.PathLike) -> DeviceProfile:
     """A profile by name (``rpi4``) from :func:`profiles_dir`, or a path to a .toml file."""
     text = str(name_or_path)
-    path = Path(text).expanduser()
+    path: Traversable = Path(text).expanduser()
     if not (text.endswith(".toml") or path.is_file()):
         path = profiles_dir() / f"{text}.toml"
         if not path.is_file():
@@ -113,10 +119,6 @@ def load_profile(name_or_path: str | os.PathLike) -> DeviceProfile:
             )
     if not path.is_file():
         raise InputError(f"device profile not found: {path}")
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:

@@ -54,7 +54,7 @@ def test_benchmark_model_route_gives_latency_only(adb_double, tiny_models, tmp_p
     for tag, result in results.items():
         assert result.source == "benchmark_model" and result.outputs is None
         stats = result.latency_stats()
-        assert stats.count == 20 and 0 < stats.min <= stats.mean <= stats.max
+        assert stats.count == 20 and 0 <= stats.min <= stats.mean <= stats.max  # a tiny model can read 0 us
         assert result.device["model"] == "Pixel Double" and result.device["machine"] == "arm64-v8a"
         assert (tmp_path / "res" / f"{tag}.results.json").is_file()
     assert _remote_dirs(adb_double) == []

@@ -66,3 +66,24 @@ def test_emulated_profile_needs_rootfs(tmp_path):
 
     with pytest.raises(DeviceError, match="arm64 rootfs is not built"):
         open_device("pi-emulated-local", overrides={"rootfs": str(tmp_path / "none")})
+
+
+def test_profiles_are_package_data_that_a_wheel_ships():
+    """Profiles are found through importlib.resources inside the package (not through the repository), and
+    pyproject's package-data glob covers every one of them, so a non-editable install has them all."""
+    import fnmatch
+    import tomllib
+    from importlib import resources
+    from pathlib import Path
+
+    import edgesep
+    from edgesep.devices.profiles import profiles_dir
+
+    shipped = resources.files("edgesep.devices") / "builtin"
+    assert str(profiles_dir()) == str(shipped)
+    package_root = Path(edgesep.__file__).parent
+    files = [Path(str(shipped / f"{name}.toml")) for name in available_profiles()]
+    pyproject = tomllib.loads((package_root.parent / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["edgesep"]
+    assert all(any(fnmatch.fnmatch(str(f.relative_to(package_root)), g) for g in globs) for f in files)
+    assert (package_root / "py.typed").is_file()
