@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,9 @@ def shrink_run(tmp_path_factory):
     config = folder / "p.toml"
     config.write_text(CONFIG)
     code = main(["-q", "run", str(config), "--json"])
+    # the rerun test edits the config and re-runs into out/: the other tests read this copy of the first run,
+    # so they hold in any order (pytest -p randomly)
+    shutil.copytree(folder / "out", folder / "first-run")
     return folder, config, code
 
 
@@ -64,7 +68,7 @@ def test_exported_model_is_the_pruned_distilled_one(shrink_run):
 
     folder, _, code = shrink_run
     assert code == 0
-    out = folder / "out"
+    out = folder / "first-run"
     state = json.loads((out / "state.json").read_text())["steps"]
     pruned = state["prune"]["result"]
     assert pruned["kept_channels"] == {"features.0.0": [16, 8], "features.1.pointwise": [32, 16],
@@ -92,7 +96,7 @@ def test_exported_model_is_the_pruned_distilled_one(shrink_run):
 
 def test_summary_accuracy_of_the_shrunk_model(shrink_run):
     folder, _, _ = shrink_run
-    rows = {r["variant"]: r for r in json.loads((folder / "out" / "summary.json").read_text())["rows"]}
+    rows = {r["variant"]: r for r in json.loads((folder / "first-run" / "summary.json").read_text())["rows"]}
     assert set(rows) == {"float32", "int8"}
     assert rows["float32"]["accuracy"] > 3 * CHANCE
     assert abs(rows["int8"]["accuracy"] - rows["float32"]["accuracy"]) <= 3.0
