@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 
 def _interpreter(model: str | Path | bytes):
@@ -31,3 +33,103 @@ def fused_activations(model: str | Path | bytes) -> int:
     """How many standalone activation ops (RELU, RELU6, ...) were NOT fused into their producers."""
     histogram = op_histogram(model)
     return sum(histogram.get(name, 0) for name in ("RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1"))
+
+
+@dataclass(frozen=True)
+class LeftOutOp:
+    """An op the delegate did not take: it runs on TFLite's own kernels between delegated parts."""
+
+    index: int
+    op: str
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """The runtime's view of a model: how XNNPACK (TFLite's default CPU delegate) partitions it.
+
+    ``partitions`` is the number of delegate nodes; one partition and no op left out is the goal: every op
+    left out runs on reference kernels and splits the graph.
+    """
+
+    delegate: str
+    ops: int
+    partitions: int
+    delegated_ops: int
+    left_out: tuple[LeftOutOp, ...]
+
+    @property
+    def single_partition(self) -> bool:
+        return self.partitions == 1 and not self.left_out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "delegate": self.delegate,
+            "ops": self.ops,
+            "partitions": self.partitions,
+            "delegated_ops": self.delegated_ops,
+            "left_out": [op.to_dict() for op in self.left_out],
+        }
+
+    def summary(self) -> str:
+        if not self.left_out:
+            return f"{self.partitions} {self.delegate} partition(s), all {self.ops} ops delegated"
+        kinds = Counter(op.op for op in self.left_out)
+        listed = ", ".join(f"{name} x{count}" for name, count in sorted(kinds.items(), key=lambda kv: -kv[1]))
+        return f"{self.partitions} {self.delegate} partition(s), {len(self.left_out)} of {self.ops} ops left out ({listed})"
+
+
+_KNOWN_REASONS = {
+    "GATHER": "XNNPACK has no GATHER",
+    "PRELU": "XNNPACK takes PRELU in float only with a static slope",
+    "DEQUANTIZE": "a float output or input of an integer graph (expected at the edges)",
+    "QUANTIZE": "a float input of an integer graph (expected at the edges)",
+}
+
+
+def delegation(model: str | Path | bytes, *, threads: int | None = 1) -> Delegation:
+    """Load ``model`` with the default delegate (XNNPACK) and report its partitions and the ops left out.
+
+    After ``allocate_tensors`` the interpreter lists the original ops followed by one DELEGATE node per
+    partition; the ops a partition replaced are found by walking back from its outputs to its inputs.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    if isinstance(model, (bytes, bytearray)):
+        interpreter = Interpreter(model_content=bytes(model), num_threads=threads)
+    else:
+        interpreter = Interpreter(model_path=str(model), num_threads=threads)
+    original = len(interpreter._get_ops_details())  # noqa: SLF001 - the only op listing the interpreter offers
+    interpreter.allocate_tensors()
+    details = interpreter._get_ops_details()  # noqa: SLF001
+    ops, delegates = details[:original], details[original:]
+    producer = {int(t): op["index"] for op in ops for t in op["outputs"] if t >= 0}
+    delegated: set[int] = set()
+    for node in delegates:
+        boundary = {int(t) for t in node["inputs"]}
+        stack = [int(t) for t in node["outputs"]]
+        seen: set[int] = set()
+        while stack:
+            tensor = stack.pop()
+            if tensor in seen or tensor in boundary or tensor not in producer:
+                continue
+            seen.add(tensor)
+            index = producer[tensor]
+            if index not in delegated:
+                delegated.add(index)
+                stack.extend(int(t) for t in ops[index]["inputs"] if t >= 0)
+    left_out = tuple(
+        LeftOutOp(op["index"], op["op_name"], _KNOWN_REASONS.get(op["op_name"], ""))
+        for op in ops
+        if op["index"] not in delegated
+    )
+    return Delegation(
+        delegate="XNNPACK" if delegates else "none",
+        ops=len(ops),
+        partitions=len(delegates),
+        delegated_ops=len(delegated),
+        left_out=left_out,
+    )

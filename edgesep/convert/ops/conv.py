@@ -1,4 +1,7 @@
-"""Conv (plain, depthwise, grouped; strides, dilations, every pad mode) and ConvTranspose, NHWC."""
+"""Conv (plain, depthwise, grouped; strides, dilations, every pad mode) and ConvTranspose, NHWC.
+
+Each Conv becomes exactly one TFLite op that XNNPACK delegates: CONV_2D (groups included) or
+DEPTHWISE_CONV_2D (any strides, dilations and channel multiplier)."""
 
 from __future__ import annotations
 
@@ -36,30 +39,30 @@ def conv(node, ctx):
     pads = explicit_pads(node, in_hw, kernel, strides, dilations)
     padding, pre_pads = choose_padding(pads, in_hw, kernel, strides, dilations)
     x = pad_nhwc(x, pre_pads)
-    if groups == 1:
+    if channels_in % groups or channels_out % groups or weight.shape[1] * groups != channels_in:
+        raise ctx.unsupported(node, f"group={groups} does not divide {channels_in} -> {channels_out} channels")
+    if groups > 1 and groups == channels_in:
+        result = _depthwise(x, weight, strides, dilations, padding)
+    else:  # plain or grouped: one CONV_2D (TFLite and XNNPACK take a filter with C_in / groups channels)
         result = _conv2d(x, weight, strides, dilations, padding)
-    elif groups == channels_in and weight.shape[1] == 1 and _depthwise_ok(strides, dilations):
-        multiplier = channels_out // channels_in
-        filters = weight.reshape(channels_in, multiplier, *kernel).transpose(2, 3, 0, 1)
-        result = tf.nn.depthwise_conv2d(
-            x, tf.constant(np.ascontiguousarray(filters)), strides=[1, strides[0], strides[1], 1],
-            padding=padding, dilations=list(dilations),
-        )
-    else:
-        if channels_in % groups or channels_out % groups:
-            raise ctx.unsupported(node, f"group={groups} does not divide {channels_in} -> {channels_out} channels")
-        parts = tf.split(x, groups, axis=3)
-        kernels = np.split(weight, groups, axis=0)
-        result = tf.concat([_conv2d(p, k, strides, dilations, padding) for p, k in zip(parts, kernels)], axis=3)
     if bias is not None:
         result = tf.nn.bias_add(result, tf.constant(bias.astype(dtype)))
     return [Value(result, NHWC)]
 
 
-def _depthwise_ok(strides, dilations) -> bool:
-    if strides[0] != strides[1]:
-        return False
-    return max(strides) == 1 or max(dilations) == 1
+def _depthwise(x, weight: np.ndarray, strides, dilations, padding: str):
+    """One DEPTHWISE_CONV_2D (channel multiplier = C_out / C_in). The raw op, unlike tf.nn.depthwise_conv2d,
+    keeps unequal strides and dilations as attributes (TFLite and XNNPACK take both) instead of splitting
+    the convolution per group or adding SPACE_TO_BATCH_ND around it."""
+    import tensorflow as tf
+
+    multiplier = weight.shape[0] // int(x.shape[3])
+    kernel = weight.shape[2:]
+    filters = weight.reshape(int(x.shape[3]), multiplier, *kernel).transpose(2, 3, 0, 1)
+    return tf.raw_ops.DepthwiseConv2dNative(
+        input=x, filter=tf.constant(np.ascontiguousarray(filters)), strides=[1, strides[0], strides[1], 1],
+        padding=padding, dilations=[1, dilations[0], dilations[1], 1],
+    )
 
 
 def _conv2d(x, weight: np.ndarray, strides, dilations, padding: str):
