@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -73,22 +74,36 @@ def compare_all(reference: list[np.ndarray], candidate: list[np.ndarray]) -> Fid
     )
 
 
+DEFAULT_TOLERANCE = 1e-3  # max-abs relative to each output's scale: float32 noise of deep nets stays < 5e-4
+MIN_SCALE = 1e-2  # an output near zero (a detector's empty map) is judged as if its scale were this
+
+
 def check_stacked(
-    reference: list[list[np.ndarray]], candidate: list[list[np.ndarray]], *, tolerance: float, what: str
+    reference: list[list[np.ndarray]],
+    candidate: list[list[np.ndarray]],
+    *,
+    tolerance: float,
+    what: str,
+    names: Sequence[str] | None = None,
+    min_scale: float = MIN_SCALE,
 ) -> Fidelity:
-    """Stack per-sample outputs (``[sample][output]``), compare them and raise a ToleranceError when the
-    max-abs relative to the output scale exceeds ``tolerance``; ``what`` names the pair, e.g.
-    "TFLite output differs from onnxruntime"."""
+    """Stack per-sample outputs (``[sample][output]``), compare them and raise a ToleranceError when an
+    output's max-abs error exceeds ``tolerance`` times its scale: max |reference|, but at least ``min_scale``
+    (so ``tolerance * min_scale`` is an absolute floor for outputs near zero, and ``tolerance=0`` stays
+    exact). ``what`` names the pair, e.g. "TFLite output differs from onnxruntime", ``names`` the outputs."""
     from edgesep.errors import ToleranceError
 
-    outputs = range(len(reference[0]))
-    fidelity = compare_all(
-        [np.concatenate([sample[i] for sample in reference]) for i in outputs],
-        [np.concatenate([sample[i] for sample in candidate]) for i in range(len(candidate[0]))],
-    )
-    if not np.isfinite(fidelity.max_abs) or fidelity.relative > tolerance:
-        raise ToleranceError(
-            f"{what}: max-abs {fidelity.max_abs:.3g} "
-            f"({fidelity.relative:.3g} of the output scale) > tolerance {tolerance:g}"
-        )
+    count = len(reference[0])
+    stacked_ref = [np.concatenate([sample[i] for sample in reference]) for i in range(count)]
+    stacked_cand = [np.concatenate([sample[i] for sample in candidate]) for i in range(len(candidate[0]))]
+    fidelity = compare_all(stacked_ref, stacked_cand)
+    for index, (ref, cand) in enumerate(zip(stacked_ref, stacked_cand)):
+        part = compare(ref, cand)
+        scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+        if not np.isfinite(part.max_abs) or part.max_abs > tolerance * max(scale, min_scale):
+            label = f" {names[index]!r}" if names is not None and count > 1 else ""
+            raise ToleranceError(
+                f"{what}{label}: max-abs {part.max_abs:.3g} ({part.relative:.3g} of the output scale {scale:.3g}) "
+                f"> tolerance {tolerance:g} (of a scale at least {min_scale:g})"
+            )
     return fidelity

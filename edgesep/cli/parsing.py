@@ -22,6 +22,23 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     return shape
 
 
+def parse_input_shapes(values: list[str] | None) -> tuple[int, ...] | dict[str, tuple[int, ...]] | None:
+    """Repeated ``--input-shape``: one bare ``N,C,H,W`` (the only input) or ``NAME:N,C,H,W`` per input."""
+    if not values:
+        return None
+    if len(values) == 1 and ":" not in values[0]:
+        return parse_shape(values[0])
+    shapes: dict[str, tuple[int, ...]] = {}
+    for value in values:
+        name, sep, dims = value.rpartition(":")
+        if not sep or not name:
+            raise InputError(f"input shape {value!r}: with several inputs write NAME:N,C,H,W for each")
+        if name in shapes:
+            raise InputError(f"input {name!r} is given two shapes")
+        shapes[name] = parse_shape(dims)  # type: ignore[assignment]
+    return shapes
+
+
 def resolve_model_reference(text: str) -> str:
     """``default`` -> the trained digits SepCNN factory; anything else is returned as given."""
     return DEFAULT_FACTORY if text == DEFAULT_MODEL_WORD else text

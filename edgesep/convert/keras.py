@@ -7,6 +7,8 @@ TFLite outputs are compared with the model's own outputs on seeded inputs before
 
 from __future__ import annotations
 
+from edgesep.numerics import DEFAULT_TOLERANCE
+
 import time
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,7 @@ def convert_keras(
     path: str | Path,
     output: str | Path,
     *,
-    tolerance: float = 1e-4,
+    tolerance: float = DEFAULT_TOLERANCE,
     samples: int = 4,
     seed: int = 0,
     force: bool = False,
@@ -90,7 +92,7 @@ def convert_keras(
     return result
 
 
-def keras_float_tflite(path: str | Path, *, tolerance: float = 1e-4) -> bytes:
+def keras_float_tflite(path: str | Path, *, tolerance: float = DEFAULT_TOLERANCE) -> bytes:
     """The float32 TFLite bytes of a Keras model / SavedModel, verified like ``convert_keras`` (nothing written)."""
     reference, model_bytes = _load_and_convert(Path(path))
     _verify(reference, model_bytes, tolerance=tolerance, samples=4, seed=0)

@@ -37,8 +37,9 @@ def graph_inputs(model) -> list:
 def prepare_model(model, *, input_shapes: Mapping[str, tuple[int, ...]] | None = None):
     """Return a copy with static input shapes and inferred intermediate shapes.
 
-    A dynamic batch dimension becomes 1; any other dynamic dimension needs an
-    explicit shape (``--input-shape``) and raises ShapeError.
+    A dimension is dynamic when it has a ``dim_param``, no value, or a value <= 0 (Paddle2ONNX writes -1).
+    A dynamic batch dimension becomes 1; any other dynamic dimension needs an explicit shape
+    (``--input-shape``) and raises ShapeError.
     """
     import onnx
 
@@ -56,8 +57,8 @@ def prepare_model(model, *, input_shapes: Mapping[str, tuple[int, ...]] | None =
             if len(wanted) != len(dims):
                 raise ShapeError(f"input {value.name!r} has rank {len(dims)}, but the shape given is {wanted}")
             for dim, size in zip(dims, wanted):
-                declared = dim.dim_value if dim.HasField("dim_value") else None
-                if declared and declared != size:
+                declared = dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None
+                if declared is not None and declared != size:
                     raise ShapeError(f"input {value.name!r} is fixed to {_dims_text(dims)}; cannot use {wanted}")
                 dim.Clear()
                 dim.dim_value = size
@@ -70,8 +71,8 @@ def prepare_model(model, *, input_shapes: Mapping[str, tuple[int, ...]] | None =
                 dim.dim_value = 1
                 continue
             raise ShapeError(
-                f"input {value.name!r} has dynamic dimensions {_dims_text(dims)}; "
-                "pass a static shape with --input-shape (e.g. 1,3,224,224)"
+                f"input {value.name!r} has dynamic dimensions {_dims_text(dims)}; pass a static shape with "
+                f"--input-shape (e.g. 1,3,224,224, or {value.name}:1,3,224,224 for one of several inputs)"
             )
     _clear_value_info(prepared)
     try:
@@ -102,4 +103,24 @@ def _clear_value_info(model) -> None:
 
 
 def _dims_text(dims) -> str:
-    return "(" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims) + ")"
+    return "(" + ", ".join(
+        str(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?") for d in dims
+    ) + ")"
+
+
+def named_input_shapes(model, shapes) -> dict[str, tuple[int, ...]] | None:
+    """``--input-shape`` values -> {input name: shape}: a bare shape names the only input; a mapping is
+    checked against the graph's inputs."""
+    if shapes is None:
+        return None
+    inputs = [value.name for value in graph_inputs(model)]
+    if not isinstance(shapes, Mapping):
+        if len(inputs) != 1:
+            raise InputError(
+                f"the model has {len(inputs)} inputs ({', '.join(inputs)}): give each one as NAME:N,C,H,W"
+            )
+        return {inputs[0]: tuple(int(d) for d in shapes)}
+    unknown = sorted(set(shapes) - set(inputs))
+    if unknown:
+        raise InputError(f"--input-shape names unknown input {unknown[0]!r}; the inputs are {', '.join(inputs)}")
+    return {name: tuple(int(d) for d in shape) for name, shape in shapes.items()}

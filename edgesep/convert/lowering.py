@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from edgesep.convert.interface import input_key, output_key
 from edgesep.convert.layout import NHWC, PLAIN, Value, as_nhwc, as_plain
 from edgesep.convert.registry import get_handler, supported_ops
 from edgesep.errors import ShapeError, UnsupportedOpError
@@ -111,7 +112,7 @@ def lower(model, *, keep_nchw: bool = False, input_shapes: Mapping[str, tuple[in
     specs = []
     for value, shape, dtype in zip(inputs, onnx_shapes, dtypes):
         stored = tuple(shape[i] for i in (0, 2, 3, 1)) if nhwc_inputs and len(shape) == 4 else shape
-        specs.append(tf.TensorSpec(stored, tf.as_dtype(dtype), name=_tf_name(value.name)))
+        specs.append(tf.TensorSpec(stored, tf.as_dtype(dtype), name=input_key(len(specs))))
     output_names = tuple(v.name for v in graph.output)
 
     def run_graph(*args):
@@ -122,17 +123,18 @@ def lower(model, *, keep_nchw: bool = False, input_shapes: Mapping[str, tuple[in
             ctx.values[value.name] = Value(arg, layout)
         for node in nodes:
             _lower_node(node, ctx, opset=opset)
-        results = []
-        for name in output_names:
+        results = {}
+        for index, name in enumerate(output_names):
             value = ctx.values[name]
             data = as_nhwc(value) if (value.rank == 4 and not keep_nchw) else as_plain(value)
-            results.append(tf.identity(data))
-        return tuple(results)
+            results[output_key(index)] = tf.identity(data)
+        return results  # keyed by position: convert.interface maps the keys back to ONNX order and names
 
     module = tf.Module()
     module.function = tf.function(run_graph, input_signature=specs, autograph=False)
     concrete = module.function.get_concrete_function()
-    output_shapes = tuple(tuple(int(d) for d in t.shape) for t in concrete.structured_outputs)
+    results = concrete.structured_outputs
+    output_shapes = tuple(tuple(int(d) for d in results[output_key(i)].shape) for i in range(len(output_names)))
     return LoweredModel(
         concrete_function=concrete,
         input_names=tuple(v.name for v in inputs),
@@ -212,8 +214,3 @@ def _node(proto) -> Node:
         attrs=attrs,
         proto=proto,
     )
-
-
-def _tf_name(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "_.-" else "_" for c in name)
-    return cleaned if cleaned and cleaned[0].isalpha() else f"input_{cleaned}"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from edgesep.errors import InputError
 from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
-from edgesep.numerics import Fidelity
+from edgesep.numerics import DEFAULT_TOLERANCE, Fidelity
 
-DEFAULT_TOLERANCE = 1e-4
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
@@ -45,7 +44,7 @@ def convert(
     output: str | Path,
     *,
     keep_nchw: bool = False,
-    input_shape: tuple[int, ...] | None = None,
+    input_shape: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     samples: int = 4,
     seed: int = 0,
@@ -53,7 +52,8 @@ def convert(
 ) -> ConvertResult:
     """Convert an ONNX model (or a Keras/SavedModel) to a float32 TFLite model, verified vs onnxruntime.
 
-    ``input_shape`` (ONNX layout, e.g. NCHW) fixes the first input's shape.  The
+    ``input_shape`` (ONNX layout, e.g. NCHW) fixes the only input's shape; ``{name: shape}`` fixes several.
+    Dynamic dims (``dim_param``, empty, or <= 0) need it, except a dynamic batch (1).  The
     file and its ``<output>.json`` sidecar are written only if the TFLite
     outputs match onnxruntime within ``tolerance`` relative to the output scale.
     """
@@ -62,7 +62,7 @@ def convert(
         from edgesep.convert.keras import convert_keras
 
         return convert_keras(source, output, tolerance=tolerance, force=force)
-    from edgesep.convert.loading import graph_inputs, read_model, simplify
+    from edgesep.convert.loading import named_input_shapes, read_model, simplify
     from edgesep.convert.lowering import lower
     from edgesep.convert.tflite import to_tflite_bytes
     from edgesep.convert.tflite_inspect import op_histogram
@@ -71,12 +71,7 @@ def convert(
     started = time.perf_counter()
     check_output(output, force=force)
     model = read_model(source)
-    shapes = None
-    if input_shape is not None:
-        inputs = graph_inputs(model)
-        if len(inputs) != 1:
-            raise InputError(f"--input-shape needs a single-input model; {source} has {len(inputs)} inputs")
-        shapes = {inputs[0].name: tuple(int(d) for d in input_shape)}
+    shapes = named_input_shapes(model, input_shape)
     lowered = lower(simplify(model), keep_nchw=keep_nchw, input_shapes=shapes)
     model_bytes = to_tflite_bytes(lowered)
     fidelity = verify_tflite(model, model_bytes, lowered, tolerance=tolerance, samples=samples, seed=seed)

@@ -17,11 +17,15 @@ def make_converter(lowered: LoweredModel):
 
 
 def to_tflite_bytes(lowered: LoweredModel, *, converter=None) -> bytes:
-    """Run the converter; a TF op with no TFLite builtin becomes an UnsupportedOpError."""
+    """Run the converter (a TF op with no TFLite builtin becomes an UnsupportedOpError) and give the result
+    the ONNX interface (order, names, signature keys)."""
+    from edgesep.convert.interface import with_onnx_interface
+
     converter = converter or make_converter(lowered)
     try:
-        return bytes(converter.convert())
+        model_bytes = bytes(converter.convert())
     except Exception as error:  # ConverterError and friends
         text = str(error).strip()
         lines = [line for line in text.splitlines() if "error:" in line] or text.splitlines() or [type(error).__name__]
         raise UnsupportedOpError("<tflite>", "<converter>", (), f"the TFLite converter failed: {lines[0].strip()[:300]}") from None
+    return with_onnx_interface(model_bytes, input_names=lowered.input_names, output_names=lowered.output_names)

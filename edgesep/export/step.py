@@ -9,12 +9,11 @@ from typing import Any
 
 from edgesep.errors import InputError, ShapeError
 from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
-from edgesep.numerics import Fidelity
+from edgesep.numerics import DEFAULT_TOLERANCE, Fidelity
 
 DEFAULT_OPSET = 17
 """Opset 17: LayerNormalization is native, and onnxruntime, onnxslim and edgesep.convert all support it."""
 
-DEFAULT_TOLERANCE = 1e-4
 
 DEFAULT_FACTORY = "edgesep.models.default:load_default_model"
 """What the model reference ``default`` means: the digits SepCNN, trained into the cache if absent."""

@@ -6,6 +6,8 @@ is a ConfigError naming the key, the file and line, and what was expected.
 
 from __future__ import annotations
 
+from edgesep.numerics import DEFAULT_TOLERANCE
+
 import dataclasses
 import re
 import tomllib
@@ -35,7 +37,7 @@ class ModelSection:
 @dataclass(frozen=True)
 class ConvertSection:
     keep_nchw: bool = False
-    tolerance: float = 1e-4
+    tolerance: float = DEFAULT_TOLERANCE
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from onnx import TensorProto, helper
 from convert_helpers import convert_in_memory, make_model  # noqa: E402
 from edgesep.convert import convert
 from edgesep.convert.registry import supported_ops
-from edgesep.convert.verify import output_order
 from edgesep.errors import ShapeError, UnsupportedOpError
 
 
@@ -84,9 +83,3 @@ def test_supported_ops_cover_the_issue_list():
         "Identity", "Shape", "Gather", "Cast",
     }
     assert wanted <= set(supported_ops())
-
-
-def test_output_order_follows_function_output_index():
-    assert output_order(["PartitionedCall:1", "PartitionedCall:0"]) == [1, 0]
-    assert output_order(["StatefulPartitionedCall:0"]) == [0]
-    assert output_order(["a", "b"]) == [0, 1]

@@ -1,0 +1,70 @@
+"""Give a converted .tflite the ONNX model's interface: inputs and outputs in ONNX order, carrying the ONNX
+names, and a ``serving_default`` SignatureDef whose keys are the ONNX names.
+
+The lowering names the function's arguments and results by position (``input_0000``, ``output_0000``...);
+the TFLite converter keeps those keys in its SignatureDef but lists the subgraph's outputs in an order of
+its own (``PartitionedCall:1, PartitionedCall:0``). The keys tell which tensor is which, so the flatbuffer is
+rewritten here once, for float and quantized models alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from edgesep.errors import ShapeError
+
+SIGNATURE_KEY = "serving_default"
+
+
+def input_key(index: int) -> str:
+    return f"input_{index:04d}"
+
+
+def output_key(index: int) -> str:
+    return f"output_{index:04d}"
+
+
+def with_onnx_interface(model_bytes: bytes, *, input_names: Sequence[str], output_names: Sequence[str]) -> bytes:
+    """``model_bytes`` with ONNX-ordered, ONNX-named inputs/outputs and signature keys (see module doc)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
+    signatures = [s for s in (model.signatureDefs or []) if _text(s.signatureKey) == SIGNATURE_KEY]
+    if len(signatures) != 1:
+        raise ShapeError(f"the converted model has no single {SIGNATURE_KEY!r} signature to name its I/O by")
+    signature = signatures[0]
+    subgraph = model.subgraphs[signature.subgraphIndex]
+    inputs = _ordered(signature.inputs, [input_key(i) for i in range(len(input_names))], "input")
+    outputs = _ordered(signature.outputs, [output_key(i) for i in range(len(output_names))], "output")
+    subgraph.inputs = np.asarray(inputs, dtype=np.int32)
+    subgraph.outputs = np.asarray(outputs, dtype=np.int32)
+    named: set[int] = set()
+    for tensor, name in [*zip(inputs, input_names), *zip(outputs, output_names)]:
+        if tensor not in named:  # a graph input passed straight through keeps the input's name
+            subgraph.tensors[tensor].name = name.encode("utf-8")
+            named.add(tensor)
+    signature.inputs = [_tensor_map(schema, name, tensor) for name, tensor in zip(input_names, inputs)]
+    signature.outputs = [_tensor_map(schema, name, tensor) for name, tensor in zip(output_names, outputs)]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _ordered(maps, keys: list[str], what: str) -> list[int]:
+    by_key = {_text(m.name): int(m.tensorIndex) for m in maps or []}
+    missing = [key for key in keys if key not in by_key]
+    if missing or len(by_key) != len(keys):
+        raise ShapeError(f"the converted model's {what}s {sorted(by_key)} do not match the ONNX {what}s {keys}")
+    return [by_key[key] for key in keys]
+
+
+def _tensor_map(schema, name: str, tensor: int):
+    entry = schema.TensorMapT()
+    entry.name = name.encode("utf-8")
+    entry.tensorIndex = tensor
+    return entry
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
