@@ -89,13 +89,31 @@ def as_plain(value: Value):
 
 
 def gather_channels(data, order: np.ndarray):
-    """``data[..., order]`` for an NHWC tensor; no op when ``order`` is the identity."""
+    """``data[..., order]`` for an NHWC tensor; no op when ``order`` is the identity.
+
+    A channel shuffle (``order`` = the transpose of an A x B grid of channels) becomes
+    RESHAPE + TRANSPOSE + RESHAPE, which XNNPACK delegates in float and int8; any other order is a GATHER,
+    which XNNPACK leaves to TFLite's kernels."""
     import tensorflow as tf
 
     order = np.asarray(order, dtype=np.int32)
     if np.array_equal(order, np.arange(order.size)):
         return data
+    grid = shuffle_grid(order)
+    if grid is not None:
+        n, h, w, c = (int(d) for d in data.shape)
+        grouped = tf.reshape(data, (n, h, w, *grid))
+        return tf.reshape(tf.transpose(grouped, (0, 1, 2, 4, 3)), (n, h, w, c))
     return tf.gather(data, order, axis=3)
+
+
+def shuffle_grid(order: np.ndarray) -> tuple[int, int] | None:
+    """(A, B) when ``order`` equals ``arange(A * B).reshape(A, B).T.ravel()`` (a channel shuffle), else None."""
+    size = order.size
+    for a in range(2, size):
+        if size % a == 0 and np.array_equal(order, np.arange(size).reshape(a, size // a).T.ravel()):
+            return a, size // a
+    return None
 
 
 def as_nhwc(value: Value):

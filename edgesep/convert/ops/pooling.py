@@ -61,20 +61,20 @@ def max_pool(node, ctx):
 
 
 def _pad_replicate(x, pads: list[int]):
-    """Edge-replicate padding (repeated 1-wide SYMMETRIC pads, i.e. MIRROR_PAD).
+    """Edge-replicate padding [top, left, bottom, right] as STRIDED_SLICE + CONCATENATION.
 
     Every max-pool window holds at least one real element and a replicated edge
     value is a copy of the element it borders, so the maximum is unchanged; unlike
-    padding with -FLT_MAX this keeps the tensor's range fit for int8 calibration.
+    padding with -FLT_MAX this keeps the tensor's range fit for int8 calibration. Slices and
+    concatenations are exact and XNNPACK delegates them (it leaves MIRROR_PAD to TFLite's kernels).
     """
     import tensorflow as tf
 
-    remaining = list(pads)
-    while any(remaining):
-        step = [min(p, 1) for p in remaining]
-        spec = [[0, 0], [step[0], step[2]], [step[1], step[3]], [0, 0]]
-        x = tf.pad(x, spec, mode="SYMMETRIC")
-        remaining = [p - s for p, s in zip(remaining, step)]
+    top, left, bottom, right = pads
+    if top or bottom:
+        x = tf.concat([x[:, :1]] * top + [x] + [x[:, -1:]] * bottom, axis=1)
+    if left or right:
+        x = tf.concat([x[:, :, :1]] * left + [x] + [x[:, :, -1:]] * right, axis=2)
     return x
 
 

@@ -1,5 +1,6 @@
-"""Resize/Upsample of NHWC maps: bilinear via RESIZE_BILINEAR flags, nearest via
-RESIZE_NEAREST_NEIGHBOR when its index map equals ONNX's, else an exact constant-index gather."""
+"""Resize/Upsample of NHWC maps: bilinear via RESIZE_BILINEAR flags; nearest by an integer factor as
+RESHAPE + CONCATENATION (XNNPACK leaves RESIZE_NEAREST_NEIGHBOR to TFLite's kernels, which splits the graph),
+else RESIZE_NEAREST_NEIGHBOR when its index map equals ONNX's, else an exact constant-index gather."""
 
 from __future__ import annotations
 
@@ -103,6 +104,9 @@ def resize(node, ctx):
         cols = _onnx_nearest(out_w, shape[3], scales[1], coordinates, rounding)
     except ValueError:
         raise ctx.unsupported(node, f"coordinate_transformation_mode={coordinates!r}") from None
+    factors = _repeat_factor(rows, shape[2]), _repeat_factor(cols, shape[3])
+    if all(factors):
+        return [Value(_repeat_nhwc(x, *factors), NHWC)]
     for align, half in ((False, False), (False, True), (True, False)):
         if np.array_equal(rows, _tf_nearest(out_h, shape[2], align_corners=align, half_pixel=half)) and np.array_equal(
             cols, _tf_nearest(out_w, shape[3], align_corners=align, half_pixel=half)
@@ -113,6 +117,38 @@ def resize(node, ctx):
             return [Value(result, NHWC)]
     result = tf.gather(tf.gather(x, rows.astype(np.int32), axis=1), cols.astype(np.int32), axis=2)
     return [Value(result, NHWC)]
+
+
+def _repeat_factor(index: np.ndarray, in_size: int) -> int:
+    """k when ``index`` repeats every source row k times in order (nearest upsampling by k), else 0."""
+    if index.size % in_size:
+        return 0
+    factor = index.size // in_size
+    return factor if np.array_equal(index, np.repeat(np.arange(in_size), factor)) else 0
+
+
+def _repeat_nhwc(x, factor_h: int, factor_w: int):
+    """Nearest upsampling by integer factors with ops XNNPACK delegates in float and int8 (exact copies)."""
+    import tensorflow as tf
+
+    for factor in _small_factors(factor_w):
+        n, h, w, c = (int(d) for d in x.shape)
+        x = tf.reshape(tf.concat([tf.reshape(x, (n, h, w, 1, c))] * factor, axis=3), (n, h, w * factor, c))
+    for factor in _small_factors(factor_h):
+        n, h, w, c = (int(d) for d in x.shape)
+        x = tf.reshape(tf.concat([tf.reshape(x, (n, h, 1, w, c))] * factor, axis=2), (n, h * factor, w, c))
+    return x
+
+
+def _small_factors(factor: int) -> list[int]:
+    """``factor`` as a product of steps of at most 4 (XNNPACK concatenates at most 4-5 inputs in one op):
+    8 -> [4, 2]; a prime above 4 stays one step."""
+    steps = []
+    while factor > 1:
+        step = next((d for d in (4, 3, 2) if factor % d == 0), factor)
+        steps.append(step)
+        factor //= step
+    return steps
 
 
 def _scales_match(scales, shape, out_hw) -> bool:

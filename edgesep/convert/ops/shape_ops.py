@@ -73,8 +73,10 @@ def reshape(node, ctx):
         if target == (n, a * b, h, w):
             # channel shuffle, step 3: the regrouped channels are one constant channel gather
             return [Value(gather_channels(value.data, value.channels.ravel()), NHWC)]
+        c = a * b
         if h == 1 and w == 1 and target[:2] == (n, c) and all(d == 1 for d in target[2:]):
-            return [Value(tf.reshape(value.data, (n, c) + (1,) * (len(target) - 2)), NHWC if len(target) == 4 else PLAIN)]
+            shuffled = gather_channels(value.data, value.channels.ravel())
+            return [Value(tf.reshape(shuffled, (n, c) + (1,) * (len(target) - 2)), NHWC if len(target) == 4 else PLAIN)]
     if value.layout == FLAT_HWC and len(target) == 4 and target == (value.shape[0], *value.chw):
         return [Value(tf.reshape(value.data, (target[0], target[2], target[3], target[1])), NHWC)]
     return [Value(tf.reshape(as_plain(value), target))]
@@ -170,8 +172,24 @@ def split(node, ctx):
         chunk = -(-dim // count)
         sizes = [min(chunk, dim - i * chunk) for i in range(count)]
     if value.layout == NHWC:
-        return [Value(p, NHWC) for p in tf.split(value.data, list(sizes), axis=nhwc_axis(axis))]
-    return [Value(p) for p in tf.split(as_plain(value), list(sizes), axis=axis)]
+        return [Value(p, NHWC) for p in _split_delegated(value.data, list(sizes), nhwc_axis(axis))]
+    return [Value(p) for p in _split_delegated(as_plain(value), list(sizes), axis)]
+
+
+def _split_delegated(data, sizes: list[int], axis: int):
+    """Equal parts: one SPLIT; unequal parts: one STRIDED_SLICE each (XNNPACK takes both; it leaves
+    SPLIT_V to TFLite's kernels, which cuts the graph into several partitions)."""
+    import tensorflow as tf
+
+    if len(set(sizes)) == 1:
+        return tf.split(data, len(sizes), axis=axis)
+    parts, start = [], 0
+    for size in sizes:
+        index = [slice(None)] * len(data.shape)
+        index[axis] = slice(start, start + size)
+        parts.append(data[tuple(index)])
+        start += size
+    return parts
 
 
 @register("Slice")
@@ -246,5 +264,7 @@ def gather(node, ctx):
     dim = value.shape[axis]
     indices = np.where(indices < 0, indices + dim, indices).astype(np.int32)
     if value.layout == NHWC and indices.ndim == 1:
+        if nhwc_axis(axis) == 3 and indices.size == dim and np.array_equal(np.sort(indices), np.arange(dim)):
+            return [Value(gather_channels(value.data, indices), NHWC)]  # a channel permutation (shuffle)
         return [Value(tf.gather(value.data, indices, axis=nhwc_axis(axis)), NHWC)]
     return [Value(tf.gather(as_plain(value), indices, axis=axis))]
