@@ -44,8 +44,16 @@ def convert_command(
         f"input {result.input_layout} {[list(s) for s in result.input_shapes]}, "
         f"{sum(result.op_histogram.values())} ops, {result.transposes} transposes"
     )
+    runtime = result.runtime
+    left_out = runtime.get("left_out", [])
+    typer.echo(
+        f"runtime: {runtime.get('partitions', 0)} {runtime.get('delegate', 'XNNPACK')} partition(s), "
+        + (f"all {runtime.get('ops', 0)} ops delegated" if not left_out else f"{len(left_out)} op(s) left to TFLite's kernels")
+    )
     if report:
         _print_histogram(result.op_histogram)
+        for op in left_out:
+            typer.echo(f"  left out: #{op['index']} {op['op']}" + (f" ({op['reason']})" if op.get("reason") else ""))
 
 
 def _print_histogram(histogram: dict[str, int]) -> None:

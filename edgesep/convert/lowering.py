@@ -63,9 +63,10 @@ class LoweredModel:
 class LoweringContext:
     """The tensors lowered so far, by ONNX name, and helpers for handlers."""
 
-    def __init__(self, *, opset: int) -> None:
+    def __init__(self, *, opset: int, integer: bool = False) -> None:
         self.values: dict[str, Value] = {}
         self.opset = opset
+        self.integer = integer  # the graph is for int8 quantization: prefer forms XNNPACK runs in int8
 
     def get(self, node: Node, index: int) -> Value | None:
         """Input ``index`` of ``node`` (None when absent or given as an empty name)."""
@@ -86,8 +87,25 @@ class LoweringContext:
         return UnsupportedOpError(node.op_type, node.name, supported_ops(), detail)
 
 
-def lower(model, *, keep_nchw: bool = False, input_shapes: Mapping[str, tuple[int, ...]] | None = None) -> LoweredModel:
+INTEGER_FORMS = frozenset({"HardSwish", "PRelu"})  # ops whose handler looks at LoweringContext.integer
+
+
+def has_integer_forms(model) -> bool:
+    """Whether ``lower(model, integer=True)`` differs from the float lowering."""
+    return any(node.op_type in INTEGER_FORMS for node in model.graph.node)
+
+
+def lower(
+    model,
+    *,
+    keep_nchw: bool = False,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    integer: bool = False,
+) -> LoweredModel:
     """Lower an ``onnx.ModelProto`` to a TF concrete function (NHWC I/O unless ``keep_nchw``).
+
+    ``integer=True`` lowers for int8 quantization: a few activations (HardSwish, PRelu) take a form of
+    several ops that XNNPACK runs in int8, where the single-op float form would leave its int8 kernel out.
 
     ``input_shapes`` maps ONNX input names to static ONNX-layout (NCHW) shapes;
     a dynamic batch defaults to 1.  Raises UnsupportedOpError before any output
@@ -116,7 +134,7 @@ def lower(model, *, keep_nchw: bool = False, input_shapes: Mapping[str, tuple[in
     output_names = tuple(v.name for v in graph.output)
 
     def run_graph(*args):
-        ctx = LoweringContext(opset=opset)
+        ctx = LoweringContext(opset=opset, integer=integer)
         ctx.values.update({name: Value(array) for name, array in initializers.items()})
         for value, arg, shape in zip(inputs, args, onnx_shapes):
             layout = NHWC if nhwc_inputs and len(shape) == 4 else PLAIN

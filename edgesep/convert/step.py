@@ -27,6 +27,7 @@ class ConvertResult:
     op_histogram: dict[str, int] = field(default_factory=dict)
     size_bytes: int = 0
     seconds: float = 0.0
+    runtime: dict[str, Any] = field(default_factory=dict)  # tflite_inspect.Delegation.to_dict(): XNNPACK partitions
 
     @property
     def transposes(self) -> int:
@@ -65,7 +66,7 @@ def convert(
     from edgesep.convert.loading import named_input_shapes, read_model, simplify
     from edgesep.convert.lowering import lower
     from edgesep.convert.tflite import to_tflite_bytes
-    from edgesep.convert.tflite_inspect import op_histogram
+    from edgesep.convert.tflite_inspect import delegation, op_histogram
     from edgesep.convert.verify import verify_tflite
 
     started = time.perf_counter()
@@ -90,6 +91,7 @@ def convert(
         op_histogram=op_histogram(model_bytes),
         size_bytes=len(model_bytes),
         seconds=time.perf_counter() - started,
+        runtime=delegation(model_bytes).to_dict(),
     )
     write_json(sidecar_path(path), sidecar(result, lowered, samples=samples), force=True)
     return result
@@ -116,6 +118,7 @@ def sidecar(result: ConvertResult, lowered, *, samples: int) -> dict[str, Any]:
         ],
         "onnx_input_layout": "NCHW",
         "verification": {"reference": "onnxruntime", "samples": samples, **result.fidelity.to_dict()},
+        "runtime": result.runtime,
         "recipe": None,
         "preprocessing": None,
         "calibration": None,

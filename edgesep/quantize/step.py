@@ -132,15 +132,14 @@ def quantize(
 
     import onnx
 
-    from edgesep.convert.lowering import lower
+    from edgesep.convert.loading import simplify
+    from edgesep.convert.lowering import has_integer_forms, lower
     from edgesep.quantize import engine
     from edgesep.quantize.agreement import agreement, run_tflite
 
-    lowered = lower(
-        onnx.load(str(source.onnx_path)),
-        keep_nchw=source.keep_nchw,
-        input_shapes={spec.name: spec.shape for spec in source.inputs},
-    )
+    graph = simplify(onnx.load(str(source.onnx_path)))  # the same graph `edgesep convert` lowers
+    shapes = {spec.name: spec.shape for spec in source.inputs}
+    lowered = lower(graph, keep_nchw=source.keep_nchw, input_shapes=shapes)
     eval_samples = _tflite_samples(lowered, evaluation)
     float_bytes = engine.float_model(lowered)
     reference = run_tflite(float_bytes, eval_samples)
@@ -150,7 +149,10 @@ def quantize(
 
     if recipe.mode == "int8":
         calib_samples = _tflite_samples(lowered, calib)
+        # the int8 graph's float form: activations in the forms XNNPACK runs in int8 (convert/ops/activations.py)
         to_calibrate = float_bytes
+        if has_integer_forms(graph):
+            to_calibrate = engine.float_model(lower(graph, keep_nchw=source.keep_nchw, input_shapes=shapes, integer=True))
         if recipe.needs_torch_model:
             to_calibrate, prepared = _prepared_float_model(model, source, calib, recipe, weights=weights)
         calibrated = engine.calibrate(to_calibrate, lambda: _progress(calib_samples, enabled=progress))
@@ -236,7 +238,7 @@ def _prepared_float_model(torch_model: Any, source: SourceModel, calib: Calibrat
             torch_model, source.onnx_path, onnx_path, recipe=recipe, data=calib.arrays[0], input_shape=shape, weights=weights
         )
         graph = onnx.load(str(onnx_path))
-        lowered = lower(graph, keep_nchw=source.keep_nchw, input_shapes={graph.graph.input[0].name: shape})
+        lowered = lower(graph, keep_nchw=source.keep_nchw, input_shapes={graph.graph.input[0].name: shape}, integer=True)
         return engine.float_model(lowered), prepared
 
 

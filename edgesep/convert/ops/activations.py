@@ -72,7 +72,13 @@ def prelu(node, ctx):
             alpha = alpha.transpose(0, 2, 3, 1)
         if alpha.ndim == value.rank and alpha.shape[0] == 1:
             alpha = alpha[0]
-        negative = tf.constant(np.ascontiguousarray(-alpha).astype(x.dtype.as_numpy_dtype))
+        dtype = x.dtype.as_numpy_dtype
+        if ctx.integer:
+            # x + (1 - alpha) * relu(-x): MUL (fused RELU), MUL, ADD, which XNNPACK runs in int8; an int8 PRELU
+            # (or a standalone RELU / MINIMUM with its own scales) stays on TFLite's kernels
+            keep = tf.constant(np.ascontiguousarray(1.0 - alpha).astype(dtype))
+            return [Value(x + tf.nn.relu(x * dtype(-1.0)) * keep, NHWC if nhwc else "plain")]
+        negative = tf.constant(np.ascontiguousarray(-alpha).astype(dtype))
         return [Value(tf.nn.relu(x) + tf.nn.relu(-x) * negative, NHWC if nhwc else "plain")]
     alpha = tf.cast(broadcast_nhwc(slope) if nhwc else as_plain(slope), x.dtype)
     return [Value(tf.nn.relu(x) - alpha * tf.nn.relu(-x), NHWC if nhwc else "plain")]
@@ -98,16 +104,25 @@ def hard_sigmoid(node, ctx):
 
     alpha = float(node.attr("alpha", 0.2))
     beta = float(node.attr("beta", 0.5))
-    if np.isclose(alpha, 1.0 / 6.0) and beta == 0.5:
-        return [_unary(ctx.get(node, 0), lambda x: tf.nn.relu6(x + 3.0) * (1.0 / 6.0))]
-    return [_unary(ctx.get(node, 0), lambda x: tf.clip_by_value(x * alpha + beta, 0.0, 1.0))]
+    # clip(alpha x + beta, 0, 1) = relu6(6 alpha x + 6 beta) / 6: ADD with a fused RELU6, which XNNPACK runs in
+    # float and int8 (a MINIMUM with its own int8 scales is left to TFLite's kernels)
+    scale, offset = 6.0 * alpha, 6.0 * beta
+
+    def hard(x):
+        return tf.nn.relu6((x if np.isclose(scale, 1.0) else x * scale) + offset) * (1.0 / 6.0)
+
+    return [_unary(ctx.get(node, 0), hard)]
 
 
 @register("HardSwish")
 def hard_swish(node, ctx):
     import tensorflow as tf
 
-    # x * relu6(x + 3) / 6: the converter folds this pattern into a single HARD_SWISH op
+    if ctx.integer:
+        # (x / 6) * relu6(x + 3): MUL, ADD (fused RELU6), MUL, which XNNPACK runs in int8; the converter does not
+        # fold this order into HARD_SWISH, whose int8 kernel XNNPACK leaves to TFLite
+        return [_unary(ctx.get(node, 0), lambda x: (x * (1.0 / 6.0)) * tf.nn.relu6(x + 3.0))]
+    # x * relu6(x + 3) / 6: the converter folds this pattern into a single HARD_SWISH op (delegated in float)
     return [_unary(ctx.get(node, 0), lambda x: x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0))]
 
 
