@@ -1,0 +1,124 @@
+"""Real-model zoo: ops, XNNPACK partitions and p50 latency of edgesep's float32 and int8 models, and of the
+converter as it was before the runtime-view lowerings (``--baseline GIT_REF``: converted from a worktree of
+that commit), measured side by side in one run (interleaved, 1 thread).
+
+    python bench/bench_zoo.py [--baseline ee2094a] [--runs 50] [MODEL ...]
+
+Prints a Markdown table. onnx2tf / litert-torch columns: see bench_latency.py (their own venvs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch._dynamo  # noqa: F401  (before TensorFlow: triton segfaults when imported after it)
+
+BENCH = Path(__file__).resolve().parent
+WORK = BENCH / ".work" / "zoo"
+sys.path.insert(0, str(BENCH.parent))
+
+import numpy as np  # noqa: E402
+
+from edgesep.convert import convert  # noqa: E402
+from edgesep.convert.tflite_inspect import delegation  # noqa: E402
+from edgesep.quantize import quantize  # noqa: E402
+from edgesep.quantize.recipe import QuantRecipe  # noqa: E402
+from edgesep.testing.zoo import ZOO  # noqa: E402
+
+
+def p50s(paths: list[Path], *, runs: int) -> list[float]:
+    """Median latency (ms) of each model at 1 thread, runs interleaved across models (noise hits all alike)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreters = []
+    for path in paths:
+        interpreter = Interpreter(model_path=str(path), num_threads=1)
+        interpreter.allocate_tensors()
+        detail = interpreter.get_input_details()[0]
+        interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+        for _ in range(3):
+            interpreter.invoke()
+        interpreters.append(interpreter)
+    times: list[list[float]] = [[] for _ in paths]
+    for _ in range(runs):
+        for index, interpreter in enumerate(interpreters):
+            start = time.perf_counter()
+            interpreter.invoke()
+            times[index].append((time.perf_counter() - start) * 1e3)
+    return [float(np.median(t)) for t in times]
+
+
+def baseline_models(ref: str, names: list[str]) -> dict[str, Path]:
+    """float32 + int8 files converted by the edgesep of ``ref`` (a git worktree; same zoo inputs)."""
+    tree = WORK / f"baseline-{ref}"
+    if not tree.exists():
+        subprocess.run(["git", "-C", str(BENCH.parent), "worktree", "add", "--detach", str(tree), ref], check=True)
+    script = (
+        "import torch._dynamo, sys, numpy as np\n"
+        "from pathlib import Path\n"
+        f"sys.path.insert(0, {str(tree)!r})\n"
+        "from edgesep.convert import convert\n"
+        "from edgesep.quantize import quantize\n"
+        "from edgesep.quantize.recipe import QuantRecipe\n"
+        f"work = Path({str(WORK)!r})\n"
+        "for name, onnx, shape in [" + ", ".join(f"({n!r}, {str(WORK / (n + '.onnx.path'))!r}, None)" for n in names) + "]:\n"
+        "    onnx = Path(Path(onnx).read_text())\n"
+        "    shape = tuple(np.load(work / f'{name}.calib.npy').shape[1:])\n"
+        "    try:\n"
+        "        convert(onnx, work / f'{name}.base.tflite', input_shape=(1, *shape), force=True, tolerance=1.0)\n"
+        "        quantize(onnx, work / f'{name}.base_int8.tflite', recipe=QuantRecipe(mode='int8', samples=16),\n"
+        "                 calibration=str(work / f'{name}.calib.npy'), input_shape=(1, *shape), holdout=8, force=True)\n"
+        "    except Exception as error:\n"
+        "        print(name, 'baseline failed:', error, file=sys.stderr)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=False, cwd=str(tree))
+    return {n: WORK / f"{n}.base.tflite" for n in names}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("models", nargs="*")
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--baseline", default=None, help="git ref of an earlier edgesep to compare with")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    chosen = [m for m in ZOO if m.available() and (not args.models or m.name in args.models)]
+    rows = []
+    for model in chosen:
+        onnx = model.onnx_path(WORK)
+        (WORK / f"{model.name}.onnx.path").write_text(str(onnx))
+        calib = WORK / f"{model.name}.calib.npy"
+        np.save(calib, model.inputs(24, seed=1))
+        fp = convert(onnx, WORK / f"{model.name}.tflite", input_shape=model.shape, force=True)
+        q = quantize(onnx, WORK / f"{model.name}_int8.tflite", recipe=QuantRecipe(mode="int8", samples=16),
+                     calibration=str(calib), input_shape=model.shape, holdout=8, force=True)  # fmt: skip
+        rows.append((model.name, fp.path, q.path))
+    base = baseline_models(args.baseline, [r[0] for r in rows]) if args.baseline else {}
+    print("| model | ops f32 | partitions f32 / int8 | p50 f32 ms | p50 int8 ms | int8 speed-up |"
+          + (" base partitions f32 / int8 | base p50 f32 / int8 ms | f32 / int8 vs base |" if base else ""))
+    print("|---|---:|---|---:|---:|---:|" + ("---|---|---|" if base else ""))
+    for name, fpath, qpath in rows:
+        paths = [fpath, qpath]
+        bpaths = [base[name], base[name].with_name(f"{name}.base_int8.tflite")] if base else []
+        have = [p for p in bpaths if p.is_file()]
+        times = p50s(paths + have, runs=args.runs)
+        df, dq = delegation(fpath), delegation(qpath)
+        line = (f"| {name} | {df.ops} | {df.partitions} / {dq.partitions}"
+                f"{'' if dq.single_partition else ' (' + ', '.join(sorted({o.op for o in dq.left_out})) + ' out)'}"
+                f" | {times[0]:.3f} | {times[1]:.3f} | {times[0] / times[1]:.2f}x |")  # fmt: skip
+        if base:
+            if len(have) == 2:
+                bf, bq = delegation(have[0]), delegation(have[1])
+                line += (f" {bf.partitions} / {bq.partitions} | {times[2]:.3f} / {times[3]:.3f} |"
+                         f" {times[2] / times[0]:.2f}x / {times[3] / times[1]:.2f}x faster |")  # fmt: skip
+            else:
+                line += " did not convert | - | - |"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
