@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
 
 import common
+import numpy as np
 import onnx2tf_tool
 from common import WORK_DIR, DataSet, ModelSpec
 

@@ -15,10 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-
 import artifacts  # noqa: E402
 import common  # noqa: E402
+import numpy as np  # noqa: E402
 import onnx2tf_tool  # noqa: E402
 
 VARIANTS = (
@@ -58,7 +57,7 @@ def measure(
                    "p90_ms": None, "runs": runs, "warmup": warmup, "macs": macs, "gmacs_per_s": None,
                    "ratio_to_best": None, "error": artifact.error}
             if artifact.ok:
-                times, _, error = common.timed(lambda a=artifact: artifacts.latency(a, threads=count, runs=runs, warmup=warmup))
+                times, _, error = common.timed(lambda a=artifact, n=count: artifacts.latency(a, threads=n, runs=runs, warmup=warmup))
                 if error is None:
                     p50 = float(np.percentile(times, 50))
                     row.update(p50_ms=p50, p90_ms=float(np.percentile(times, 90)),

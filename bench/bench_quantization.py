@@ -14,10 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-
 import artifacts  # noqa: E402
 import common  # noqa: E402
+import numpy as np  # noqa: E402
 import onnx2tf_tool  # noqa: E402
 
 HEADERS = ("model", "tool", "int8 KiB", "float KiB", "seconds", "top-1 agree", "cosine", "max-abs",

@@ -17,11 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 # torchvision before TensorFlow: importing it after TF crashes the process
 import torch
 import torchvision
-
-import numpy as np
 
 EDGESEP_MODELS = ("sepcnn", "mobilenet_v1", "mobilenet_v2")
 TORCHVISION_MODELS = (

@@ -21,10 +21,9 @@ def test_atomic_write_gets_umask_permissions_not_mkstemps_0600(tmp_path):
 
 
 def test_failed_write_leaves_neither_target_nor_temp(tmp_path):
-    with pytest.raises(RuntimeError):
-        with atomic_path(tmp_path / "out.bin") as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "out.bin") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List
 
 import typer
 
@@ -13,7 +12,7 @@ from edgesep.cli.app import app, progress_enabled
 
 @app.command("bench")
 def bench_command(
-    models: List[Path] = typer.Argument(..., help="One or more .tflite files (third-party ones too)."),
+    models: list[Path] = typer.Argument(..., help="One or more .tflite files (third-party ones too)."),
     device: str = typer.Option("local", "--device", help="local, a profile (rpi4, android, ...), ssh://, adb:// or a .toml."),
     runs: int = typer.Option(50, "--runs", help="Timed runs per model."),
     warmup: int = typer.Option(5, "--warmup", help="Warm-up runs per model, excluded from the statistics."),

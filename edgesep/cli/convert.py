@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from edgesep.numerics import DEFAULT_TOLERANCE
 from edgesep.cli.app import app, echo
 from edgesep.cli.parsing import parse_input_shapes
+from edgesep.numerics import DEFAULT_TOLERANCE
 
 
 @app.command("convert")

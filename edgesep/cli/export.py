@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from edgesep.numerics import DEFAULT_TOLERANCE
 from edgesep.cli.app import app, echo
 from edgesep.cli.parsing import parse_shape, resolve_model_reference
+from edgesep.numerics import DEFAULT_TOLERANCE
 
 
 @app.command("export")

@@ -19,7 +19,9 @@ WORST_SHOWN = 10
 @app.command("quantize")
 def quantize_command(
     model: Path = typer.Argument(..., help="The .onnx model, or a .tflite made by `edgesep convert`."),
-    output: Path = typer.Option(None, "-o", "--output", help="The quantized .tflite file to write (with --sweep: the chosen one, optional)."),
+    output: Path = typer.Option(
+        None, "-o", "--output", help="The quantized .tflite file to write (with --sweep: the chosen one, optional)."
+    ),
     calib: str = typer.Option(None, "--calib", help="Calibration data: a folder of images, a .npy/.npz file or 'digits'."),
     mode: str = typer.Option(None, "--mode", help="int8 (default), float16 or dynamic."),
     input_type: str = typer.Option(None, "--input-type", help="int8 model input type: float32 (default), int8, uint8."),
@@ -45,8 +47,12 @@ def quantize_command(
     recipe_file: Path = typer.Option(None, "--recipe", help="JSON QuantRecipe to start from (options override it)."),
     holdout: int = typer.Option(100, "--holdout", help="Samples held out of calibration to measure agreement."),
     input_shape: str = typer.Option(None, "--input-shape", help="N,C,H,W for models with dynamic inputs."),
-    sweep: bool = typer.Option(False, "--sweep", help="Try the candidate recipes, print agreement/accuracy/latency per recipe, pick the best."),
-    latency_budget_ms: float = typer.Option(None, "--latency-budget-ms", help="With --sweep: only recipes whose int8 p50 latency fits (ms)."),
+    sweep: bool = typer.Option(
+        False, "--sweep", help="Try the candidate recipes, print agreement/accuracy/latency per recipe, pick the best."
+    ),
+    latency_budget_ms: float = typer.Option(
+        None, "--latency-budget-ms", help="With --sweep: only recipes whose int8 p50 latency fits (ms)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List
 
 import typer
 
@@ -20,7 +19,7 @@ def validate_command(
         None, "--results", help="Compare float/quant results files already measured in this folder (runs nothing)."
     ),
     labels: Path = typer.Option(None, "--labels", help="Labels (.npy/.npz/.txt), overriding those in --data."),
-    devices: List[str] = typer.Option(
+    devices: list[str] = typer.Option(
         ["local"], "--device", help="local, a profile (rpi4, pi-emulated, ...), ssh://, adb:// or a .toml; repeat to compare devices."
     ),
     runs: int = typer.Option(50, "--runs", help="Timed runs per model (at least one per sample)."),

@@ -7,8 +7,6 @@ TFLite outputs are compared with the model's own outputs on seeded inputs before
 
 from __future__ import annotations
 
-from edgesep.numerics import DEFAULT_TOLERANCE
-
 import time
 from pathlib import Path
 from typing import Any
@@ -16,39 +14,9 @@ from typing import Any
 import numpy as np
 
 from edgesep.errors import InputError, ToleranceError
-
-KERAS_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-
-def load_keras(path: str | Path):
-    """``keras.Model`` from a .keras/.h5 file (not compiled); InputError when it is not one."""
-    import keras
-
-    source = Path(path)
-    if not source.is_file():
-        raise InputError(f"Keras model not found: {source}")
-    if source.suffix.lower() not in KERAS_FILE_SUFFIXES:
-        raise InputError(f"{source} is not a .keras or .h5 file")
-    if not _has_keras_signature(source):
-        kind = "zip archive" if source.suffix.lower() == ".keras" else "HDF5 file"
-        raise InputError(f"{source} is not a Keras model (a {source.suffix} model is a {kind})")
-    try:
-        model = keras.models.load_model(source, compile=False)
-    except Exception as error:  # zip/HDF5/JSON errors of every kind
-        raise InputError(f"{source} is not a readable Keras model: {_first_line(error)}") from error
-    if not isinstance(model, keras.Model):
-        raise InputError(f"{source} holds a {type(model).__name__}, not a Keras model")
-    return model
-
-
-def _has_keras_signature(source: Path) -> bool:
-    import zipfile
-
-    if source.suffix.lower() == ".keras":
-        return zipfile.is_zipfile(source)
-    with open(source, "rb") as handle:
-        return handle.read(8) == b"\x89HDF\r\n\x1a\n"
-
+from edgesep.models.keras_loading import first_line as _first_line
+from edgesep.models.keras_loading import load_keras
+from edgesep.numerics import DEFAULT_TOLERANCE
 
 def convert_keras(
     path: str | Path,
@@ -209,9 +177,3 @@ def _sidecar(result, inputs: list[dict], *, samples: int) -> dict[str, Any]:
         "preprocessing": None,
         "calibration": None,
     }
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    return (lines[0] if lines else type(error).__name__)[:300]

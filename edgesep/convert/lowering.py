@@ -7,8 +7,9 @@ the ONNX reference evaluator, so Shape/Gather/Cast/Concat chains never reach TF.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -128,7 +129,7 @@ def lower(
     dtypes = tuple(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)) for v in inputs)
     nhwc_inputs = not keep_nchw
     specs = []
-    for value, shape, dtype in zip(inputs, onnx_shapes, dtypes):
+    for shape, dtype in zip(onnx_shapes, dtypes):
         stored = tuple(shape[i] for i in (0, 2, 3, 1)) if nhwc_inputs and len(shape) == 4 else shape
         specs.append(tf.TensorSpec(stored, tf.as_dtype(dtype), name=input_key(len(specs))))
     output_names = tuple(v.name for v in graph.output)
@@ -202,7 +203,8 @@ def _fold(node: Node, ctx: LoweringContext, *, opset: int) -> list[np.ndarray]:
     try:
         results = ReferenceEvaluator(model).run(None, feeds)
     except Exception as error:
-        raise ctx.unsupported(node, f"constant folding failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ctx.unsupported(node, f"constant folding failed: {first}") from None
     return [np.asarray(r) for r in results]
 
 

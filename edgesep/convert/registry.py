@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from edgesep.convert.layout import Value
@@ -10,7 +11,7 @@ if TYPE_CHECKING:
 
 
 class Handler(Protocol):
-    def __call__(self, node: "Node", ctx: "LoweringContext") -> list["Value"]: ...
+    def __call__(self, node: Node, ctx: LoweringContext) -> list[Value]: ...
 
 
 _HANDLERS: dict[str, Handler] = {}

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from edgesep.errors import InputError
 from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
+from edgesep.models.keras_loading import KERAS_FILE_SUFFIXES
 from edgesep.numerics import DEFAULT_TOLERANCE, Fidelity
 
-KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def convert(
     outputs match onnxruntime within ``tolerance`` relative to the output scale.
     """
     source = Path(onnx_path)
-    if source.is_dir() or source.suffix.lower() in KERAS_SUFFIXES:
+    if source.is_dir() or source.suffix.lower() in KERAS_FILE_SUFFIXES:
         from edgesep.convert.keras import convert_keras
 
         return convert_keras(source, output, tolerance=tolerance, force=force)

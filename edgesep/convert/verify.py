@@ -8,7 +8,6 @@ import numpy as np
 
 from edgesep.convert.lowering import LoweredModel
 from edgesep.data.synthetic import image_like_inputs
-from edgesep.errors import ToleranceError
 from edgesep.numerics import Fidelity, check_stacked
 
 

@@ -14,9 +14,9 @@ import re
 import shlex
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -36,7 +36,7 @@ from edgesep.devices.base import (
     stop_agent_script,
 )
 from edgesep.errors import DeviceError
-from edgesep.validate.results import RunResults
+from edgesep.results import RunResults
 
 EXIT_MARKER = "edgesep-exit:"
 _ADB_TIMEOUT_S = 120.0

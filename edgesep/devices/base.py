@@ -13,14 +13,15 @@ import re
 import shutil
 import signal
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from edgesep.errors import DeviceError, InputError, ShapeError
-from edgesep.validate.results import RESULTS_SUFFIX, OUTPUTS_SUFFIX, RunResults, results_paths
+from edgesep.results import OUTPUTS_SUFFIX, RESULTS_SUFFIX, RunResults, results_paths
 
 AGENT_PATH = Path(__file__).with_name("agent.py")
 AGENT_EXIT_BAD_INPUT = 2

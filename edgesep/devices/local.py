@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from edgesep.devices.base import (
     run_process,
     stage_inputs,
 )
-from edgesep.validate.results import RunResults
+from edgesep.results import RunResults
 
 
 @dataclass(frozen=True)

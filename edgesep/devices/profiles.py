@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from importlib.resources.abc import Traversable
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from edgesep.errors import ConfigError, InputError
 
@@ -41,7 +42,7 @@ class DeviceProfile:
     source: str = ""
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "") -> "DeviceProfile":
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "") -> DeviceProfile:
         where = source or "device profile"
         known = {f.name: f for f in fields(cls) if f.name != "source"}
         unknown = sorted(set(data) - set(known))
@@ -73,7 +74,7 @@ class DeviceProfile:
             raise ConfigError(f"{where}: [expect] must be a table")
         return cls(**values, source=source)
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> "DeviceProfile":
+    def with_overrides(self, overrides: Mapping[str, Any]) -> DeviceProfile:
         merged = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source"}
         merged.update(overrides)
         if isinstance(merged.get("python"), tuple):

@@ -17,9 +17,9 @@ import re
 import shlex
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from edgesep.devices.base import (
     stop_agent_script,
 )
 from edgesep.errors import DeviceError, InputError
-from edgesep.validate.results import RunResults
+from edgesep.results import RunResults
 
 SSH_EXIT_CONNECTION = 255
 REMOTE_EXIT_NOT_FOUND = 127

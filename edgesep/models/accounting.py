@@ -14,9 +14,10 @@ PyTorch modules are measured with forward hooks on a dry run; ONNX files in ``ac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any
 
 
 @dataclass(frozen=True)

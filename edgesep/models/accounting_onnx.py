@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from edgesep.errors import InputError, ShapeError
 from edgesep.models.accounting import LayerCount, ModelAccounting, find_pairs

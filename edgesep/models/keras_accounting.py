@@ -19,7 +19,7 @@ from edgesep.models.accounting import LayerCount, ModelAccounting, find_pairs
 def count_keras(model_or_path: Any, *, source: str = "") -> ModelAccounting:
     """Account a ``keras.Model`` or a .keras/.h5 file (batch 1)."""
     if isinstance(model_or_path, (str, Path)):
-        from edgesep.convert.keras import load_keras
+        from edgesep.models.keras_loading import load_keras
 
         source = source or str(model_or_path)
         model = load_keras(model_or_path)

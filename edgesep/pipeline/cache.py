@@ -40,7 +40,7 @@ class StepCache:
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, folder: Path) -> "StepCache":
+    def open(cls, folder: Path) -> StepCache:
         state = folder / STATE_FILE
         entries: dict[str, dict[str, Any]] = {}
         if state.is_file():

@@ -6,8 +6,6 @@ is a ConfigError naming the key, the file and line, and what was expected.
 
 from __future__ import annotations
 
-from edgesep.numerics import DEFAULT_TOLERANCE
-
 import dataclasses
 import re
 import tomllib
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.errors import ConfigError
+from edgesep.numerics import DEFAULT_TOLERANCE
 
 MODES = ("float16", "dynamic", "int8")
 STEPS = ("prune", "distill", "export", "convert", "quantize", "validate")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgesep.errors import ConfigError, EdgesepError, ThresholdError
 from edgesep.fileio import write_json

@@ -68,8 +68,8 @@ def run_distill(config: PipelineConfig, source: str | Path, target: Path, *, pro
 
 def _load(config: PipelineConfig, source: str | Path):
     """``(module, factory reference)`` from a previous shrink checkpoint or the [model] factory + weights."""
-    from edgesep.prune.checkpoint import load_pruned, read_checkpoint
     from edgesep.models.loading import load_factory, load_weights
+    from edgesep.prune.checkpoint import load_pruned, read_checkpoint
 
     if isinstance(source, Path):
         return load_pruned(source), read_checkpoint(source)["source"]

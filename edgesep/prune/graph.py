@@ -208,7 +208,8 @@ def analyze(model, input_shape: tuple[int, ...]) -> list[ChannelGroup]:
             tags[node.name] = first
         elif target_name in _FLATTEN_NAMES and first is not None:
             tags[node.name] = _flatten_tag(first, node, shape_of) or fix_inputs_and_new(node)
-        elif target_name == "mean" and first is not None and first.ndim == 4 and len(shape) in (2, 4) and shape[1] == groups.get(first.gid).size:
+        elif (target_name == "mean" and first is not None and first.ndim == 4 and len(shape) in (2, 4)
+              and shape[1] == groups.get(first.gid).size):  # fmt: skip
             tags[node.name] = _Tag(first.gid, ndim=len(shape))
         else:
             tags[node.name] = fix_inputs_and_new(node)

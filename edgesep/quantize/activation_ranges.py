@@ -6,16 +6,16 @@ the min/max it measured for every activation tensor in the calibrated float mode
 the stages we run the calibrated model on the same calibration samples (interpreter with all tensors
 preserved), fill one :class:`~edgesep.quantize.ranges.RangeHistogram` per activation tensor, compute the
 chosen range and write it back into the flatbuffer.  Graph inputs and outputs keep their min/max
-(clipping inputs only loses information; clipping the largest logits can flip the top-1 class); ops that must keep their input's scale (pad, reshape, max-pool, ...) get
-their input's range.  No graph change, so int8 latency is unchanged.
+(clipping inputs only loses information; clipping the largest logits can flip the top-1 class); ops that must
+keep their input's scale (pad, reshape, max-pool, ...) get their input's range.  No graph change, so int8 latency is unchanged.
 
 Heavy: imports TensorFlow's flatbuffer utilities and the interpreter; import lazily.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 

@@ -9,8 +9,8 @@ the float activation's range over the data, and the SNR in dB.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 

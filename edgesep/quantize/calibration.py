@@ -17,9 +17,10 @@ the source has fewer.  Light module: numpy (+ Pillow for images) only.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -66,7 +67,7 @@ class CalibrationData:
     def __len__(self) -> int:
         return int(self.arrays[0].shape[0]) if self.arrays else 0
 
-    def take(self, start: int, stop: int) -> "CalibrationData":
+    def take(self, start: int, stop: int) -> CalibrationData:
         return CalibrationData(
             arrays=tuple(a[start:stop] for a in self.arrays),
             requested=self.requested,

@@ -9,7 +9,8 @@ stage takes milliseconds, which is what makes ``--auto-fallback`` cheap.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 

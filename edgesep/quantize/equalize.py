@@ -241,9 +241,7 @@ def _accepts(first: nn.Conv2d, second: nn.Module, kinds: list[str]) -> bool:
         return False
     if isinstance(second, nn.Linear):
         return second.in_features == channels
-    if not _is_simple_conv(second) or second.in_channels != channels:
-        return False
-    return True
+    return _is_simple_conv(second) and second.in_channels == channels
 
 
 def _out_ranges(layer: nn.Module) -> torch.Tensor:
@@ -305,7 +303,7 @@ def equalize(model: nn.Module, *, config: EqualizeConfig = EqualizeConfig()) -> 
     folded_model, folded, stats = fold_batch_norm(model)
     pairs, replaced = _prepare_relu6(folded_model, find_pairs(folded_model), config.relu6)
     change, iterations = 0.0, 0
-    for iterations in range(1, config.iterations + 1):
+    for iterations in range(1, config.iterations + 1):  # noqa: B007 - the count after the loop is reported
         change = 0.0
         for pair in pairs:
             r1 = _out_ranges(folded_model.get_submodule(pair.first))

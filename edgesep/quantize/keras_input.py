@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesep.models.keras_loading import KERAS_FILE_SUFFIXES
 from edgesep.errors import InputError
 from edgesep.quantize.calibration import InputSpec
 from edgesep.quantize.source import SourceModel
 
-KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def is_keras_input(path: str | Path) -> bool:
     path = Path(path)
     if path.is_dir():
         return (path / "saved_model.pb").is_file()
-    return path.suffix.lower() in KERAS_SUFFIXES
+    return path.suffix.lower() in KERAS_FILE_SUFFIXES
 
 
 def keras_source(path: str | Path, *, mode: str) -> tuple[SourceModel, KerasFloatModel]:
@@ -87,7 +87,14 @@ def quantize_keras(
     from edgesep.quantize import engine
     from edgesep.quantize.agreement import agreement, run_tflite
     from edgesep.quantize.step import (
-        QuantizeResult, Variant, _calibration_info, _draw_data, _progress, _sidecar, _split, _tflite_samples,
+        QuantizeResult,
+        Variant,
+        _calibration_info,
+        _draw_data,
+        _progress,
+        _sidecar,
+        _split,
+        _tflite_samples,
     )  # fmt: skip
 
     started = time.perf_counter()

@@ -78,7 +78,7 @@ class PreprocessingSpec:
         return None
 
     @classmethod
-    def for_input(cls, shape: tuple[int, ...], **overrides: Any) -> "PreprocessingSpec":
+    def for_input(cls, shape: tuple[int, ...], **overrides: Any) -> PreprocessingSpec:
         """A plain spec for an NCHW model input: stretch to H x W, GRAY for 1 channel, [0, 1] pixels."""
         channels, height, width = (int(d) for d in shape[-3:])
         defaults: dict[str, Any] = {"resize": (height, width), "channel_order": "GRAY" if channels == 1 else "RGB"}
@@ -136,7 +136,7 @@ class PreprocessingSpec:
         return payload
 
     @classmethod
-    def from_dict(cls, payload: dict[str, Any]) -> "PreprocessingSpec":
+    def from_dict(cls, payload: dict[str, Any]) -> PreprocessingSpec:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(payload) - known)
         if unknown:

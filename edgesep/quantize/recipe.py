@@ -79,7 +79,7 @@ class QuantRecipe:
         """Equalization and bias correction act on the PyTorch model before export."""
         return self.equalize or self.bias_correction != "none"
 
-    def with_keep_float(self, names: tuple[str, ...] | list[str]) -> "QuantRecipe":
+    def with_keep_float(self, names: tuple[str, ...] | list[str]) -> QuantRecipe:
         return replace(self, keep_float=tuple(names))
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,7 +89,7 @@ class QuantRecipe:
         return payload
 
     @classmethod
-    def from_dict(cls, payload: dict[str, Any]) -> "QuantRecipe":
+    def from_dict(cls, payload: dict[str, Any]) -> QuantRecipe:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(payload) - known)
         if unknown:

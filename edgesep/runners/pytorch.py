@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -14,7 +14,14 @@ class TorchRunner(Runner):
 
     name = "torch"
 
-    def __init__(self, module, *, input_names: Sequence[str] = ("input",), output_names: Sequence[str] | None = None, threads: int | None = None):
+    def __init__(
+        self,
+        module,
+        *,
+        input_names: Sequence[str] = ("input",),
+        output_names: Sequence[str] | None = None,
+        threads: int | None = None,
+    ):
         super().__init__()
         self.module = module
         self.input_names = list(input_names)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from edgesep.errors import InputError
 from edgesep.validate.comparison import ModelSummary, summarize
@@ -77,7 +78,7 @@ def benchmark(
 ) -> BenchReport:
     """Time each model on ``device`` with seeded random inputs of its own shape (one device run per model)."""
     from edgesep.devices.base import RunSpec
-    from edgesep.validate.results import results_paths
+    from edgesep.results import results_paths
 
     if not models:
         raise InputError("give at least one .tflite model to benchmark")

@@ -28,7 +28,7 @@ from edgesep.validate.metrics import (
 
 
 class RunLike(Protocol):
-    """The fields of ``edgesep.validate.results.RunResults`` that a comparison reads."""
+    """The fields of ``edgesep.results.RunResults`` that a comparison reads."""
 
     tag: str
     model_name: str
@@ -112,7 +112,7 @@ class Comparison:
 
 def _load(results: RunLike | str | Path) -> RunLike:
     if isinstance(results, (str, Path)):
-        from edgesep.validate.results import RunResults
+        from edgesep.results import RunResults
 
         return RunResults.load(results)
     return results
@@ -188,9 +188,9 @@ def compare_runs(
     base_out, cand_out = first_output(base_run.outputs), first_output(cand_run.outputs)
     if (base_out is None) != (cand_out is None):
         raise InputError("one results file has outputs and the other has none; run both on the same inputs")
-    if base_out is not None and cand_out is not None and base.complete and cand.complete:
-        if base_out.shape[0] != cand_out.shape[0]:
-            raise ShapeError(f"baseline has {base_out.shape[0]} outputs, candidate {cand_out.shape[0]}")
+    both_complete = base_out is not None and cand_out is not None and base.complete and cand.complete
+    if both_complete and base_out.shape[0] != cand_out.shape[0]:
+        raise ShapeError(f"baseline has {base_out.shape[0]} outputs, candidate {cand_out.shape[0]}")
     return Comparison(
         baseline=base,
         candidate=cand,

@@ -8,9 +8,10 @@ architectures, and that is what a user's Pi would show).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from edgesep.errors import InputError
 from edgesep.numerics import Fidelity

@@ -7,8 +7,9 @@ no pyplot state); every file goes through ``edgesep.fileio.atomic_path``.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,7 +27,7 @@ REPORT_FILES = (REPORT_MD, REPORT_HTML, LATENCY_PNG, ACCURACY_PNG)
 
 
 def _load_latencies(folder: Path) -> dict[str, np.ndarray]:
-    from edgesep.validate.results import RESULTS_SUFFIX, RunResults
+    from edgesep.results import RESULTS_SUFFIX, RunResults
 
     runs = (RunResults.load(p) for p in sorted(folder.glob(f"*{RESULTS_SUFFIX}")))
     return {run.tag: np.asarray(run.latencies_ms, dtype=np.float64) for run in runs}

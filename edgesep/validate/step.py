@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -107,7 +108,8 @@ def check_accuracy_drop(report: ValidationReport, max_drop_pp: float) -> None:
     """ThresholdError when the quantized model lost more than ``max_drop_pp`` top-1 points."""
     drop = report.accuracy_drop_pp
     if drop is None:
-        why = "labels (data with labels or --labels)" if report.comparison.agreement is not None else "model outputs (this device measured latency only)"
+        why = ("labels (data with labels or --labels)" if report.comparison.agreement is not None
+               else "model outputs (this device measured latency only)")  # fmt: skip
         raise InputError(f"--fail-if-drop needs {why}")
     if drop > max_drop_pp:
         raise ThresholdError(
@@ -195,7 +197,7 @@ def compare_results(
     Labels come from ``labels`` or from ``data`` ('digits' or a .npz with ``y``), cut to the samples run.
     """
     from edgesep.validate.data import labels_only
-    from edgesep.validate.results import RunResults, results_paths
+    from edgesep.results import RunResults, results_paths
 
     folder = Path(results_dir)
     runs = {tag: RunResults.load(results_paths(folder, tag)[0]) for tag in (FLOAT_TAG, QUANT_TAG)}
@@ -250,7 +252,7 @@ def _partial_report(error, context: dict, batch: ValidationData, *, output_dir: 
 
 
 def _results_files(folder: Path) -> tuple[Path, ...]:
-    from edgesep.validate.results import results_paths
+    from edgesep.results import results_paths
 
     files = [p for tag in (FLOAT_TAG, QUANT_TAG) for p in results_paths(folder, tag)]
     return tuple(p for p in files if p.exists())

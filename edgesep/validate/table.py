@@ -6,7 +6,8 @@ Markdown/HTML report shows exactly the same figures as the terminal.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from edgesep.validate.metrics import size_mb
 

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-
 from convert_helpers import convert_in_memory, make_model  # noqa: E402,F401  (re-exported for fixtures)
 
 

@@ -6,11 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from convert_helpers import make_model  # noqa: E402  (tests/convert is on sys.path)
 from onnx import helper
 
 from edgesep.cli.main import main
-
-from convert_helpers import make_model  # noqa: E402  (tests/convert is on sys.path)
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from convert_helpers import convert_in_memory, make_model  # noqa: E402
 from onnx import TensorProto, helper
 
-from convert_helpers import convert_in_memory, make_model  # noqa: E402
 from edgesep.convert import convert
 from edgesep.convert.registry import supported_ops
 from edgesep.errors import ShapeError, UnsupportedOpError

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import helper
-
 from convert_helpers import convert_in_memory, make_model  # noqa: E402
+from onnx import helper
 
 TIGHT = 1e-5  # relative to the output scale
 
@@ -390,7 +389,9 @@ def test_shape_gather_chain_is_constant_folded():
 # ---------------------------------------------------------------- resize
 
 RESIZES = {
-    "nearest-asymmetric-floor-x2": (dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"), [1, 1, 2, 2], None),
+    "nearest-asymmetric-floor-x2": (
+        dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"), [1, 1, 2, 2], None
+    ),
     "nearest-half-pixel-x2": (dict(mode="nearest"), [1, 1, 2, 2], None),
     "nearest-sizes-odd": (dict(mode="nearest", coordinate_transformation_mode="half_pixel"), None, [1, 3, 7, 11]),
     "linear-half-pixel-x2": (dict(mode="linear"), [1, 1, 2, 2], None),

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from device_models import INPUT_SHAPE, build_tflite
 
 

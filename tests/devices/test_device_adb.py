@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from device_models import agent_processes, reference_outputs
+
 from edgesep.devices.adb import AdbDevice, parse_benchmark_output
 from edgesep.devices.base import DeviceRunError, RunSpec
 from edgesep.errors import DeviceError

@@ -8,11 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-
 from device_models import reference_outputs
+
 from edgesep.devices import agent
 from edgesep.devices.base import AGENT_PATH
-from edgesep.validate.results import RunResults
+from edgesep.results import RunResults
 
 
 def _run_agent(*args: str) -> subprocess.CompletedProcess:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from device_models import reference_outputs
+
 from edgesep.devices.base import RunSpec
 from edgesep.devices.emulated import QEMU, build_arm64_rootfs, default_rootfs_dir, is_ready, python_command
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from device_models import reference_outputs
+
 from edgesep.devices.base import AGENT_PATH, RunSpec
 from edgesep.devices.ssh import SshLinkError
 from edgesep.errors import DeviceError

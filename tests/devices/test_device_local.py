@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from device_models import reference_outputs
+
 from edgesep.devices import open_device
 from edgesep.devices.base import DeviceRunError, RunSpec
 from edgesep.errors import InputError

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from device_models import agent_processes, reference_outputs
+
 from edgesep.devices.base import DeviceRunError, RunSpec
 from edgesep.errors import DeviceError
 
@@ -90,7 +90,6 @@ def test_timeout_keeps_partial_results_and_leaves_nothing_behind(ssh_device, tmp
 
 
 def test_connection_lost_mid_run_keeps_partial_results(ssh_device, sshd, tmp_path, tiny_models):
-    import os
     import signal
     import threading
     import time

@@ -7,7 +7,6 @@ import json
 from edgesep.cli.main import main
 
 
-
 def _teacher_file(tmp_path, *, num_classes: int = 10) -> str:
     path = tmp_path / "teacher.py"
     path.write_text(

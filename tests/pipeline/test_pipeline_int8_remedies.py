@@ -4,7 +4,6 @@ the export reaches the quantize step, and the remedies show in the int8 sidecar 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from edgesep.cli.main import main
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgesep.cli.main import main
-
 # torch's optimizers import torch._dynamo, which imports triton; triton's C extension segfaults when it is
 # first imported after TensorFlow (loaded by earlier pipeline tests). Import it at collection, before TF.
 import torch._dynamo  # noqa: F401,E402
+
+from edgesep.cli.main import main
 
 CONFIG = """\
 output = "out"

@@ -132,7 +132,6 @@ def mbv2_full_onnx(tmp_path_factory) -> Path:
 def torchvision_onnx(tmp_path_factory, image_folder, imagenet_spec) -> Path:
     """torchvision's mobilenet_v2 (width 0.35, 100 classes to stay small), random weights, BN stats from images."""
     import torch
-    import torchvision
 
     from edgesep.export import export
 

@@ -33,7 +33,7 @@ def test_digits_source_seeded_and_distinct():
     assert a.arrays[0].shape == (50, 1, 16, 16) and a.arrays[0].dtype == np.float32
     np.testing.assert_array_equal(a.arrays[0], b.arrays[0])
     assert not np.array_equal(a.arrays[0], c.arrays[0])
-    assert 0.0 <= a.arrays[0].min() and a.arrays[0].max() <= 1.0
+    assert a.arrays[0].min() >= 0.0 and a.arrays[0].max() <= 1.0
     assert len({x.tobytes() for x in a.arrays[0]}) == 50  # sampled without replacement
     assert a.description["source"] == "digits" and a.description["samples"] == 50
 
@@ -44,7 +44,7 @@ def test_image_folder_source(image_folder):
     assert isinstance(source, ImageFolderSource) and len(source) >= 24
     data = draw(source, RGB32, count=10, seed=0)
     assert data.arrays[0].shape == (10, 3, 32, 32)
-    assert 0.0 <= data.arrays[0].min() and data.arrays[0].max() <= 1.0 and data.arrays[0].std() > 0.1
+    assert data.arrays[0].min() >= 0.0 and data.arrays[0].max() <= 1.0 and data.arrays[0].std() > 0.1
     assert data.skipped == 0 and data.description["kind"] == "images"
 
 

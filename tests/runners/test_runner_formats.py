@@ -52,7 +52,7 @@ def model_files(tmp_path_factory) -> dict[str, Path]:
         if kind == "int8":
             calibration = np.random.default_rng(5).standard_normal((64, 1, 6)).astype(np.float32)
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: ([c] for c in calibration)
+            converter.representative_dataset = lambda data=calibration: ([c] for c in data)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
@@ -104,6 +104,5 @@ def test_timing_and_lifecycle(model_files):
 
 
 def test_tflite_shape_error(model_files):
-    with TfliteRunner(model_files["float"]) as runner:
-        with pytest.raises(ShapeError, match="model expects"):
-            runner.infer(np.zeros((1, 4), np.float32))
+    with TfliteRunner(model_files["float"]) as runner, pytest.raises(ShapeError, match="model expects"):
+        runner.infer(np.zeros((1, 4), np.float32))

@@ -10,7 +10,7 @@ import pytest
 
 @dataclass
 class FakeRun:
-    """Has the fields of edgesep.validate.results.RunResults that a comparison reads."""
+    """Has the fields of edgesep.results.RunResults that a comparison reads."""
 
     tag: str
     model_name: str

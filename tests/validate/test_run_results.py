@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgesep.errors import InputError, OutputExistsError
-from edgesep.validate.results import RunResults, load_dir
+from edgesep.results import RunResults, load_dir
 
 
 def _results(**changes) -> RunResults:

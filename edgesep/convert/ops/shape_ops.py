@@ -158,7 +158,6 @@ def concat(node, ctx):
 
 @register("Split")
 def split(node, ctx):
-    import tensorflow as tf
 
     value = ctx.get(node, 0)
     rank = value.rank

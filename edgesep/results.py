@@ -122,14 +122,13 @@ class RunResults:
         json_path, npz_path = results_paths(results_dir, self.tag)
         outputs = self.all_outputs or ((self.outputs,) if self.outputs is not None else ())
         if outputs:
-            with atomic_path(npz_path, force=force) as tmp:
-                with open(tmp, "wb") as handle:
-                    np.savez(handle, **{f"output_{i}": np.asarray(v) for i, v in enumerate(outputs)})
+            with atomic_path(npz_path, force=force) as tmp, open(tmp, "wb") as handle:
+                np.savez(handle, **{f"output_{i}": np.asarray(v) for i, v in enumerate(outputs)})
         write_json(json_path, self.to_dict(), force=force)
         return json_path
 
     @classmethod
-    def load(cls, path: str | Path) -> "RunResults":
+    def load(cls, path: str | Path) -> RunResults:
         """Read ``<tag>.results.json`` and the ``<tag>.outputs.npz`` beside it (if any)."""
         json_path = Path(path)
         if json_path.is_dir():
