@@ -146,8 +146,8 @@ def build_torch_model(name: str):
 
 
 def litert_torch_worker(name: str, what: str, target: Path, samples: int) -> dict:
-    import torch
     import litert_torch
+    import torch
 
     data, source = calibration(name, samples)
     model = build_torch_model(name)
@@ -208,7 +208,7 @@ def onnx2tf_worker(name: str, what: str, target: Path, samples: int, timeout: fl
     work.mkdir(parents=True)
     np.save(work / ONNX2TF_SAMPLE, np.random.default_rng(0).random((20, 128, 128, 3), dtype=np.float32))
     out = work / "out"
-    command = [str(Path(sys.executable).parent / "onnx2tf"), "-i", str(source), "-o", str(out), "-n",
+    command = [str(Path(sys.executable).parent / "onnx2tf"), "-i", str(source), "-o", str(out),
                "-ois", f"{input_name}:{','.join(map(str, shape))}"]  # fmt: skip
     info: dict = {"onnx": str(source), "input": input_name}
     if what == "int8":
@@ -219,7 +219,9 @@ def onnx2tf_worker(name: str, what: str, target: Path, samples: int, timeout: fl
         zeros = "[[[[" + ",".join(["0.0"] * channels) + "]]]]"
         ones = "[[[[" + ",".join(["1.0"] * channels) + "]]]]"
         command += ["-oiqt", "-qt", "per-channel", "-cind", input_name, str(work / "calibration.npy"), zeros, ones]
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2")
+    # onnx2tf runs the `onnxsim` executable from PATH (without it: no simplification, a warning only)
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     env.pop("PYTHONPATH", None)
     started = time.perf_counter()
     with open(work / "onnx2tf.log", "w") as log:
@@ -321,8 +323,13 @@ def _summary() -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _save(summary: dict) -> None:
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=False) + "\n")
+def _save(summary: dict, tools: list[str]) -> None:
+    """Writes this run's tools' entries (a run per tool may go on at the same time: the others are kept)."""
+    current = _summary()
+    current.update({tool: summary[tool] for tool in tools if tool in summary})
+    path = OUT / "summary.json"
+    path.with_suffix(f".{os.getpid()}.tmp").write_text(json.dumps(current, indent=1) + "\n")
+    path.with_suffix(f".{os.getpid()}.tmp").replace(path)
 
 
 def main() -> None:
@@ -358,12 +365,12 @@ def main() -> None:
         if "_error" not in summary[tool]:
             eligible = [n for n in ZOO if (tool == "onnx2tf" or ZOO[n][3] is not None) and (not args.models or n in args.models)]
             jobs += [(tool, n) for n in eligible if n not in PRIORITY[tool]]
-    _save(summary)
+    _save(summary, tools)
     for tool, name in jobs:
         for what in [w.strip() for w in args.what.split(",") if w.strip()]:
             result = run_one(tool, name, what, args)
             summary[tool].setdefault(name, {})[what] = result
-            _save(summary)
+            _save(summary, tools)
             print(f"{tool:13s} {name:20s} {what:5s} "
                   + (f"ok {result.get('seconds', '?')} s" if "path" in result else result["error"]), flush=True)
 

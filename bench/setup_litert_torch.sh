@@ -56,7 +56,8 @@ rm -rf -- "$VENV/.probe"
 "$VENV/bin/python" -c "import torchvision" # fails on a CPU torch with a CUDA torchvision
 
 # 2. litert-torch with torch held at what was installed (no silent swap to another build).
-TORCH_INSTALLED="$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')"
+# (the distribution's version: torch.__version__ can say 2.14.1+cu130 for the wheel 2.14.1)
+TORCH_INSTALLED="$("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("torch"))')"
 "${PIP[@]}" install --quiet "${TORCH_ARGS[@]}" "litert-torch==${LITERT_TORCH_VERSION}" \
   "torch==${TORCH_INSTALLED}" "$TORCHVISION_SPEC" numpy scikit-image
 

@@ -122,8 +122,9 @@ class RunResults:
         json_path, npz_path = results_paths(results_dir, self.tag)
         outputs = self.all_outputs or ((self.outputs,) if self.outputs is not None else ())
         if outputs:
+            arrays: dict[str, Any] = {f"output_{i}": np.asarray(v) for i, v in enumerate(outputs)}
             with atomic_path(npz_path, force=force) as tmp, open(tmp, "wb") as handle:
-                np.savez(handle, **{f"output_{i}": np.asarray(v) for i, v in enumerate(outputs)})
+                np.savez(handle, **arrays)
         write_json(json_path, self.to_dict(), force=force)
         return json_path
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from edgesep.cli.app import app, echo, progress_enabled
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 @app.command("validate")
@@ -118,7 +122,7 @@ class _stage_bar:
 
     def __init__(self, total: int):
         self.total = total
-        self.bar = None
+        self.bar: tqdm[Any] | None = None
         self.done = -1  # stages finished; the first on_stage call starts stage 0
 
     def __enter__(self):
@@ -128,12 +132,14 @@ class _stage_bar:
         return self.advance
 
     def advance(self, name: str) -> None:
+        assert self.bar is not None, "advance() called outside the with block"
         if self.done >= 0:
             self.bar.update(1)
         self.done += 1
         self.bar.set_description(name)
 
     def __exit__(self, *exc) -> None:
+        assert self.bar is not None
         if exc[0] is None and self.done >= 0:
             self.bar.update(1)
         self.bar.close()

@@ -18,6 +18,7 @@ from edgesep.models.keras_loading import first_line as _first_line
 from edgesep.models.keras_loading import load_keras
 from edgesep.numerics import DEFAULT_TOLERANCE
 
+
 def convert_keras(
     path: str | Path,
     output: str | Path,
@@ -107,7 +108,7 @@ def _load_and_convert(source: Path):
             model_bytes = bytes(converter.convert())
     except Exception as error:
         raise InputError(f"the TFLite converter failed on {source}: {_first_line(error)}") from error
-    reference.keep = keep  # the loaded object must outlive the reference function
+    reference.keep = keep  # type: ignore[attr-defined]  # the loaded object must outlive the reference function
     return reference, model_bytes
 
 

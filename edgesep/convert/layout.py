@@ -81,6 +81,7 @@ def as_plain(value: Value):
         spatial = tf.reshape(gather_channels(value.data, value.channels.ravel()), (n, h, w, a, b))
         return tf.transpose(spatial, (0, 3, 4, 1, 2))
     if value.layout == FLAT_HWC:
+        assert value.chw is not None  # FLAT_HWC values always carry their map's (C, H, W)
         c, h, w = value.chw
         batch = value.stored_shape[0]
         spatial = tf.reshape(value.data, (batch, h, w, c))

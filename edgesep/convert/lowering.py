@@ -128,7 +128,7 @@ def lower(
     onnx_shapes = tuple(tuple(d.dim_value for d in v.type.tensor_type.shape.dim) for v in inputs)
     dtypes = tuple(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)) for v in inputs)
     nhwc_inputs = not keep_nchw
-    specs = []
+    specs: list[Any] = []  # tf.TensorSpec
     for shape, dtype in zip(onnx_shapes, dtypes):
         stored = tuple(shape[i] for i in (0, 2, 3, 1)) if nhwc_inputs and len(shape) == 4 else shape
         specs.append(tf.TensorSpec(stored, tf.as_dtype(dtype), name=input_key(len(specs))))
@@ -184,7 +184,7 @@ def _lower_node(node: Node, ctx: LoweringContext, *, opset: int) -> None:
             ctx.values[name] = value
 
 
-_NO_FOLD = frozenset()
+_NO_FOLD: frozenset[str] = frozenset()
 
 
 def _fold(node: Node, ctx: LoweringContext, *, opset: int) -> list[np.ndarray]:

@@ -13,7 +13,6 @@ from edgesep.models.keras_loading import KERAS_FILE_SUFFIXES
 from edgesep.numerics import DEFAULT_TOLERANCE, Fidelity
 
 
-
 @dataclass(frozen=True)
 class ConvertResult:
     path: Path

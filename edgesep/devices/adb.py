@@ -194,6 +194,7 @@ class AdbDevice:
         spec: RunSpec,
         force: bool,
     ) -> dict[str, RunResults]:
+        assert self.python is not None, "run() uses benchmark_model when python is not set"
         tags = list(remote_models)
         where = f"{self.name} ({self.serial})"
         with tempfile.TemporaryDirectory(prefix="edgesep-adb-") as tmp:

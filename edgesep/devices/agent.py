@@ -33,11 +33,15 @@ import signal
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING, Any
 
-try:
+if TYPE_CHECKING:
     import numpy as np
-except ImportError:  # reported by main() with what to install
-    np = None
+else:
+    try:
+        import numpy as np
+    except ImportError:  # reported by main() with what to install
+        np = None
 
 AGENT_VERSION = "1"
 FORMAT_VERSION = 1
@@ -280,7 +284,7 @@ class ResultsWriter:
 
     def write(self, *, complete: bool, error: str | None = None) -> None:
         if self.outputs:
-            stacked = {
+            stacked: dict[str, Any] = {
                 f"output_{i}": np.concatenate([sample[i] for sample in self.outputs], axis=0)
                 for i in range(len(self.outputs[0]))
             }

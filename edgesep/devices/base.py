@@ -62,8 +62,11 @@ class DeviceRunError(DeviceError):
 class Device(Protocol):
     """Where models run.  ``run`` returns one RunResults per tag of ``models``."""
 
-    name: str
-    emulated: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def emulated(self) -> bool: ...
 
     def run(
         self,

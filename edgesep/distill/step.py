@@ -146,6 +146,7 @@ def _save(config: DistillConfig, student, optimizer, schedule, generator, *, epo
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
     }
+    assert config.checkpoint is not None, "only called when checkpointing"
     with atomic_path(config.checkpoint, force=True) as tmp:
         torch.save(payload, tmp)
 
@@ -153,6 +154,7 @@ def _save(config: DistillConfig, student, optimizer, schedule, generator, *, epo
 def _resume(config: DistillConfig, student, optimizer, schedule, generator) -> tuple[int, list[float]]:
     import torch
 
+    assert config.checkpoint is not None, "only called when a checkpoint exists"
     path = Path(config.checkpoint)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,12 @@ class ModelAccounting:
         }
 
 
+def _shape(layer: LayerCount) -> tuple[int, ...]:
+    """``output_shape`` of a row known to have one."""
+    assert layer.output_shape is not None
+    return layer.output_shape
+
+
 def find_pairs(layers: Sequence[LayerCount], *, batch: int = 1) -> tuple[SeparablePair, ...]:
     """Pair each depthwise conv with the next conv in execution order when that one is pointwise on its output.
 
@@ -143,17 +149,20 @@ def find_pairs(layers: Sequence[LayerCount], *, batch: int = 1) -> tuple[Separab
     convs = [layer for layer in layers if layer.type in ("Conv2d", "Conv") and layer.output_shape is not None]
     pairs = []
     for index, dw in enumerate(convs):
-        if not dw.is_depthwise or len(dw.output_shape) != 4:
+        dw_shape = _shape(dw)
+        if not dw.is_depthwise or len(dw_shape) != 4:
             continue
-        h, w = dw.output_shape[2], dw.output_shape[3]
-        following = [c for c in convs[index + 1 :] if (h, w) == (1, 1) or tuple(c.output_shape[2:]) != (1, 1)]
+        h, w = dw_shape[2], dw_shape[3]
+        following = [c for c in convs[index + 1 :] if (h, w) == (1, 1) or tuple(_shape(c)[2:]) != (1, 1)]
         pw = following[0] if following else None
         if pw is None or not pw.is_pointwise or pw.in_channels != dw.out_channels:
             continue
-        if tuple(pw.output_shape[2:]) != (h, w):
+        if tuple(_shape(pw)[2:]) != (h, w):
             continue
+        assert dw.kernel is not None  # a depthwise conv with a 4-D output has a 2-D kernel
         kh, kw = dw.kernel
         c, m = dw.in_channels, pw.out_channels
+        assert c is not None and m is not None  # set on every conv row
         pairs.append(
             SeparablePair(
                 depthwise=dw.name,
@@ -262,11 +271,11 @@ def _module_row(name: str, module, params: int, macs: int, output_shape) -> Laye
             type="Conv2d",
             params=params,
             macs=macs,
-            kernel=tuple(module.kernel_size),
+            kernel=cast("tuple[int, int]", tuple(module.kernel_size)),
             in_channels=module.in_channels,
             out_channels=module.out_channels,
             groups=module.groups,
-            stride=tuple(module.stride),
+            stride=cast("tuple[int, int]", tuple(module.stride)),
             output_shape=output_shape,
             weights=module.weight.numel(),
         )
@@ -289,7 +298,7 @@ def _module_row(name: str, module, params: int, macs: int, output_shape) -> Laye
         params=params,
         macs=macs,
         output_shape=output_shape,
-        weights=weight.numel() if is_weight_layer else 0,
+        weights=weight.numel() if is_weight_layer and weight is not None else 0,
     )
 
 

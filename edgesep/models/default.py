@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from edgesep.models.training import TrainConfig, TrainResult
 
@@ -48,7 +49,7 @@ def save_checkpoint(model, path: str | os.PathLike, *, result: TrainResult, conf
     from edgesep import __version__
     from edgesep.fileio import atomic_path
 
-    meta = {"edgesep_version": __version__, "model": "edgesep.models.sepcnn:sepcnn", "dataset": "digits"}
+    meta: dict[str, Any] = {"edgesep_version": __version__, "model": "edgesep.models.sepcnn:sepcnn", "dataset": "digits"}
     meta.update({"train": config.to_dict(), "result": result.to_dict()})
     with atomic_path(path, force=force) as tmp:
         torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)

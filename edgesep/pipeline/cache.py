@@ -52,7 +52,9 @@ class StepCache:
 
     def is_fresh(self, name: str, key: str, artifacts: list[Path]) -> bool:
         entry = self.entries.get(name)
-        return bool(entry) and entry.get("key") == key and all(p.exists() for p in artifacts)
+        if not entry:
+            return False
+        return entry.get("key") == key and all(p.exists() for p in artifacts)
 
     def record(self, name: str, key: str, artifacts: list[Path], *, result: dict[str, Any] | None = None) -> None:
         self.entries[name] = {

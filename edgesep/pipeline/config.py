@@ -131,6 +131,12 @@ class PipelineConfig:
     base_dir: str = "."
     """Folder that relative paths are resolved against (the config file's folder)."""
 
+    @typing.overload
+    def resolve(self, path: str) -> Path: ...
+
+    @typing.overload
+    def resolve(self, path: None) -> None: ...
+
     def resolve(self, path: str | None) -> Path | None:
         if path is None:
             return None
@@ -222,7 +228,7 @@ def _convert(tp: Any, value: Any, locator: _Locator, dotted: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise fail
-        return _build(tp, value, locator, prefix=f"{dotted}.")
+        return _build(typing.cast(type, tp), value, locator, prefix=f"{dotted}.")  # field types are classes
     if origin is tuple:
         if not isinstance(value, list):
             raise fail

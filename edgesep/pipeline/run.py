@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,6 +136,7 @@ class _Pipeline:
         """The resolved factory reference of [model] and the files its module depends on."""
         model = self.config.model
         factory = DEFAULT_FACTORY if model.factory == "default" else model.factory
+        assert factory is not None, "load_config requires model.factory without model.onnx"
         factory_file = factory.rpartition(":")[0]
         inputs = [self.config.resolve(model.weights)] if model.weights else []
         if factory_file.endswith(".py"):
@@ -172,8 +174,7 @@ class _Pipeline:
             inputs = inputs + shrink_inputs(self.config, section)
             source = checkpoint if checkpoint is not None else factory
             self._step(name, name, settings, inputs, [target],
-                       lambda action=action, source=source, target=target: action(
-                           self.config, source, target, progress=self.options.progress))
+                       functools.partial(action, self.config, source, target, progress=self.options.progress))
             checkpoint = target
         return checkpoint
 

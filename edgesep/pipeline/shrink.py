@@ -33,6 +33,7 @@ def run_prune(config: PipelineConfig, source: str | Path, target: Path, *, progr
     from edgesep.prune.data import load_labeled
 
     section = config.prune
+    assert section is not None, "run_prune needs a [prune] section"
     prune_config = shrink_config(section)
     module, factory = _load(config, source)
     data = load_labeled(_data(config, section.data)) if section.finetune_epochs > 0 or section.data != "digits" else None
@@ -52,6 +53,7 @@ def run_distill(config: PipelineConfig, source: str | Path, target: Path, *, pro
     from edgesep.prune.data import load_labeled
 
     section = config.distill
+    assert section is not None, "run_distill needs a [distill] section"
     distill_config = shrink_config(section)
     data = load_labeled(_data(config, section.data))
     teacher_ref = TEACHER_FACTORY if section.teacher == "default" else _reference(config, section.teacher)
@@ -72,7 +74,10 @@ def _load(config: PipelineConfig, source: str | Path):
     from edgesep.prune.checkpoint import load_pruned, read_checkpoint
 
     if isinstance(source, Path):
-        return load_pruned(source), read_checkpoint(source)["source"]
+        module = load_pruned(source)
+        payload = read_checkpoint(source)
+        assert payload is not None  # load_pruned checked the format
+        return module, payload["source"]
     module = load_factory(source)
     if config.model.weights:
         load_weights(module, config.resolve(config.model.weights))

@@ -133,8 +133,9 @@ def analyze(model, input_shape: tuple[int, ...]) -> list[ChannelGroup]:
         found: list[_Tag] = []
         for arg in (*node.args, *node.kwargs.values()):
             for item in arg if isinstance(arg, (list, tuple)) else (arg,):
-                if isinstance(item, fx.Node) and tags.get(item.name) is not None:
-                    found.append(tags[item.name])
+                item_tag = tags.get(item.name) if isinstance(item, fx.Node) else None
+                if item_tag is not None:
+                    found.append(item_tag)
         return found
 
     def fix_inputs_and_new(node) -> _Tag | None:

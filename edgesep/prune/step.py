@@ -164,6 +164,7 @@ def _search_ratio(base, plan: _Plan, config: PruneConfig, shape: tuple[int, ...]
         candidate = _apply(base, plan, ratio, round_to=config.round_to)
         if config.max_params is not None:
             return count_params(candidate) <= config.max_params
+        assert config.max_macs is not None  # a size target is max_params or max_macs
         return count_macs(candidate, shape) <= config.max_macs
 
     if fits(0.0):

@@ -104,7 +104,7 @@ def apply_activation_ranges(
         if names.get(builtin) in SAME_SCALE_OPS and len(op.inputs) and len(op.outputs):
             source, target = int(op.inputs[0]), int(op.outputs[0])
             if target in ranges and (source in ranges or source in stored):
-                ranges[target] = ranges.get(source, stored.get(source))
+                ranges[target] = ranges[source] if source in ranges else stored[source]
     applied = []
     for index, (low, high) in ranges.items():
         quant = graph.tensors[index].quantization

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from edgesep.errors import CalibrationError, ConfigError
-from edgesep.quantize.equalize import find_pairs, fold_batch_norm
+from edgesep.quantize.equalize import ChannelClip, find_pairs, fold_batch_norm
 
 BIAS_CORRECTIONS = ("none", "empirical", "analytic")
 
@@ -53,7 +54,7 @@ def fake_quantize(weight: torch.Tensor, *, per_channel: bool, bits: int = 8) -> 
     return torch.clamp(torch.round(weight / scale), -levels, levels) * scale
 
 
-def weighted_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def weighted_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d | nn.Linear]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
@@ -66,11 +67,16 @@ def quantize_weights(model: nn.Module, *, per_channel: bool, bits: int = 8) -> n
     return model
 
 
-def _weight_error(layer: nn.Module, per_channel: bool, bits: int) -> torch.Tensor:
+def _weight_error(layer: nn.Conv2d | nn.Linear, per_channel: bool, bits: int) -> torch.Tensor:
     return fake_quantize(layer.weight, per_channel=per_channel, bits=bits) - layer.weight
 
 
-def _apply(layer: nn.Module, shift: torch.Tensor) -> None:
+def _layer(model: nn.Module, name: str) -> nn.Conv2d | nn.Linear:
+    """The Conv2d/Linear called ``name`` (shifts and pairs only name such layers)."""
+    return cast("nn.Conv2d | nn.Linear", model.get_submodule(name))
+
+
+def _apply(layer: nn.Conv2d | nn.Linear, shift: torch.Tensor) -> None:
     if layer.bias is None:
         layer.bias = nn.Parameter(torch.zeros(layer.weight.shape[0], dtype=layer.weight.dtype))
     layer.bias.sub_(shift)
@@ -106,7 +112,7 @@ def correct_bias(
         shifts = _analytic_shifts(folded, stats, per_channel, bits)
     largest = 0.0
     for name, shift in shifts.items():
-        _apply(folded.get_submodule(name), shift)
+        _apply(_layer(folded, name), shift)
         largest = max(largest, float(shift.abs().max()))
     return folded, BiasCorrectionReport(method, tuple(shifts), largest)
 
@@ -163,7 +169,7 @@ def _empirical_shifts(model: nn.Module, data: torch.Tensor, per_channel: bool, b
     for name in order:
         measured = _output_means(quantized, data, [name], batch_size, stop=True)[name]
         shift = measured - reference[name]
-        _apply(quantized.get_submodule(name), shift)
+        _apply(_layer(quantized, name), shift)
         shifts[name] = shift
     return shifts
 
@@ -219,11 +225,12 @@ def _analytic_shifts(model: nn.Module, stats: dict, per_channel: bool, bits: int
         elif pair.kind == "relu6":
             upper = torch.full_like(beta, 6.0)
         elif pair.kind == "clip":
-            upper = model.get_submodule(pair.activation).upper.reshape(-1)
+            assert pair.activation is not None  # clip pairs always name their activation
+            upper = cast(ChannelClip, model.get_submodule(pair.activation)).upper.reshape(-1)
         else:
             upper = None
         mean = beta if upper is None else clipped_normal_mean(beta, sigma, upper)
-        layer = model.get_submodule(pair.second)
+        layer = _layer(model, pair.second)
         error = _weight_error(layer, per_channel, bits)
         if isinstance(layer, nn.Conv2d):
             height, width = sizes.get(pair.second, (layer.kernel_size[0] * 4, layer.kernel_size[1] * 4))

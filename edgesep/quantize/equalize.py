@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from typing import TypeGuard, cast
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,7 @@ _PASSTHROUGH_MODULES = (nn.Identity, nn.Dropout, nn.MaxPool2d, nn.AvgPool2d, nn.
 _PASSTHROUGH_FUNCTIONS = {F.adaptive_avg_pool2d, F.max_pool2d, F.avg_pool2d, torch.flatten, F.dropout}
 _RELU_FUNCTIONS = {F.relu, torch.relu}
 _PASSTHROUGH_METHODS = {"flatten", "view", "reshape"}
+_Layer = nn.Conv2d | nn.Linear  # the layers a Pair connects
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class EqualizeReport:
 class ChannelClip(nn.Module):
     """``min(relu(x), upper[c])`` per channel: ReLU6 with a bound that equalization can rescale."""
 
+    upper: torch.Tensor  # a buffer (register_buffer), declared for type checkers
+
     def __init__(self, channels: int, upper: float = 6.0) -> None:
         super().__init__()
         self.register_buffer("upper", torch.full((1, channels, 1, 1), float(upper)))
@@ -116,20 +120,31 @@ def _module_uses(graph: fx.Graph) -> dict[str, int]:
     return uses
 
 
+def _layer(model: nn.Module, name: str) -> _Layer:
+    """The Conv2d/Linear called ``name`` (pairs and folds only name such layers)."""
+    return cast(_Layer, model.get_submodule(name))
+
+
+def _clip(model: nn.Module, pair: Pair) -> ChannelClip:
+    """The ChannelClip between the layers of a ``clip`` pair."""
+    assert pair.activation is not None  # clip pairs always name their activation
+    return cast(ChannelClip, model.get_submodule(pair.activation))
+
+
 def _set_module(model: nn.Module, name: str, module: nn.Module) -> None:
     parent_name, _, attribute = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, attribute, module)
 
 
-def _is_simple_conv(module: nn.Module) -> bool:
+def _is_simple_conv(module: nn.Module) -> TypeGuard[nn.Conv2d]:
     """A Conv2d that is dense (groups 1) or depthwise (groups == in == out)."""
     if not isinstance(module, nn.Conv2d):
         return False
     return module.groups == 1 or module.groups == module.in_channels == module.out_channels
 
 
-def _ensure_bias(layer: nn.Module) -> torch.Tensor:
+def _ensure_bias(layer: _Layer) -> torch.Tensor:
     if layer.bias is None:
         out = layer.weight.shape[0]
         layer.bias = nn.Parameter(torch.zeros(out, dtype=layer.weight.dtype))
@@ -146,35 +161,39 @@ def fold_batch_norm(model: nn.Module) -> tuple[nn.Module, tuple[str, ...], dict[
     model = copy.deepcopy(model).eval()
     graph = trace(model).graph
     uses = _module_uses(graph)
-    folded, stats = [], {}
+    folded: list[str] = []
+    stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for node in graph.nodes:
         if node.op != "call_module" or not isinstance(model.get_submodule(node.target), nn.BatchNorm2d):
             continue
         source = node.args[0]
         if not isinstance(source, fx.Node) or source.op != "call_module" or len(source.users) != 1:
             continue
-        conv = model.get_submodule(source.target)
-        bn = model.get_submodule(node.target)
-        if not isinstance(conv, nn.Conv2d) or uses[source.target] != 1 or uses[node.target] != 1:
+        source_name = cast(str, source.target)  # a call_module target is the module's name
+        conv = model.get_submodule(source_name)
+        bn = cast(nn.BatchNorm2d, model.get_submodule(node.target))  # checked above
+        if not isinstance(conv, nn.Conv2d) or uses[source_name] != 1 or uses[node.target] != 1:
             continue
         if not bn.track_running_stats or bn.running_var is None:
             continue
+        running_mean = bn.running_mean
+        assert running_mean is not None  # a BN that tracks statistics has both running buffers
         gamma = bn.weight if bn.affine else torch.ones_like(bn.running_var)
         beta = bn.bias if bn.affine else torch.zeros_like(bn.running_var)
         factor = gamma / torch.sqrt(bn.running_var + bn.eps)
         conv.weight.mul_(factor.reshape(-1, 1, 1, 1))
         bias = _ensure_bias(conv)
-        bias.copy_((bias - bn.running_mean) * factor + beta)
+        bias.copy_((bias - running_mean) * factor + beta)
         _set_module(model, node.target, nn.Identity())
-        folded.append(source.target)
-        stats[source.target] = (beta.detach().clone(), gamma.detach().abs().clone())
+        folded.append(source_name)
+        stats[source_name] = (beta.detach().clone(), gamma.detach().abs().clone())
     return model, tuple(folded), stats
 
 
 def _activation_kind(model: nn.Module, node: fx.Node) -> str | None:
     """relu / relu6 / clip / linear for a node that may sit between two layers; None = blocks the pair."""
     if node.op == "call_module":
-        module = model.get_submodule(node.target)
+        module = model.get_submodule(cast(str, node.target))  # a call_module target is the module's name
         if isinstance(module, nn.ReLU):
             return "relu"
         if isinstance(module, nn.ReLU6):
@@ -208,7 +227,9 @@ def find_pairs(model: nn.Module) -> list[Pair]:
         first = model.get_submodule(node.target)
         if not _is_simple_conv(first):
             continue
-        kinds, activation, current = [], None, node
+        kinds: list[str] = []
+        activation: str | None = None
+        current = node
         while len(current.users) == 1:
             nxt = next(iter(current.users))
             if nxt.op == "call_module" and isinstance(model.get_submodule(nxt.target), (nn.Conv2d, nn.Linear)):
@@ -244,12 +265,12 @@ def _accepts(first: nn.Conv2d, second: nn.Module, kinds: list[str]) -> bool:
     return _is_simple_conv(second) and second.in_channels == channels
 
 
-def _out_ranges(layer: nn.Module) -> torch.Tensor:
+def _out_ranges(layer: _Layer) -> torch.Tensor:
     """Per-output-channel max |w|."""
     return layer.weight.detach().abs().reshape(layer.weight.shape[0], -1).amax(dim=1)
 
 
-def _in_ranges(layer: nn.Module) -> torch.Tensor:
+def _in_ranges(layer: _Layer) -> torch.Tensor:
     """Per-input-channel max |w| (depthwise: the channel's own filter)."""
     weight = layer.weight.detach().abs()
     if isinstance(layer, nn.Conv2d) and layer.groups > 1:
@@ -260,8 +281,8 @@ def _in_ranges(layer: nn.Module) -> torch.Tensor:
 @torch.no_grad()
 def _scale_pair(model: nn.Module, pair: Pair, scale: torch.Tensor, stats: dict) -> None:
     """conv1 output channel i /= s_i, conv2 input channel i *= s_i (and the clip bound /= s_i)."""
-    first = model.get_submodule(pair.first)
-    second = model.get_submodule(pair.second)
+    first = _layer(model, pair.first)
+    second = _layer(model, pair.second)
     first.weight.div_(scale.reshape(-1, *([1] * (first.weight.dim() - 1))))
     if first.bias is not None:
         first.bias.div_(scale)
@@ -270,7 +291,7 @@ def _scale_pair(model: nn.Module, pair: Pair, scale: torch.Tensor, stats: dict) 
     else:
         second.weight.mul_(scale.reshape(1, -1, *([1] * (second.weight.dim() - 2))))
     if pair.kind == "clip":
-        clip = model.get_submodule(pair.activation)
+        clip = _clip(model, pair)
         clip.upper.div_(scale.reshape(1, -1, 1, 1))
     if pair.first in stats:
         beta, sigma = stats[pair.first]
@@ -286,7 +307,7 @@ def _prepare_relu6(model: nn.Module, pairs: list[Pair], mode: str) -> tuple[list
             continue
         if mode == "skip" or pair.activation is None:
             continue
-        channels = model.get_submodule(pair.first).weight.shape[0]
+        channels = _layer(model, pair.first).weight.shape[0]
         if mode == "clip":
             _set_module(model, pair.activation, ChannelClip(channels))
             kept.append(Pair(pair.first, pair.second, "clip", pair.activation))
@@ -306,8 +327,8 @@ def equalize(model: nn.Module, *, config: EqualizeConfig = EqualizeConfig()) -> 
     for iterations in range(1, config.iterations + 1):  # noqa: B007 - the count after the loop is reported
         change = 0.0
         for pair in pairs:
-            r1 = _out_ranges(folded_model.get_submodule(pair.first))
-            r2 = _in_ranges(folded_model.get_submodule(pair.second))
+            r1 = _out_ranges(_layer(folded_model, pair.first))
+            r2 = _in_ranges(_layer(folded_model, pair.second))
             valid = (r1 > 0) & (r2 > 0)
             scale = torch.where(valid, torch.sqrt(r1 / torch.where(valid, r2, torch.ones_like(r2))), torch.ones_like(r1))
             _scale_pair(folded_model, pair, scale, stats)
@@ -336,18 +357,18 @@ def absorb_high_bias(model: nn.Module, pairs: list[Pair], stats: dict, *, sigmas
     for pair in pairs:
         if pair.kind not in ("relu", "clip") or pair.first not in stats:
             continue
-        second = model.get_submodule(pair.second)
+        second = _layer(model, pair.second)
         if isinstance(second, nn.Conv2d) and any(p != 0 for p in _padding(second)):
             continue
         beta, sigma = stats[pair.first]
         shift = torch.clamp(beta - sigmas * sigma, min=0.0)
         if pair.kind == "clip":
-            clip = model.get_submodule(pair.activation)
+            clip = _clip(model, pair)
             shift = torch.minimum(shift, clip.upper.reshape(-1))
             clip.upper.sub_(shift.reshape(1, -1, 1, 1))
         if not bool((shift > 0).any()):
             continue
-        first = model.get_submodule(pair.first)
+        first = _layer(model, pair.first)
         _ensure_bias(first).sub_(shift)
         weight = second.weight
         if isinstance(second, nn.Conv2d) and second.groups > 1:
@@ -366,7 +387,7 @@ def _padding(conv: nn.Conv2d) -> tuple[int, ...]:
     return tuple(conv.padding)
 
 
-def channel_range_spread(layer: nn.Module) -> float:
+def channel_range_spread(layer: nn.Conv2d | nn.Linear) -> float:
     """max / min of the per-output-channel weight ranges (1 = uniform; inf if a channel is all zero)."""
     ranges = _out_ranges(layer)
     low = float(ranges.min())

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesep.models.keras_loading import KERAS_FILE_SUFFIXES
 from edgesep.errors import InputError
+from edgesep.models.keras_loading import KERAS_FILE_SUFFIXES
 from edgesep.quantize.calibration import InputSpec
 from edgesep.quantize.source import SourceModel
-
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ class PreprocessingSpec:
         image = image.convert("L" if self.channel_order == "GRAY" else "RGB")
         image = self._resize(image)
         image = self._crop(image)
-        pixels = np.asarray(image, dtype=np.float32)
+        pixels: np.ndarray = np.asarray(image, dtype=np.float32)  # float32 throughout (numpy's stubs infer complex128)
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
         if self.channel_order == "BGR":
@@ -141,7 +141,7 @@ class PreprocessingSpec:
         unknown = sorted(set(payload) - known)
         if unknown:
             raise ConfigError(f"unknown preprocessing key(s) {unknown}; known: {sorted(known)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in payload.items()}
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in payload.items()}
         return cls(**values)
 
 

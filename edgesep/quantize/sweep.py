@@ -149,14 +149,20 @@ def sweep(
     return SweepResult(tuple(rows), chosen, latency_budget_ms, eval_samples, written)
 
 
+def _p50(row: SweepRow) -> float:
+    """The p50 latency of a measured (not skipped) row."""
+    assert row.p50_ms is not None  # only skipped rows lack measurements
+    return row.p50_ms
+
+
 def choose(rows: Sequence[SweepRow], *, latency_budget_ms: float | None) -> str:
     """The name of the row with the highest agreement (then cosine) whose p50 fits the budget."""
     measured = [row for row in rows if row.skipped is None]
     if not measured:
         raise ConfigError("every sweep candidate was skipped (pass the PyTorch model, or other candidates)")
-    within = [row for row in measured if latency_budget_ms is None or row.p50_ms <= latency_budget_ms]
+    within = [row for row in measured if latency_budget_ms is None or _p50(row) <= latency_budget_ms]
     if not within:
-        fastest = min(row.p50_ms for row in measured)
+        fastest = min(_p50(row) for row in measured)
         raise ThresholdError(f"no recipe runs within the latency budget of {latency_budget_ms:g} ms (fastest p50: {fastest:.3f} ms)")
     best = max(within, key=lambda row: (-1.0 if row.top1_agreement is None else row.top1_agreement, row.cosine))
     return best.name

@@ -8,6 +8,7 @@ Float inputs of integer-input models are quantized with the model's
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ class TfliteRunner(Runner):
         self.use_xnnpack = use_xnnpack
         self.raw = raw
         self.runtime: dict[str, str] = {}
-        self._interpreter = None
+        self._interpreter: Any = None  # ai_edge_litert / tflite_runtime / tf.lite Interpreter, chosen at activation
         self._inputs: dict[str, dict] = {}
         self._outputs: list[dict] = []
 

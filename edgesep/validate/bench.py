@@ -93,7 +93,8 @@ def benchmark(
         device_name, dev = device, open_device(device)
     else:
         device_name, dev = getattr(device, "name", type(device).__name__), device
-    entries, files = [], []
+    entries: list[BenchEntry] = []
+    files: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="edgesep-bench-") as scratch:
         results_dir = Path(output_dir) if output_dir is not None else Path(scratch)
         for tag, path in zip(model_tags(paths), paths):

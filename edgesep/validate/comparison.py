@@ -30,17 +30,39 @@ from edgesep.validate.metrics import (
 class RunLike(Protocol):
     """The fields of ``edgesep.results.RunResults`` that a comparison reads."""
 
-    tag: str
-    model_name: str
-    model_bytes: int
-    latencies_ms: np.ndarray
-    warmup: int
-    threads: int | None
-    outputs: np.ndarray
-    device: dict
-    emulated: bool
-    complete: bool
-    error: str | None
+    # read-only properties, so that frozen dataclasses (RunResults) match
+    @property
+    def tag(self) -> str: ...
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def model_bytes(self) -> int: ...
+
+    @property
+    def latencies_ms(self) -> np.ndarray: ...
+
+    @property
+    def warmup(self) -> int: ...
+
+    @property
+    def threads(self) -> int | None: ...
+
+    @property
+    def outputs(self) -> np.ndarray | None: ...
+
+    @property
+    def device(self) -> dict[str, Any]: ...
+
+    @property
+    def emulated(self) -> bool: ...
+
+    @property
+    def complete(self) -> bool: ...
+
+    @property
+    def error(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -189,7 +211,7 @@ def compare_runs(
     if (base_out is None) != (cand_out is None):
         raise InputError("one results file has outputs and the other has none; run both on the same inputs")
     both_complete = base_out is not None and cand_out is not None and base.complete and cand.complete
-    if both_complete and base_out.shape[0] != cand_out.shape[0]:
+    if both_complete and base_out is not None and cand_out is not None and base_out.shape[0] != cand_out.shape[0]:
         raise ShapeError(f"baseline has {base_out.shape[0]} outputs, candidate {cand_out.shape[0]}")
     return Comparison(
         baseline=base,

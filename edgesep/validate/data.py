@@ -166,7 +166,9 @@ def _load_image_folder(
     if preprocessing is not None:
         spec = PreprocessingSpec.from_dict(preprocessing)
     elif len(target.shape) == 4:
-        spec = PreprocessingSpec.for_input((1, target.channels, *target.spatial))
+        channels, spatial = target.channels, target.spatial
+        assert channels is not None and spatial is not None  # set for every 4-D input
+        spec = PreprocessingSpec.for_input((1, channels, *spatial))
     else:
         raise InputError(f"image folders need an image model; this one takes {target.shape}")
     xs, ys = [], []
@@ -230,6 +232,7 @@ def load_validation_data(
 
 def labels_only(data: str | Path, *, labels: str | Path | None = None, samples: int | None = None) -> np.ndarray | None:
     """The labels of ``data`` ('digits' or a .npz with ``y``), or of a labels file; no model needed."""
+    y: np.ndarray | None
     if labels is not None:
         y = load_labels(labels)
     elif str(data) == DIGITS:

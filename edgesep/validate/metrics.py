@@ -63,6 +63,7 @@ def latency_from_benchmark_model(summary: dict | None) -> LatencyStats | None:
         return None
     to_ms = {key: (None if summary.get(key) is None else summary[key] / 1000.0) for key in ("avg_us", "std_us", "min_us", "max_us")}
     mean = to_ms["avg_us"]
+    assert mean is not None  # avg_us checked above
     return LatencyStats(
         runs=int(summary["count"]),
         mean=mean,

@@ -49,7 +49,12 @@ def latency_histogram(latencies: Mapping[str, np.ndarray], output: Path, *, emul
         high = max(float(np.percentile(v, 99)) for v in present.values()) * 1.1
         bins = np.linspace(low, high if high > low else low + 1e-3, 31)
         for tag, values in present.items():
-            axes.hist(np.clip(values, low, bins[-1]), bins=bins, alpha=0.6, label=f"{tag} (p50 {ms(np.median(values))} ms)")
+            axes.hist(
+                np.clip(values, low, bins[-1]),
+                bins=bins,  # type: ignore[arg-type]  # matplotlib's hint omits arrays, which hist() accepts
+                alpha=0.6,
+                label=f"{tag} (p50 {ms(np.median(values))} ms)",
+            )
         axes.legend()
     axes.set_xlabel("latency per inference (ms)" + (" - EMULATED" if emulated else ""))
     axes.set_ylabel("timed runs")

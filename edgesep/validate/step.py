@@ -112,9 +112,11 @@ def check_accuracy_drop(report: ValidationReport, max_drop_pp: float) -> None:
                else "model outputs (this device measured latency only)")  # fmt: skip
         raise InputError(f"--fail-if-drop needs {why}")
     if drop > max_drop_pp:
+        base_top1, cand_top1 = report.comparison.baseline.top1, report.comparison.candidate.top1
+        assert base_top1 is not None and cand_top1 is not None  # a drop is only computed from both accuracies
         raise ThresholdError(
             f"quantized top-1 accuracy dropped {drop:.2f} pp "
-            f"({100 * report.comparison.baseline.top1:.2f}% -> {100 * report.comparison.candidate.top1:.2f}%), "
+            f"({100 * base_top1:.2f}% -> {100 * cand_top1:.2f}%), "
             f"more than the allowed {max_drop_pp:g} pp"
         )
 
@@ -196,8 +198,8 @@ def compare_results(
 
     Labels come from ``labels`` or from ``data`` ('digits' or a .npz with ``y``), cut to the samples run.
     """
-    from edgesep.validate.data import labels_only
     from edgesep.results import RunResults, results_paths
+    from edgesep.validate.data import labels_only
 
     folder = Path(results_dir)
     runs = {tag: RunResults.load(results_paths(folder, tag)[0]) for tag in (FLOAT_TAG, QUANT_TAG)}

@@ -9,8 +9,8 @@ import pytest
 
 from edgesep.devices.base import RunSpec
 from edgesep.errors import OutputExistsError, ShapeError, ThresholdError
-from edgesep.validate import validate
 from edgesep.results import RunResults
+from edgesep.validate import validate
 from edgesep.validate.table import ms
 
 SPEC = RunSpec(runs=20, warmup=2, threads=1)

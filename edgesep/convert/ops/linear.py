@@ -13,6 +13,7 @@ def _rows_for(value: Value, weight: np.ndarray) -> np.ndarray:
     """Reorder the K rows of a (K, N) weight from C,H,W to the H,W,C feature order of ``value``."""
     if value.layout != FLAT_HWC:
         return weight
+    assert value.chw is not None  # FLAT_HWC values always carry their map's (C, H, W)
     c, h, w = value.chw
     return weight.reshape(c, h, w, -1).transpose(1, 2, 0, 3).reshape(c * h * w, -1)
 
