@@ -23,6 +23,10 @@ class OutputExistsError(EdgesepError):
     """The output exists and ``force`` was not given."""
 
 
+class OutputError(EdgesepError):
+    """An output cannot be written: the operating system refused (read-only, full disk, a folder in the way...)."""
+
+
 class ShapeError(EdgesepError):
     """An input or data shape does not match what the model expects."""
 

@@ -1,25 +1,50 @@
-"""Atomic output files: write to a temp file beside the target, then rename."""
+"""Atomic output files: write to a temp file beside the target, then rename.
+
+Every operating-system error on the way (read-only filesystem, full disk, a folder where the file should go,
+no permission) becomes one :class:`OutputError` naming the path and the errno's meaning. A model and its
+sidecar are published together (:func:`publish_model`): both temp files are written first, then the sidecar and
+the model are renamed, so a reader never finds an edgesep model without its sidecar.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from edgesep.errors import InputError, OutputExistsError
+from edgesep.errors import InputError, OutputError, OutputExistsError
+
+# errors that say "this output cannot be written here" (not a bug): mapped to one OutputError line
+_OUTPUT_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EISDIR,
+                            errno.ENOTDIR, errno.EEXIST, errno.EFBIG, errno.EIO, errno.ENAMETOOLONG, errno.ENOENT})  # fmt: skip
 
 
-def check_output(path: str | os.PathLike, *, force: bool = False) -> Path:
-    """Refuse to overwrite an existing output unless ``force``; return the path."""
+def output_error(target: Path, error: OSError) -> OutputError:
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return OutputError(f"cannot write {target}: {reason}")
+
+
+def check_output(path: str | os.PathLike, *, force: bool = False, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Refuse to overwrite an existing output unless ``force``, and refuse, even with ``force``, an output
+    that is a folder or resolves (after symlinks) to one of the command's ``inputs``; create the parent folder."""
     target = Path(path)
+    for source in inputs:
+        if Path(source).exists() and target.resolve() == Path(source).resolve():
+            raise InputError(f"the output {target} is the input {source}; write the result to another file")
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a folder")
     if target.exists() and not force:
         raise OutputExistsError(f"{target} exists; pass --force (force=True) to overwrite it")
     if target.parent and not target.parent.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise output_error(target, error) from None
     return target
 
 
@@ -39,17 +64,78 @@ def atomic_path(path: str | os.PathLike, *, force: bool = False) -> Iterator[Pat
     On any exception the temp file is removed and the target is untouched.
     """
     target = check_output(path, force=force)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _temp_beside(target)
     try:
-        yield tmp
-        if tmp.is_file():
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the output gets the usual permissions
-        os.replace(tmp, target)
+        try:
+            yield tmp
+        except OSError as error:
+            if error.errno in _OUTPUT_ERRNOS and error.filename in (None, str(tmp)):
+                raise output_error(target, error) from None
+            raise
+        _finish(tmp, target)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        _discard(tmp)
+
+
+def publish_model(
+    path: str | os.PathLike,
+    write_model: Callable[[Path], object],
+    sidecar: Any,
+    *,
+    force: bool = False,
+    inputs: Iterable[str | os.PathLike] = (),
+) -> Path:
+    """Write a model (``write_model(temp_path)``) and its JSON sidecar together: both temp files first, then
+    the sidecar is renamed into place, then the model; on any failure neither new file is left behind."""
+    target = check_output(path, force=force, inputs=inputs)
+    side = sidecar_path(target)
+    model_tmp = _temp_beside(target)
+    side_tmp: Path | None = None
+    try:
+        try:
+            write_model(model_tmp)
+            side_tmp = _temp_beside(side)
+            side_tmp.write_text(_json_text(sidecar), encoding="utf-8")
+            _finish(side_tmp, side)
+            side_tmp = None
+            try:
+                _finish(model_tmp, target)
+            except BaseException:
+                _discard(side)  # the model did not land: its new sidecar must not describe the old file
+                raise
+        except OSError as error:
+            if error.errno in _OUTPUT_ERRNOS:
+                raise output_error(target, error) from None
+            raise
+    finally:
+        _discard(model_tmp)
+        if side_tmp is not None:
+            _discard(side_tmp)
+    return target
+
+
+def _temp_beside(target: Path) -> Path:
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:
+        raise output_error(target, error) from None
+    os.close(fd)
+    return Path(name)
+
+
+def _finish(tmp: Path, target: Path) -> None:
+    if tmp.is_file():
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the output gets the usual permissions
+    try:
+        os.replace(tmp, target)
+    except OSError as error:
+        raise output_error(target, error) from None
+
+
+def _discard(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.exists():
+            path.unlink()
 
 
 def _umask() -> int:
@@ -71,7 +157,11 @@ def write_text(path: str | os.PathLike, text: str, *, force: bool = False) -> Pa
 
 
 def write_json(path: str | os.PathLike, payload: Any, *, force: bool = False) -> Path:
-    return write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n", force=force)
+    return write_text(path, _json_text(payload), force=force)
+
+
+def _json_text(payload: Any) -> str:
+    return json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n"
 
 
 def _json_default(value: Any) -> Any:

@@ -35,15 +35,13 @@ def convert_keras(
     """
     from edgesep.convert.step import ConvertResult
     from edgesep.convert.tflite_inspect import op_histogram
-    from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
+    from edgesep.fileio import check_output, publish_model
 
     started = time.perf_counter()
     check_output(output, force=force)
     source = Path(path)
     reference, model_bytes = _load_and_convert(source)
     fidelity, inputs, outputs = _verify(reference, model_bytes, tolerance=tolerance, samples=samples, seed=seed)
-    with atomic_path(output, force=force) as tmp:
-        tmp.write_bytes(model_bytes)
     result = ConvertResult(
         path=Path(output),
         source=str(source),
@@ -57,7 +55,8 @@ def convert_keras(
         size_bytes=len(model_bytes),
         seconds=time.perf_counter() - started,
     )
-    write_json(sidecar_path(result.path), _sidecar(result, inputs, samples=samples), force=True)
+    publish_model(result.path, lambda tmp: tmp.write_bytes(model_bytes), _sidecar(result, inputs, samples=samples),
+                  force=force, inputs=[source])  # fmt: skip
     return result
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
+from edgesep.fileio import check_output, publish_model
 from edgesep.models.keras_loading import KERAS_FILE_SUFFIXES
 from edgesep.numerics import DEFAULT_TOLERANCE, Fidelity
 
@@ -69,14 +69,12 @@ def convert(
     from edgesep.convert.verify import verify_tflite
 
     started = time.perf_counter()
-    check_output(output, force=force)
+    check_output(output, force=force, inputs=[source])
     model = read_model(source)
     shapes = named_input_shapes(model, input_shape)
     lowered = lower(simplify(model), keep_nchw=keep_nchw, input_shapes=shapes)
     model_bytes = to_tflite_bytes(lowered)
     fidelity = verify_tflite(model, model_bytes, lowered, tolerance=tolerance, samples=samples, seed=seed)
-    with atomic_path(output, force=force) as tmp:
-        tmp.write_bytes(model_bytes)
     path = Path(output)
     result = ConvertResult(
         path=path,
@@ -92,7 +90,8 @@ def convert(
         seconds=time.perf_counter() - started,
         runtime=delegation(model_bytes).to_dict(),
     )
-    write_json(sidecar_path(path), sidecar(result, lowered, samples=samples), force=True)
+    publish_model(path, lambda tmp: tmp.write_bytes(model_bytes), sidecar(result, lowered, samples=samples),
+                  force=force, inputs=[source])  # fmt: skip
     return result
 
 

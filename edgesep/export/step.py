@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from edgesep.errors import InputError, ShapeError
-from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
+from edgesep.fileio import check_output, publish_model
 from edgesep.numerics import DEFAULT_TOLERANCE, Fidelity
 
 DEFAULT_OPSET = 17
@@ -64,12 +66,13 @@ def export(
     from edgesep.export.verify import check_onnx_file, verify_against_torch
 
     started = time.perf_counter()
-    check_output(output, force=force)
+    check_output(output, force=force, inputs=[weights] if weights else [])
     module, source = _resolve_module(model, weights=weights)
     shape = _resolve_input_shape(module, input_shape)
     output_shapes = _dry_run(module, shape)
 
-    with atomic_path(output, force=force) as tmp:
+    with tempfile.TemporaryDirectory(prefix="edgesep-export-") as folder:
+        tmp = Path(folder) / "model.onnx"
         _torch_export(module, tmp, shape, opset=opset, dynamic_batch=dynamic_batch, outputs=len(output_shapes))
         check_onnx_file(tmp)
         simplified = simplify and _simplify_in_place(tmp)
@@ -78,20 +81,20 @@ def export(
             batch_shape = (shape[0] + 2, *shape[1:])
             fidelity_batch = verify_against_torch(module, tmp, batch_shape, tolerance=tolerance, seed=seed, samples=1)
             fidelity = fidelity if fidelity.relative >= fidelity_batch.relative else fidelity_batch
-    path = Path(output)
-    result = ExportResult(
-        path=path,
-        source=source,
-        input_shape=shape,
-        output_shapes=output_shapes,
-        opset=opset,
-        dynamic_batch=dynamic_batch,
-        simplified=simplified,
-        fidelity=fidelity,
-        size_bytes=path.stat().st_size,
-        seconds=time.perf_counter() - started,
-    )
-    write_json(sidecar_path(path), _sidecar(result), force=True)
+        path = Path(output)
+        result = ExportResult(
+            path=path,
+            source=source,
+            input_shape=shape,
+            output_shapes=output_shapes,
+            opset=opset,
+            dynamic_batch=dynamic_batch,
+            simplified=simplified,
+            fidelity=fidelity,
+            size_bytes=tmp.stat().st_size,
+            seconds=time.perf_counter() - started,
+        )
+        publish_model(path, lambda target: shutil.copyfile(tmp, target), _sidecar(result), force=force)
     del torch
     return result
 

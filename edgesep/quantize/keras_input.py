@@ -82,7 +82,7 @@ def quantize_keras(
     import time
 
     from edgesep.errors import CalibrationError
-    from edgesep.fileio import atomic_path, sidecar_path, write_json
+    from edgesep.fileio import publish_model
     from edgesep.quantize import engine
     from edgesep.quantize.agreement import agreement, run_tflite
     from edgesep.quantize.step import (
@@ -123,8 +123,6 @@ def quantize_keras(
         Variant("float32", (), len(float_bytes), agreement(reference, reference), reference.latency_ms),
         Variant(name, recipe.keep_float, len(quant_bytes), fidelity, run.latency_ms),
     )
-    with atomic_path(output, force=force) as tmp:
-        tmp.write_bytes(quant_bytes)
     path = Path(output)
     result = QuantizeResult(
         path=path, source=str(source.given), recipe=recipe, float_size_bytes=len(float_bytes),
@@ -134,5 +132,5 @@ def quantize_keras(
     )  # fmt: skip
     sidecar = _sidecar(result, source, quant_bytes, lowered)
     sidecar.update({"source_format": "keras", "onnx_input_layout": None})
-    write_json(sidecar_path(path), sidecar, force=True)
+    publish_model(path, lambda tmp: tmp.write_bytes(quant_bytes), sidecar, force=force, inputs=[source.given])
     return result

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgesep import __version__
 from edgesep.errors import CalibrationError, ConfigError, InputError
-from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
+from edgesep.fileio import check_output, publish_model
 from edgesep.numerics import Fidelity
 from edgesep.quantize.analysis import LayerError
 from edgesep.quantize.calibration import CalibrationData, ImageFolderSource, draw, open_source
@@ -116,7 +116,7 @@ def quantize(
     quantized; agreement is still measured against the given ONNX model's float32 TFLite.
     """
     started = time.perf_counter()
-    check_output(output, force=force)
+    check_output(output, force=force, inputs=[model_path])
     if is_keras_input(model_path):  # .keras / .h5 / SavedModel: its own float conversion, then the same int8 path
         from edgesep.quantize.keras_input import quantize_keras
 
@@ -184,8 +184,6 @@ def quantize(
     run = run_tflite(quant_bytes, eval_samples)
     fidelity = agreement(reference, run)
     variants.append(Variant(name, recipe.keep_float, len(quant_bytes), fidelity, run.latency_ms))
-    with atomic_path(output, force=force) as tmp:
-        tmp.write_bytes(quant_bytes)
     path = Path(output)
     result = QuantizeResult(
         path=path,
@@ -203,7 +201,8 @@ def quantize(
         seconds=time.perf_counter() - started,
         prepared=None if prepared is None else prepared.to_dict(),
     )
-    write_json(sidecar_path(path), _sidecar(result, source, quant_bytes, lowered), force=True)
+    publish_model(path, lambda tmp: tmp.write_bytes(quant_bytes), _sidecar(result, source, quant_bytes, lowered),
+                  force=force, inputs=[source.given, source.onnx_path])  # fmt: skip
     return result
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgesep.errors import ConfigError, ThresholdError
-from edgesep.fileio import atomic_path, check_output, sidecar_path, write_json
+from edgesep.fileio import check_output, publish_model, sidecar_path
 from edgesep.quantize.recipe import QuantRecipe
 
 LATENCY_RUNS = 30
@@ -141,10 +141,8 @@ def sweep(
         written = None
         if output is not None:
             source = Path(folder) / f"candidate{[c.name for c in candidates].index(chosen)}.tflite"
-            with atomic_path(output, force=force) as tmp:
-                shutil.copyfile(source, tmp)
             sidecar = json.loads(sidecar_path(source).read_text(encoding="utf-8"))
-            write_json(sidecar_path(output), sidecar, force=True)
+            publish_model(output, lambda tmp: shutil.copyfile(source, tmp), sidecar, force=force)
             written = Path(output)
     return SweepResult(tuple(rows), chosen, latency_budget_ms, eval_samples, written)
 
