@@ -151,8 +151,9 @@ def _load_arrays(
 
 def _load_image_folder(
     path: Path, *, target: ModelInput, preprocessing: dict[str, Any] | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Images under ``path/<class>/``; classes are the sorted subfolder names (label = index).
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Images under ``path/<class>/``; classes are the sorted subfolder names (label = index). A folder of
+    images without class subfolders is unlabeled: agreement, cosine and latency, no accuracy.
 
     Each image goes through the quantized model's saved PreprocessingSpec, or a
     plain one for the model's input size (stretch, GRAY/RGB, pixels / 255).
@@ -161,8 +162,6 @@ def _load_image_folder(
     from edgesep.quantize.preprocessing import PreprocessingSpec
 
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise InputError(f"{path} has no class subfolders (expected {path}/<class>/<image>)")
     if preprocessing is not None:
         spec = PreprocessingSpec.from_dict(preprocessing)
     elif len(target.shape) == 4:
@@ -171,6 +170,11 @@ def _load_image_folder(
         spec = PreprocessingSpec.for_input((1, channels, *spatial))
     else:
         raise InputError(f"image folders need an image model; this one takes {target.shape}")
+    if not classes:  # a flat folder of images: unlabeled
+        batches = list(ImageFolderSource(path, spec))
+        if not batches:
+            raise InputError(f"{path} has no images and no class subfolders (<class>/<image>)")
+        return np.concatenate(batches), None
     xs, ys = [], []
     for index, name in enumerate(classes):
         for batch in ImageFolderSource(path / name, spec):

@@ -54,6 +54,7 @@ class ValidationReport:
             "float_model": str(self.float_model),
             "quant_model": str(self.quant_model),
             "data": self.data,
+            "labels": "none" if self.comparison.baseline.top1 is None else "given",
             "samples": self.samples,
             "device": self.device,
             "runs": self.runs,
