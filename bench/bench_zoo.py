@@ -2,9 +2,12 @@
 converter as it was before the runtime-view lowerings (``--baseline GIT_REF``: converted from a worktree of
 that commit), measured side by side in one run (interleaved, 1 thread).
 
-    python bench/bench_zoo.py [--baseline ee2094a] [--runs 50] [MODEL ...]
+    python bench/bench_zoo.py [--baseline ee2094a] [--anchors] [--runs 50] [MODEL ...]
 
-Prints a Markdown table. onnx2tf / litert-torch columns: see bench_latency.py (their own venvs).
+``--anchors`` adds the files of onnx2tf (ONNX models) and litert-torch (PyTorch models) from
+bench/.work/zoo/anchors/<tool>/<model>{,_int8}.tflite, built in their own venvs by bench/anchors_zoo.py
+(bench/setup_onnx2tf.sh, bench/setup_litert_torch.sh), and prints a second table: edgesep's p50 over the
+best anchor's, float and int8. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ def main() -> None:
     parser.add_argument("models", nargs="*")
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--baseline", default=None, help="git ref of an earlier edgesep to compare with")
+    parser.add_argument("--anchors", action="store_true", help="also time onnx2tf's and litert-torch's files")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     chosen = [m for m in ZOO if m.available() and (not args.models or m.name in args.models)]
@@ -98,9 +102,13 @@ def main() -> None:
                      calibration=str(calib), input_shape=model.shape, holdout=8, force=True)  # fmt: skip
         rows.append((model.name, fp.path, q.path))
     base = baseline_models(args.baseline, [r[0] for r in rows]) if args.baseline else {}
-    print("| model | ops f32 | partitions f32 / int8 | p50 f32 ms | p50 int8 ms | int8 speed-up |"
-          + (" base partitions f32 / int8 | base p50 f32 / int8 ms | f32 / int8 vs base |" if base else ""))
-    print("|---|---:|---|---:|---:|---:|" + ("---|---|---|" if base else ""))
+    if not base:
+        print("| model | ops f32 | partitions f32 / int8 | p50 f32 ms | p50 int8 ms | int8 speed-up |")
+        print("|---|---:|---|---:|---:|---:|")
+    if base:
+        print("| model | ops f32 | partitions f32 / int8 | p50 f32 ms | p50 int8 ms | int8 speed-up |"
+              " base partitions f32 / int8 | base p50 f32 / int8 ms | f32 / int8 vs base |")
+        print("|---|---:|---|---:|---:|---:|---|---|---|")
     for name, fpath, qpath in rows:
         paths = [fpath, qpath]
         bpaths = [base[name], base[name].with_name(f"{name}.base_int8.tflite")] if base else []
@@ -118,6 +126,30 @@ def main() -> None:
             else:
                 line += " did not convert | - | - |"
         print(line, flush=True)
+    if args.anchors:
+        anchor_table([(name, fpath, qpath) for name, fpath, qpath in rows], runs=args.runs)
+
+
+TOOLS = ("onnx2tf", "litert-torch")
+
+
+def anchor_table(rows, *, runs: int) -> None:
+    """edgesep vs the best of onnx2tf / litert-torch, float and int8, timed interleaved in one process."""
+    print()
+    print("| model | precision | edgesep p50 ms (partitions) | onnx2tf p50 ms (partitions) | litert-torch p50 ms (partitions) "
+          "| edgesep / best anchor |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|")
+    for name, fpath, qpath in rows:
+        for precision, ours in (("float32", fpath), ("int8", qpath)):
+            suffix = "" if precision == "float32" else "_int8"
+            theirs = {tool: WORK / "anchors" / tool / f"{name}{suffix}.tflite" for tool in TOOLS}
+            present = {tool: path for tool, path in theirs.items() if path.is_file()}
+            times = p50s([ours, *present.values()], runs=runs)
+            cells = {tool: f"{t:.3f} ({delegation(path).partitions})" for (tool, path), t in zip(present.items(), times[1:])}
+            best = min(times[1:]) if present else None
+            ratio = f"{times[0] / best:.2f}" if best else "-"
+            print(f"| {name} | {precision} | {times[0]:.3f} ({delegation(ours).partitions}) | "
+                  f"{cells.get('onnx2tf', '-')} | {cells.get('litert-torch', '-')} | {ratio} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -25,7 +25,10 @@ def convert_command(
         DEFAULT_TOLERANCE, "--tolerance",
         help="Max-abs error relative to each output's scale (max |reference|, at least 0.01).",
     ),
-    report: bool = typer.Option(False, "--report", help="Print the op histogram of the result."),
+    verify_data: Path = typer.Option(
+        None, "--verify-data", help="Your inputs to verify on: .npy (one input) or .npz by input name; NCHW."
+    ),
+    report: bool = typer.Option(False, "--report", help="Print the op histogram and the ops XNNPACK leaves out."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
@@ -33,7 +36,10 @@ def convert_command(
     from edgesep.convert import convert
 
     echo(f"converting {model} ...")
-    result = convert(model, output, keep_nchw=keep_nchw, input_shape=parse_input_shapes(input_shape), tolerance=tolerance, force=force)
+    result = convert(
+        model, output, keep_nchw=keep_nchw, input_shape=parse_input_shapes(input_shape), verify_data=verify_data,
+        tolerance=tolerance, force=force,
+    )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return

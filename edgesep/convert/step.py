@@ -48,9 +48,14 @@ def convert(
     tolerance: float = DEFAULT_TOLERANCE,
     samples: int = 4,
     seed: int = 0,
+    verify_data: str | Path | None = None,
     force: bool = False,
 ) -> ConvertResult:
     """Convert an ONNX model (or a Keras/SavedModel) to a float32 TFLite model, verified vs onnxruntime.
+
+    Verification runs on ``verify_data`` when given (a .npy for a single-input model, or a .npz with one
+    array per input name; NCHW, samples on the first axis: your own representative inputs), else on
+    image-like inputs (never plain noise, on which a detector's output is ~0).
 
     ``input_shape`` (ONNX layout, e.g. NCHW) fixes the only input's shape; ``{name: shape}`` fixes several.
     Dynamic dims (``dim_param``, empty, or <= 0) need it, except a dynamic batch (1).  The
@@ -66,7 +71,7 @@ def convert(
     from edgesep.convert.lowering import lower
     from edgesep.convert.tflite import to_tflite_bytes
     from edgesep.convert.tflite_inspect import delegation, op_histogram
-    from edgesep.convert.verify import verify_tflite
+    from edgesep.convert.verify import load_verify_data, verify_tflite
 
     started = time.perf_counter()
     check_output(output, force=force, inputs=[source])
@@ -74,7 +79,11 @@ def convert(
     shapes = named_input_shapes(model, input_shape)
     lowered = lower(simplify(model), keep_nchw=keep_nchw, input_shapes=shapes)
     model_bytes = to_tflite_bytes(lowered)
-    fidelity = verify_tflite(model, model_bytes, lowered, tolerance=tolerance, samples=samples, seed=seed)
+    data = None
+    if verify_data is not None:
+        data = load_verify_data(verify_data, lowered.input_names, lowered.onnx_input_shapes)
+        samples = min(len(a) // shape[0] for a, shape in zip(data.values(), lowered.onnx_input_shapes))
+    fidelity = verify_tflite(model, model_bytes, lowered, tolerance=tolerance, samples=samples, seed=seed, data=data)
     path = Path(output)
     result = ConvertResult(
         path=path,

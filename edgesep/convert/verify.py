@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -66,3 +67,36 @@ def verify_tflite(
         references, candidates, tolerance=tolerance, what="TFLite output differs from onnxruntime",
         names=lowered.output_names,
     )
+
+
+def load_verify_data(
+    path: str | Path, input_names: Sequence[str], shapes: Sequence[tuple[int, ...]]
+) -> dict[str, np.ndarray]:
+    """The user's verification inputs: a .npy (single-input models) or a .npz keyed by input name; NCHW,
+    samples on the first axis; shapes checked against the model's (ONNX layout) inputs."""
+    from edgesep.errors import InputError, ShapeError
+    from edgesep.fileio import check_input
+
+    source = check_input(path, what="verification data")
+    try:
+        if source.suffix == ".npz":
+            with np.load(source, allow_pickle=False) as archive:
+                arrays = {name: np.asarray(archive[name]) for name in archive.files}
+        elif source.suffix == ".npy":
+            if len(input_names) != 1:
+                raise InputError(f"{source}: a .npy holds one input; this model has {len(input_names)}: use a .npz keyed by name")
+            arrays = {input_names[0]: np.asarray(np.load(source, allow_pickle=False))}
+        else:
+            raise InputError(f"verification data must be a .npy or .npz file, not {source.name}")
+    except ValueError as error:  # pickled object arrays, corrupt files
+        raise InputError(f"cannot read verification data {source}: {str(error).splitlines()[0]}") from None
+    missing = [name for name in input_names if name not in arrays]
+    if missing:
+        raise InputError(f"{source} has no array for input {missing[0]!r} (found: {', '.join(arrays) or 'none'})")
+    for name, shape in zip(input_names, shapes):
+        array = arrays[name]
+        if array.ndim != len(shape) or tuple(array.shape[1:]) != tuple(shape[1:]) or len(array) < shape[0]:
+            raise ShapeError(f"{source}: input {name!r} needs samples of shape {tuple(shape[1:])}, got {array.shape}")
+        if not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
+            raise InputError(f"{source}: input {name!r} must be finite numbers")
+    return {name: arrays[name] for name in input_names}

@@ -127,3 +127,19 @@ def test_near_zero_outputs_are_judged_against_a_floor_and_wrong_numbers_still_fa
         check_stacked(reference, [[reference[0][0] + 1e-4]], tolerance=1e-3, what="t")
     with pytest.raises(ToleranceError):
         check_stacked(reference, close, tolerance=0.0, what="t")  # tolerance 0 stays exact
+
+
+def test_verify_data_is_the_users_inputs(tmp_path, capsys):
+    onnx_path = _two_output_model(tmp_path / "m.onnx")
+    data = np.random.default_rng(3).standard_normal((5, 3, 12, 12)).astype(np.float32)
+    np.save(tmp_path / "mine.npy", data)
+    result = convert(onnx_path, tmp_path / "m.tflite", verify_data=tmp_path / "mine.npy")
+    sidecar = json.loads((tmp_path / "m.tflite.json").read_text())
+    assert sidecar["verification"]["samples"] == 5 and result.fidelity.cosine > 0.9999
+    np.save(tmp_path / "wrong.npy", data[:, :2])
+    assert main(["convert", str(onnx_path), "-o", str(tmp_path / "w.tflite"), "--verify-data", str(tmp_path / "wrong.npy")]) == 2
+    assert "needs samples of shape (3, 12, 12)" in capsys.readouterr().err
+    np.savez(tmp_path / "named.npz", y=data)
+    assert main(["convert", str(onnx_path), "-o", str(tmp_path / "n.tflite"), "--verify-data", str(tmp_path / "named.npz")]) == 2
+    assert "no array for input 'x'" in capsys.readouterr().err
+    assert not (tmp_path / "w.tflite").exists() and not (tmp_path / "n.tflite").exists()
