@@ -71,11 +71,33 @@ def run(config: PipelineConfig | str | Path | None = None, *, options: RunOption
     for name, value in (("--from", options.from_step), ("--only", options.only_step)):
         if value is not None and value not in STEPS:
             raise ConfigError(f"{name} {value!r} is not a step; expected one of {', '.join(STEPS)}")
+    preflight(config)
     output = config.resolve(config.output)
     output.mkdir(parents=True, exist_ok=True)
     cache = StepCache.open(output)
     pipeline = _Pipeline(config, output, cache, options)
     return pipeline.run()
+
+
+def preflight(config: PipelineConfig) -> None:
+    """Check everything the pipeline names (devices, data files) before the first step runs, so that a typo
+    in the last section does not cost an export, a conversion and a quantization first."""
+    from edgesep.devices import open_device
+
+    for device in config.devices:
+        try:
+            open_device(device)
+        except EdgesepError as error:
+            raise ConfigError(f"devices: {error}") from None
+    named = [("validate.data", config.validate.data), ("validate.labels", config.validate.labels)]
+    if any(mode == "int8" for mode in config.quantize.modes):
+        named.append(("calibration.source", config.calibration.source))
+    for key, value in named:
+        if value is None or value == "digits":
+            continue
+        path = config.resolve(value)
+        if not path.exists():
+            raise ConfigError(f"{key}: {path} not found")
 
 
 class _Pipeline:

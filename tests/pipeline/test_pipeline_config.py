@@ -101,3 +101,23 @@ def test_step_cache_keys_follow_contents(tmp_path):
     assert step_key({"mode": "int8"}, [source]) != key
     artifact.unlink()
     assert not reopened.is_fresh("quantize-int8", key, [artifact])
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        ('devices = ["local", "nosuch"]\n', "devices: unknown device 'nosuch'"),
+        ('devices = ["local"]\n[validate]\ndata = "missing.npz"\n', "validate.data:"),
+        ('devices = ["local"]\n[calibration]\nsource = "missing_images"\n', "calibration.source:"),
+    ],
+)
+def test_everything_a_pipeline_names_is_checked_before_the_first_step(tmp_path, capsys, extra, message):
+    """#14: a bad device or data path in the last section must not cost an export, a conversion and a
+    quantization first."""
+
+    config = tmp_path / "p.toml"
+    config.write_text('output = "out"\n' + extra.replace("[validate]", '[model]\nfactory = "default"\n[validate]', 1))
+    assert main(["-q", "run", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "out").exists()
