@@ -42,7 +42,12 @@ def quantize_command(
     torch_weights: Path = typer.Option(None, "--torch-weights", help="A checkpoint to load into --torch-model."),
     analyze: bool = typer.Option(False, "--analyze", help="Per-layer quantization error, worst first."),
     keep_float: list[str] = typer.Option(None, "--keep-float", help="A layer to keep in float (repeatable)."),
-    auto_fallback: int = typer.Option(0, "--auto-fallback", help="Keep the N worst layers in float."),
+    auto_fallback: int = typer.Option(
+        0, "--auto-fallback", help="Keep in float the N layers whose int8 harms the output most (by --metric)."
+    ),
+    metric: str = typer.Option(
+        "cosine", "--metric", help="The output metric --auto-fallback ranks layers by: cosine, top1 or iou@T (maps)."
+    ),
     preprocessing: Path = typer.Option(None, "--preprocessing", help="JSON PreprocessingSpec for an image folder."),
     recipe_file: Path = typer.Option(None, "--recipe", help="JSON QuantRecipe to start from (options override it)."),
     holdout: int = typer.Option(100, "--holdout", help="Samples held out of calibration to measure agreement."),
@@ -101,6 +106,7 @@ def quantize_command(
             input_shape=parse_shape(input_shape),
             analyze=analyze,
             auto_fallback=auto_fallback,
+            metric=metric,
             holdout=holdout,
             progress=progress_enabled() and not as_json,
             force=force,
@@ -171,6 +177,15 @@ def _print_summary(result) -> None:
             table.add_row(layer.name + kept, layer.op, f"{layer.relative_rmse:.4f}", f"{layer.snr_db:.1f}", f"{layer.max_abs:.3g}")
         console.print(table)
         console.print("keep a layer in float with --keep-float 'NAME' (quote it: names contain ';')")
+    if result.sensitivity:
+        table = Table(title=f"{result.metric} of the output with one layer kept in float (held-out samples)")
+        table.add_column("layer", overflow="fold")
+        for column in ("op", result.metric, "gain"):
+            table.add_column(column, justify="left" if column == "op" else "right", no_wrap=True)
+        for entry in result.sensitivity[:WORST_SHOWN]:
+            kept = " (float)" if entry.name in result.recipe.keep_float else ""
+            table.add_row(entry.name + kept, entry.op, f"{entry.metric:.4f}", f"{entry.gain:+.4f}")
+        console.print(table)
 
 
 def _prepared_line(prepared: dict) -> str:

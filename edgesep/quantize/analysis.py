@@ -108,8 +108,9 @@ def layer_errors(
 
 def worst_layers(layers: Sequence[LayerError], count: int, *, exclude: Sequence[str] = ()) -> tuple[str, ...]:
     """Names of the ``count`` worst layers that carry weights or compute (not pure data movement)."""
-    movers = {"PAD", "RESHAPE", "TRANSPOSE", "CONCATENATION", "SQUEEZE", "QUANTIZE", "DEQUANTIZE"}
-    chosen = [layer.name for layer in layers if layer.op not in movers and layer.name not in exclude]
+    from edgesep.quantize.sensitivity import MOVERS
+
+    chosen = [layer.name for layer in layers if layer.op not in MOVERS and layer.name not in exclude]
     return tuple(chosen[: max(0, count)])
 
 

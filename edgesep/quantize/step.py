@@ -26,6 +26,7 @@ from edgesep.quantize.analysis import LayerError
 from edgesep.quantize.calibration import CalibrationData, ImageFolderSource, draw, open_source
 from edgesep.quantize.keras_input import is_keras_input
 from edgesep.quantize.recipe import QuantRecipe
+from edgesep.quantize.sensitivity import MOVERS, LayerSensitivity, greedy_fallback, task_metric
 from edgesep.quantize.source import SourceModel, resolve
 
 DEFAULT_HOLDOUT = 100
@@ -62,6 +63,8 @@ class QuantizeResult:
     variants: tuple[Variant, ...]  # float32, the written model, and the full-int8 model it was chosen over
     seconds: float
     prepared: dict[str, Any] | None = None  # what equalization / bias correction did (PreparedModel.to_dict())
+    sensitivity: tuple[LayerSensitivity, ...] = ()  # auto-fallback candidates ranked by the output metric
+    metric: str = "cosine"
 
     @property
     def size_ratio(self) -> float:
@@ -84,6 +87,8 @@ class QuantizeResult:
             "variants": [variant.to_dict() for variant in self.variants],
             "seconds": self.seconds,
             "prepared": self.prepared,
+            "metric": self.metric,
+            "sensitivity": [s.to_dict() for s in self.sensitivity],
         }
 
 
@@ -98,6 +103,7 @@ def quantize(
     input_shape: tuple[int, ...] | None = None,
     analyze: bool = False,
     auto_fallback: int = 0,
+    metric: str = "cosine",
     holdout: int = DEFAULT_HOLDOUT,
     progress: bool = False,
     force: bool = False,
@@ -108,7 +114,9 @@ def quantize(
     CalibrationSource; int8 needs it, float16/dynamic use it (if given) only to
     measure agreement.  ``recipe.samples`` samples calibrate; up to ``holdout``
     further samples measure int8-vs-float agreement.  ``analyze`` computes the
-    per-layer error; ``auto_fallback=N`` keeps the N worst layers in float.
+    per-layer error; ``auto_fallback=N`` keeps in float the N layers whose int8 does the most damage to the
+    output, judged by ``metric`` (``cosine``, ``top1`` or ``iou@T``) on the held-out samples, chosen greedily
+    (``sensitivity.greedy_fallback``; the local per-layer error only pre-selects the candidates).
 
     ``recipe.equalize`` / ``recipe.bias_correction`` act on the PyTorch model behind the ONNX:
     ``model`` (an nn.Module or a ``module:factory`` reference, ``weights`` an optional
@@ -126,6 +134,7 @@ def quantize(
         raise CalibrationError(f"auto_fallback must be >= 0, got {auto_fallback}")
     if auto_fallback and recipe.mode != "int8":
         raise CalibrationError(f"auto_fallback needs mode 'int8', not {recipe.mode!r}")
+    score = task_metric(metric)  # an unknown metric fails before any work
     source = resolve(model_path, input_shape=input_shape)
     _check_torch_half(recipe, model, source)
     recipe, data = _draw_data(source, recipe, calibration, holdout=holdout)
@@ -146,6 +155,7 @@ def quantize(
     reference = run_tflite(float_bytes, eval_samples)
     variants = [Variant("float32", (), len(float_bytes), agreement(reference, reference), reference.latency_ms)]
     layers: tuple[LayerError, ...] = ()
+    sensitivity: tuple[LayerSensitivity, ...] = ()
     prepared = None
 
     if recipe.mode == "int8":
@@ -164,7 +174,7 @@ def quantize(
             calibrated, _ = apply_activation_ranges(calibrated, calib_samples, RangeConfig(method=recipe.activation_range))
         quant_bytes = engine.quantize_calibrated(calibrated, recipe)
         if analyze or auto_fallback:
-            from edgesep.quantize.analysis import layer_errors, worst_layers
+            from edgesep.quantize.analysis import layer_errors
 
             layers = layer_errors(calibrated, calib_samples[:ANALYSIS_SAMPLES], recipe=recipe)
             if auto_fallback:
@@ -172,7 +182,17 @@ def quantize(
                 variants.append(
                     Variant("int8", recipe.keep_float, len(quant_bytes), agreement(reference, run), run.latency_ms)
                 )
-                extra = worst_layers(layers, auto_fallback, exclude=recipe.keep_float)
+                base = recipe
+                candidates = [(layer.name, layer.op) for layer in layers
+                              if layer.op not in MOVERS and layer.name not in base.keep_float][: max(3 * auto_fallback, 8)]  # fmt: skip
+                extra, sensitivity = greedy_fallback(
+                    lambda names: engine.quantize_calibrated(calibrated, base.with_keep_float(base.keep_float + names)),
+                    lambda model_bytes: run_tflite(model_bytes, eval_samples),
+                    reference,
+                    candidates,
+                    metric=score,
+                    count=auto_fallback,
+                )
                 recipe = recipe.with_keep_float(recipe.keep_float + extra)
                 quant_bytes = engine.quantize_calibrated(calibrated, recipe)
         name = f"int8+float({len(recipe.keep_float)})" if recipe.keep_float else "int8"
@@ -200,6 +220,8 @@ def quantize(
         variants=tuple(variants),
         seconds=time.perf_counter() - started,
         prepared=None if prepared is None else prepared.to_dict(),
+        sensitivity=sensitivity,
+        metric=metric,
     )
     publish_model(path, lambda tmp: tmp.write_bytes(quant_bytes), _sidecar(result, source, quant_bytes, lowered),
                   force=force, inputs=[source.given, source.onnx_path])  # fmt: skip
@@ -337,6 +359,7 @@ def _sidecar(result: QuantizeResult, model: SourceModel, quant_bytes: bytes, low
             "size_bytes": result.size_bytes,
             "kernel_dtypes": result.kernel_dtypes,
             "worst_layers": [layer.to_dict() for layer in result.layers[:5]],
+            "sensitivity": {"metric": result.metric, "layers": [s.to_dict() for s in result.sensitivity]},
             "prepared": result.prepared,
         },
     }

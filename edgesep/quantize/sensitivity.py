@@ -1,0 +1,126 @@
+"""Which layers break int8, judged by the model's output: keep one layer in float at a time, re-quantize from the
+same calibration, run on held-out samples with XNNPACK and measure the task metric against the float model.
+
+A layer's local error (``analysis.layer_errors``) says how far its own tensor moved; what matters is what that
+does to the output (an error before a sigmoid threshold or a top-1 decision can be harmless or fatal). The
+local error pre-selects candidates (cheap: one debug run); each candidate then costs one re-quantization and one
+run, so the output-based ranking stays affordable on models with hundreds of ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edgesep.errors import ConfigError
+from edgesep.quantize.agreement import ModelRun
+
+MOVERS = frozenset({"PAD", "RESHAPE", "TRANSPOSE", "CONCATENATION", "SQUEEZE", "QUANTIZE", "DEQUANTIZE",
+                    "STRIDED_SLICE", "SPLIT", "SLICE"})  # fmt: skip
+METRICS = ("cosine", "top1", "iou@T")
+
+
+@dataclass(frozen=True)
+class LayerSensitivity:
+    """The task metric with only ``name`` in float, and what that gains over all-int8."""
+
+    name: str
+    op: str
+    metric: float
+    gain: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def task_metric(name: str) -> Callable[[ModelRun, ModelRun], float]:
+    """``cosine`` (mean per-sample cosine of the first output), ``top1`` (agreement of argmax over the last
+    axis) or ``iou@T`` (IoU of the first output thresholded at T, over samples where the float map has any
+    pixel above T: a text/segmentation map)."""
+    if name == "cosine":
+        return _mean_cosine
+    if name == "top1":
+        return _top1
+    if name.startswith("iou@"):
+        try:
+            threshold = float(name[4:])
+        except ValueError:
+            raise ConfigError(f"metric {name!r}: write iou@THRESHOLD, e.g. iou@0.3") from None
+        return lambda reference, candidate: _iou(reference, candidate, threshold)
+    raise ConfigError(f"unknown metric {name!r}; use one of {', '.join(METRICS)}")
+
+
+def rank_layers(
+    quantize_with_float: Callable[[tuple[str, ...]], bytes],
+    run: Callable[[bytes], ModelRun],
+    reference: ModelRun,
+    candidates: Sequence[tuple[str, str]],
+    *,
+    metric: Callable[[ModelRun, ModelRun], float],
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[float, tuple[LayerSensitivity, ...]]:
+    """(all-int8 metric, candidates ranked by the metric gained when each alone stays float, best first).
+
+    ``quantize_with_float(names)`` returns the int8 model with ``names`` kept float; ``run`` runs a model on
+    the held-out samples; ``candidates`` are (tensor name, op type) pairs.
+    """
+    baseline = metric(reference, run(quantize_with_float(())))
+    ranked = []
+    for index, (name, op) in enumerate(candidates):
+        value = metric(reference, run(quantize_with_float((name,))))
+        ranked.append(LayerSensitivity(name, op, value, value - baseline))
+        if progress is not None:
+            progress(index + 1, len(candidates))
+    ranked.sort(key=lambda s: -s.gain)
+    return baseline, tuple(ranked)
+
+
+def greedy_fallback(
+    quantize_with_float: Callable[[tuple[str, ...]], bytes],
+    run: Callable[[bytes], ModelRun],
+    reference: ModelRun,
+    candidates: Sequence[tuple[str, str]],
+    *,
+    metric: Callable[[ModelRun, ModelRun], float],
+    count: int,
+) -> tuple[tuple[str, ...], tuple[LayerSensitivity, ...]]:
+    """Choose ``count`` layers to keep in float, one at a time: each round ranks the remaining candidates with
+    the layers chosen so far already float (a tensor with a bad range hurts where it is read, so the second
+    layer of a pair only shows its worth once the first is float). Returns (chosen, the first round's ranking)."""
+    chosen: tuple[str, ...] = ()
+    first: tuple[LayerSensitivity, ...] = ()
+    for _ in range(count):
+        remaining = [c for c in candidates if c[0] not in chosen]
+        if not remaining:
+            break
+        kept = chosen
+        _, ranked = rank_layers(lambda names, kept=kept: quantize_with_float(kept + names), run, reference, remaining,
+                                metric=metric)  # fmt: skip
+        first = first or ranked
+        chosen += (ranked[0].name,)
+    return chosen, first
+
+
+def _first(run: ModelRun) -> np.ndarray:
+    return np.asarray(run.outputs[0], np.float64)
+
+
+def _mean_cosine(reference: ModelRun, candidate: ModelRun) -> float:
+    a = _first(reference).reshape(len(reference.outputs[0]), -1)
+    b = _first(candidate).reshape(len(candidate.outputs[0]), -1)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cosines = np.where(norms > 0, np.sum(a * b, axis=1) / np.maximum(norms, 1e-300), 1.0)
+    return float(np.mean(cosines))
+
+
+def _top1(reference: ModelRun, candidate: ModelRun) -> float:
+    return float(np.mean(_first(reference).argmax(axis=-1) == _first(candidate).argmax(axis=-1)))
+
+
+def _iou(reference: ModelRun, candidate: ModelRun, threshold: float) -> float:
+    ref = _first(reference).reshape(len(reference.outputs[0]), -1) > threshold
+    cand = _first(candidate).reshape(len(candidate.outputs[0]), -1) > threshold
+    scores = [float((r & c).sum() / (r | c).sum()) for r, c in zip(ref, cand) if r.any()]
+    return float(np.mean(scores)) if scores else 1.0

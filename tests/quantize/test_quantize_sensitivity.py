@@ -1,0 +1,85 @@
+"""Output-based sensitivity (#13): a layer broken on purpose (one output channel scaled up 1000x, undone by the
+layer that reads it, so float is unaffected while int8 of that activation loses every other channel). The
+damage happens where the bad tensor is quantized for its reader: the reader ranks first by the damage to the
+output, and the greedy fallback then finds the broken layer itself; both end up float in the written
+flatbuffer and the output is repaired."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edgesep.quantize.agreement import ModelRun
+from edgesep.quantize.sensitivity import task_metric
+
+
+def _broken_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    layers = [torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU()]
+    for _ in range(2):
+        layers += [torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU()]
+    layers += [torch.nn.Conv2d(8, 4, 3, padding=1)]  # a map output (a detector's head)
+    net = torch.nn.Sequential(*layers).eval()
+    with torch.no_grad():
+        broken, after = net[4], net[6]  # the third conv, and the conv that reads it
+        broken.weight[0] *= 1000.0
+        broken.bias[0] *= 1000.0
+        after.weight[:, 0] /= 1000.0
+    net.input_shape = (1, 3, 16, 16)
+    return net
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    from edgesep.data.synthetic import image_like_inputs
+    from edgesep.export import export
+
+    folder = tmp_path_factory.mktemp("sensitivity")
+    onnx = export(_broken_net(), folder / "broken.onnx").path
+    np.save(folder / "calib.npy", image_like_inputs((80, 3, 16, 16), seed=1))
+    return folder, onnx
+
+
+def test_the_broken_layer_pair_is_found_by_the_output_and_kept_float(broken):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgesep.quantize import quantize
+    from edgesep.quantize.recipe import QuantRecipe
+
+    folder, onnx = broken
+    result = quantize(onnx, folder / "q.tflite", recipe=QuantRecipe(mode="int8", samples=64),
+                      calibration=str(folder / "calib.npy"), holdout=16, auto_fallback=2, metric="cosine")  # fmt: skip
+    broken_layer = max(result.layers, key=lambda layer: layer.value_range).name  # the huge channel's conv
+    reader = result.sensitivity[0]
+    assert reader.op == "CONV_2D" and reader.gain > 0 and all(s.gain <= 0 for s in result.sensitivity[1:])
+    assert result.recipe.keep_float == (reader.name, broken_layer)
+    dtypes = {d["name"]: d["dtype"] for d in Interpreter(model_path=str(folder / "q.tflite")).get_tensor_details()}
+    assert dtypes[reader.name] == np.float32 and dtypes[broken_layer] == np.float32  # float in the written model
+    int8_variant = next(v for v in result.variants if v.name == "int8")
+    assert int8_variant.fidelity.cosine < 0.97 and result.fidelity.cosine > 0.999  # repaired
+
+
+@pytest.mark.parametrize(
+    "name,reference,candidate,expected",
+    [
+        ("cosine", [[1.0, 0.0]], [[0.0, 1.0]], 0.0),
+        ("top1", [[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [1.0, 0.0]], 0.5),
+        ("iou@0.5", [[0.9, 0.9, 0.1, 0.1]], [[0.9, 0.1, 0.9, 0.1]], 1 / 3),
+        ("iou@0.5", [[0.1, 0.1]], [[0.9, 0.9]], 1.0),  # nothing to find in the float map: skipped
+    ],
+)
+def test_task_metrics(name, reference, candidate, expected):
+    def run(values):
+        return ModelRun(outputs=(np.asarray(values, np.float32),), latency_ms=0.0)
+
+    assert task_metric(name)(run(reference), run(candidate)) == pytest.approx(expected)
+
+
+def test_unknown_metric_is_a_config_error():
+    from edgesep.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown metric 'auc'"):
+        task_metric("auc")
+    with pytest.raises(ConfigError, match="iou@THRESHOLD"):
+        task_metric("iou@x")
