@@ -9,6 +9,7 @@ run, so the output-based ranking stays affordable on models with hundreds of ops
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -95,12 +96,16 @@ def greedy_fallback(
         remaining = [c for c in candidates if c[0] not in chosen]
         if not remaining:
             break
-        kept = chosen
-        _, ranked = rank_layers(lambda names, kept=kept: quantize_with_float(kept + names), run, reference, remaining,
+        _, ranked = rank_layers(functools.partial(_with_kept, quantize_with_float, chosen), run, reference, remaining,
                                 metric=metric)  # fmt: skip
         first = first or ranked
         chosen += (ranked[0].name,)
     return chosen, first
+
+
+def _with_kept(quantize_with_float: Callable[[tuple[str, ...]], bytes], kept: tuple[str, ...],
+               names: tuple[str, ...]) -> bytes:  # fmt: skip
+    return quantize_with_float(kept + names)
 
 
 def _first(run: ModelRun) -> np.ndarray:
