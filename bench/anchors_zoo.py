@@ -220,8 +220,12 @@ def onnx2tf_worker(name: str, what: str, target: Path, samples: int, timeout: fl
         ones = "[[[[" + ",".join(["1.0"] * channels) + "]]]]"
         command += ["-oiqt", "-qt", "per-channel", "-cind", input_name, str(work / "calibration.npy"), zeros, ones]
     # onnx2tf runs the `onnxsim` executable from PATH (without it: no simplification, a warning only)
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        CUDA_VISIBLE_DEVICES="-1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     env.pop("PYTHONPATH", None)
     started = time.perf_counter()
     with open(work / "onnx2tf.log", "w") as log:
@@ -231,6 +235,9 @@ def onnx2tf_worker(name: str, what: str, target: Path, samples: int, timeout: fl
             done = subprocess.run(command, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"onnx2tf timed out after {timeout:.0f} s") from None
+        finally:
+            for npy in work.glob("*.npy"):  # the inputs written above (tens of MB for the large models)
+                npy.unlink()
     info["seconds"] = time.perf_counter() - started
     produced = out / f"{source.stem}_{'integer_quant' if what == 'int8' else 'float32'}.tflite"
     if not produced.is_file():
@@ -371,8 +378,11 @@ def main() -> None:
             result = run_one(tool, name, what, args)
             summary[tool].setdefault(name, {})[what] = result
             _save(summary, tools)
-            print(f"{tool:13s} {name:20s} {what:5s} "
-                  + (f"ok {result.get('seconds', '?')} s" if "path" in result else result["error"]), flush=True)
+            print(
+                f"{tool:13s} {name:20s} {what:5s} " + (f"ok {result.get('seconds', '?')} s" if "path" in result else result["error"]),
+                flush=True,
+            )
+
 
 if __name__ == "__main__":
     main()

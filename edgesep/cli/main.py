@@ -102,6 +102,12 @@ def run() -> None:
     argv = sys.argv[1:]
     if _verbosity_requested(argv) >= 2:
         sys.exit(main(argv))
-    with filtered_native_stderr():
-        code = main(argv)
+    code: int | None = None
+    try:
+        with filtered_native_stderr():
+            code = main(argv)
+    except KeyboardInterrupt:  # Ctrl-C outside main()'s own handling (setting up or tearing down the filter)
+        if code is None:
+            print("edgesep: interrupted", file=sys.stderr)
+        code = 130
     sys.exit(code)

@@ -29,6 +29,13 @@ _SEGMENT_END = re.compile(rb"[\r\n]")
 
 
 def _forward(read_fd: int, write_fd: int) -> None:
+    try:
+        _pump(read_fd, write_fd)
+    except OSError:  # the descriptors were closed under us at exit: nothing left to forward
+        pass
+
+
+def _pump(read_fd: int, write_fd: int) -> None:
     pending = b""
     while True:
         ready, _, _ = select.select([read_fd], [], [], 0.2)
@@ -69,8 +76,13 @@ def filtered_native_stderr() -> Iterator[None]:
     try:
         yield
     finally:
-        sys.stderr.flush()
-        os.dup2(original, 2)  # the pipe's last write end closes here: the reader drains and stops
-        reader.join(timeout=5)
-        os.close(read_fd)
-        os.close(original)
+        try:
+            sys.stderr.flush()
+        finally:
+            os.dup2(original, 2)  # the pipe's last write end closes here: the reader drains and stops
+            try:
+                reader.join(timeout=5)
+            finally:
+                if not reader.is_alive():  # a child still holding the pipe keeps it open: leave it to exit
+                    os.close(read_fd)
+                    os.close(original)
