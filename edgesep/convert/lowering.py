@@ -89,11 +89,17 @@ class LoweringContext:
 
 
 INTEGER_FORMS = frozenset({"HardSwish", "PRelu"})  # ops whose handler looks at LoweringContext.integer
+CONSTANT_BIAS_FORMS = frozenset({"Add", "Sub"})  # ... when one operand is a constant (a bias)
 
 
 def has_integer_forms(model) -> bool:
     """Whether ``lower(model, integer=True)`` differs from the float lowering."""
-    return any(node.op_type in INTEGER_FORMS for node in model.graph.node)
+    constants = {init.name for init in model.graph.initializer}
+    constants |= {out for node in model.graph.node if node.op_type == "Constant" for out in node.output}
+    return any(
+        node.op_type in INTEGER_FORMS or (node.op_type in CONSTANT_BIAS_FORMS and any(i in constants for i in node.input))
+        for node in model.graph.node
+    )
 
 
 def lower(

@@ -440,3 +440,29 @@ def test_upsample_opset9():
     histogram, _ = check(nodes, (1, 3, 4, 5), {"scales": np.array([1, 1, 2, 2], np.float32)}, opset=9)
     # an integer-factor nearest upsample is exact copies that XNNPACK delegates (it leaves RESIZE_NEAREST_NEIGHBOR out)
     assert histogram == {"RESHAPE": 3, "CONCATENATION": 2}
+
+
+# ---------------------------------------------------------------- int8 forms (lower(integer=True))
+
+
+@pytest.mark.parametrize(
+    "op,const_first,shape",
+    [("Add", False, (1,)), ("Add", True, (1, 4, 1, 1)), ("Sub", False, (1,)), ("Sub", True, (1, 4, 1, 1))],
+)
+def test_integer_bias_forms_are_exact_and_one_depthwise(op, const_first, shape):
+    """For int8, x + c / x - c / c - x (c scalar or per channel) is a 1x1 DEPTHWISE_CONV_2D with weight +-1 and
+    the constant as bias: exact in float, and XNNPACK runs it in int8 where a wide-range ADD was refused."""
+    from edgesep.convert.lowering import has_integer_forms, lower
+    from edgesep.convert.tflite import to_tflite_bytes
+    from edgesep.convert.tflite_inspect import op_histogram
+    from edgesep.convert.verify import verify_tflite
+
+    c = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    inputs = ["c", "r"] if const_first else ["r", "c"]
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node(op, inputs, ["y"])]
+    model = make_model(nodes, [("x", [1, 4, 6, 6])], [("y", None)], {"c": c})
+    assert has_integer_forms(model)
+    lowered = lower(model, integer=True)
+    model_bytes = to_tflite_bytes(lowered)
+    assert verify_tflite(model, model_bytes, lowered, tolerance=1e-6).relative < 1e-6
+    assert op_histogram(model_bytes) == {"DEPTHWISE_CONV_2D": 1, "RELU": 1}

@@ -57,10 +57,39 @@ def _binary(node, ctx):
     function = _BINARY[node.op_type](tf)
     operands = [ctx.get(node, i) for i in range(len(node.inputs))]
     tensors, layout, chw = align(operands)
+    if ctx.integer and node.op_type in ("Add", "Sub") and layout == NHWC:
+        affine = _bias_as_depthwise(node.op_type, operands, tensors)
+        if affine is not None:
+            return [Value(affine, NHWC)]
     result = tensors[0]
     for tensor in tensors[1:]:
         result = function(result, tensor)
     return [Value(result, layout, chw)]
+
+
+def _bias_as_depthwise(op_type: str, operands: list[Value], tensors: list):
+    """For int8: ``x + c`` / ``x - c`` / ``c - x`` with ``c`` a scalar or per-channel constant, as a 1x1
+    DEPTHWISE_CONV_2D with weight +-1 and bias c. The bias is kept in int32 at the input's scale, where an int8
+    constant beside a wide activation loses it and XNNPACK refuses the ADD (input scales too far apart)."""
+    import tensorflow as tf
+
+    if len(operands) != 2 or operands[0].is_const == operands[1].is_const:
+        return None
+    x_index = 0 if not operands[0].is_const else 1
+    x, constant = tensors[x_index], operands[1 - x_index].data
+    channels = int(x.shape[3])
+    if constant.size not in (1, channels) or constant.size != constant.reshape(-1).size:
+        return None
+    if constant.size == channels and constant.ndim == 4 and constant.shape[1] != channels:
+        return None  # not laid out per channel (NCHW [1, C, 1, 1])
+    dtype = x.dtype.as_numpy_dtype
+    sign = -1.0 if (op_type == "Sub" and x_index == 1) else 1.0
+    bias = np.broadcast_to(constant.reshape(-1), (channels,)).astype(dtype)
+    if op_type == "Sub" and x_index == 0:
+        bias = -bias
+    weight = np.full((1, 1, channels, 1), sign, dtype)
+    y = tf.raw_ops.DepthwiseConv2dNative(input=x, filter=tf.constant(weight), strides=[1, 1, 1, 1], padding="VALID")
+    return tf.nn.bias_add(y, tf.constant(bias))
 
 
 for _op in ("Add", "Sub", "Mul", "Div", "Pow"):
