@@ -74,7 +74,10 @@ def convert(
         zeros = "[[[[" + ",".join("0.0" for _ in range(channels)) + "]]]]"
         ones = "[[[[" + ",".join("1.0" for _ in range(channels)) + "]]]]"
         command += ["-oiqt", "-qt", "per-channel", "-cind", input_name, str(calib_path), zeros, ones]
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2")
+    # onnx2tf runs the `onnxsim` executable through PATH: without the venv's bin first it silently skips
+    # simplification (and PP-OCRv5 det then fails in oneDNN)
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2",
+               PATH=f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")  # fmt: skip
     env.pop("PYTHONPATH", None)
     started = time.perf_counter()
     try:
