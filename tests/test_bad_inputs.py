@@ -186,3 +186,33 @@ def test_paths_with_spaces_and_quotes_work(models, tmp_path, capsys):
     assert main(["-q", "convert", str(onnx_path), "-o", str(tflite_path)]) == 0
     assert main(["-q", "bench", str(tflite_path), "--runs", "2", "--json"]) == 0
     assert onnx_path.is_file() and tflite_path.is_file()
+
+
+def test_data_files_that_are_not_what_they_claim(tmp_path, capsys):
+    """#14 class 4: pickled object arrays in a .npz, a --weights file that is no checkpoint, a checkpoint of
+    another model, and an input shape too large to allocate: one line each, nothing written."""
+    import torch
+
+    np.savez(tmp_path / "obj.npz", x=np.array([{"a": 1}] * 4, dtype=object))
+    (tmp_path / "garbage.pt").write_bytes(b"hello world, not a checkpoint")
+    torch.save({"not": torch.zeros(1)}, tmp_path / "other.pt")
+    onnx_path = tmp_path / "m.onnx"
+    assert main(["-q", "export", "default", "-o", str(onnx_path)]) == 0
+    capsys.readouterr()
+    expect_clean_failure(capsys, ["quantize", str(onnx_path), "--calib", str(tmp_path / "obj.npz"), "-o", str(tmp_path / "q.tflite")],
+                         outputs=[tmp_path / "q.tflite"], pattern="holds pickled Python objects")  # fmt: skip
+    expect_clean_failure(capsys, ["export", "default", "-o", str(tmp_path / "e.onnx"), "--weights", str(tmp_path / "garbage.pt")],
+                         outputs=[tmp_path / "e.onnx"], pattern="is not a PyTorch checkpoint")  # fmt: skip
+    line = expect_clean_failure(capsys, ["export", "default", "-o", str(tmp_path / "f.onnx"), "--weights", str(tmp_path / "other.pt")],
+                                outputs=[tmp_path / "f.onnx"], pattern="missing key(s)")  # fmt: skip
+    assert len(line) < 300
+    import onnx
+
+    model = onnx.load(onnx_path)
+    for dim in model.graph.input[0].type.tensor_type.shape.dim[2:]:
+        dim.Clear()
+        dim.dim_param = "side"
+    onnx.save(model, tmp_path / "dyn.onnx")
+    expect_clean_failure(capsys, ["convert", str(tmp_path / "dyn.onnx"), "-o", str(tmp_path / "h.tflite"),
+                                  "--input-shape", "1,1,100000,100000"],
+                         outputs=[tmp_path / "h.tflite"], pattern="would need 37.3 GiB")  # fmt: skip

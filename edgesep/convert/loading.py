@@ -74,6 +74,8 @@ def prepare_model(model, *, input_shapes: Mapping[str, tuple[int, ...]] | None =
                 f"input {value.name!r} has dynamic dimensions {_dims_text(dims)}; pass a static shape with "
                 f"--input-shape (e.g. 1,3,224,224, or {value.name}:1,3,224,224 for one of several inputs)"
             )
+    for value in inputs:
+        _check_size(value)
     _clear_value_info(prepared)
     try:
         prepared = onnx.shape_inference.infer_shapes(prepared, strict_mode=False, data_prop=True)
@@ -81,6 +83,26 @@ def prepare_model(model, *, input_shapes: Mapping[str, tuple[int, ...]] | None =
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ShapeError(f"shape inference failed with the given input shapes: {first}") from None
     return prepared
+
+
+MAX_INPUT_BYTES = 1 << 30  # 1 GiB per input: far beyond any edge model's, far below what breaks the host
+
+
+def _check_size(value) -> None:
+    """Refuse an input shape whose single tensor would need more than MAX_INPUT_BYTES, before anything is
+    allocated (1x1x100000x100000 float32 is 37 GiB)."""
+    import onnx
+
+    dims = [d.dim_value for d in value.type.tensor_type.shape.dim]
+    itemsize = onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type).itemsize
+    size = itemsize
+    for dim in dims:
+        size *= max(int(dim), 1)
+    if size > MAX_INPUT_BYTES:
+        raise ShapeError(
+            f"input {value.name!r} of shape {tuple(dims)} would need {size / 2**30:.1f} GiB per sample "
+            f"(limit {MAX_INPUT_BYTES / 2**30:.0f} GiB): pass a smaller --input-shape"
+        )
 
 
 def simplify(model):

@@ -74,22 +74,19 @@ def load_verify_data(
 ) -> dict[str, np.ndarray]:
     """The user's verification inputs: a .npy (single-input models) or a .npz keyed by input name; NCHW,
     samples on the first axis; shapes checked against the model's (ONNX layout) inputs."""
+    from edgesep.data.arrays import read_npy, read_npz
     from edgesep.errors import InputError, ShapeError
     from edgesep.fileio import check_input
 
     source = check_input(path, what="verification data")
-    try:
-        if source.suffix == ".npz":
-            with np.load(source, allow_pickle=False) as archive:
-                arrays = {name: np.asarray(archive[name]) for name in archive.files}
-        elif source.suffix == ".npy":
-            if len(input_names) != 1:
-                raise InputError(f"{source}: a .npy holds one input; this model has {len(input_names)}: use a .npz keyed by name")
-            arrays = {input_names[0]: np.asarray(np.load(source, allow_pickle=False))}
-        else:
-            raise InputError(f"verification data must be a .npy or .npz file, not {source.name}")
-    except ValueError as error:  # pickled object arrays, corrupt files
-        raise InputError(f"cannot read verification data {source}: {str(error).splitlines()[0]}") from None
+    if source.suffix == ".npz":
+        arrays = read_npz(source, what="verification data")
+    elif source.suffix == ".npy":
+        if len(input_names) != 1:
+            raise InputError(f"{source}: a .npy holds one input; this model has {len(input_names)}: use a .npz keyed by name")
+        arrays = {input_names[0]: read_npy(source, what="verification data")}
+    else:
+        raise InputError(f"verification data must be a .npy or .npz file, not {source.name}")
     missing = [name for name in input_names if name not in arrays]
     if missing:
         raise InputError(f"{source} has no array for input {missing[0]!r} (found: {', '.join(arrays) or 'none'})")

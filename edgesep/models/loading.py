@@ -81,8 +81,10 @@ def load_weights(module, path: str | Path) -> None:
             f"refusing to load {path}: it needs arbitrary pickled code, which weights_only=True forbids "
             "(save a state_dict with torch.save(model.state_dict(), path))"
         ) from error
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise InputError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}") from error
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+            UnicodeDecodeError) as error:  # what torch.load raises on files that are not checkpoints  # fmt: skip
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path} is not a PyTorch checkpoint ({type(error).__name__}: {first[:200]})") from None
     state = checkpoint
     if isinstance(checkpoint, dict):
         for key in ("state_dict", "model_state_dict", "model"):
@@ -94,6 +96,19 @@ def load_weights(module, path: str | Path) -> None:
     try:
         module.load_state_dict(state)
     except RuntimeError as error:
-        first = str(error).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[:3])
-        raise InputError(f"weights in {path} do not fit {type(module).__name__}: {detail}") from error
+        raise InputError(f"weights in {path} do not fit {type(module).__name__}: {_mismatch(module, state, error)}") from None
+
+
+def _mismatch(module, state: dict, error: RuntimeError) -> str:
+    """A short account of a state-dict mismatch (torch's message lists every key on one line)."""
+    expected = set(module.state_dict())
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing key(s) ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected ({', '.join(map(str, unexpected[:3]))}{', ...' if len(unexpected) > 3 else ''})")
+        return "; ".join(parts)
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return " ".join(lines[1:3] or lines[:1])[:300]  # shape mismatches: the first ones

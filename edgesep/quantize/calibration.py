@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from edgesep.data.arrays import read_npy, read_npz
 from edgesep.errors import CalibrationError, InputError
 from edgesep.quantize.preprocessing import PreprocessingSpec
 
@@ -105,19 +106,16 @@ class ArraySource(IndexedSource):
             raise InputError(f"calibration array file not found: {self.path}")
         if self.path.suffix not in ARRAY_SUFFIXES:
             raise InputError(f"calibration arrays must be .npy or .npz, got {self.path.name}")
-        try:
-            loaded = np.load(self.path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise CalibrationError(f"cannot read calibration arrays {self.path}: {error}") from error
-        if isinstance(loaded, np.ndarray):
-            self._arrays: dict[str, np.ndarray] | np.ndarray = loaded
+        self._arrays: dict[str, np.ndarray] | np.ndarray
+        if self.path.suffix == ".npy":
+            self._arrays = read_npy(self.path, what="calibration arrays")
         else:
-            with loaded:
-                names = [key] if key is not None else list(loaded.files)
-                missing = [n for n in names if n not in loaded.files]
-                if missing:
-                    raise CalibrationError(f"{self.path.name} has no array {missing[0]!r}; it has {loaded.files}")
-                arrays = {n: loaded[n] for n in names}
+            loaded = read_npz(self.path, what="calibration arrays")
+            names = [key] if key is not None else list(loaded)
+            missing = [n for n in names if n not in loaded]
+            if missing:
+                raise CalibrationError(f"{self.path.name} has no array {missing[0]!r}; it has {list(loaded)}")
+            arrays = {n: loaded[n] for n in names}
             self._arrays = next(iter(arrays.values())) if len(arrays) == 1 else arrays
         lengths = {a.shape[0] if a.ndim else 0 for a in self._values()}
         if len(lengths) != 1:

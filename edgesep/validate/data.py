@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesep.data.arrays import read_npy, read_npz
 from edgesep.errors import InputError, ShapeError
 from edgesep.fileio import sidecar_path
 
@@ -138,14 +139,12 @@ def _load_arrays(
     if path.is_dir():
         return (*_load_image_folder(path, target=target, preprocessing=preprocessing), str(path))
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            if "x" not in archive.files:
-                raise InputError(f"{path} has no 'x' array (found: {', '.join(archive.files) or 'none'})")
-            x = archive["x"]
-            y = archive["y"] if "y" in archive.files else None
-        return x, y, str(path)
+        archive = read_npz(path, what="validation data")
+        if "x" not in archive:
+            raise InputError(f"{path} has no 'x' array (found: {', '.join(archive) or 'none'})")
+        return archive["x"], archive.get("y"), str(path)
     if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False), None, str(path)
+        return read_npy(path, what="validation data"), None, str(path)
     raise InputError(f"unsupported validation data {path}: use 'digits', a .npz/.npy file or an image folder")
 
 
@@ -189,11 +188,12 @@ def load_labels(path: str | Path) -> np.ndarray:
         raise InputError(f"labels file not found: {source}")
     try:
         if source.suffix == ".npz":
-            with np.load(source, allow_pickle=False) as archive:
-                key = "y" if "y" in archive.files else archive.files[0]
-                return np.asarray(archive[key]).ravel()
+            archive = read_npz(source, what="labels")
+            if not archive:
+                raise InputError(f"labels file {source} holds no array")
+            return archive["y" if "y" in archive else next(iter(archive))].ravel()
         if source.suffix == ".npy":
-            return np.asarray(np.load(source, allow_pickle=False)).ravel()
+            return read_npy(source, what="labels").ravel()
         return np.loadtxt(source, dtype=np.int64, ndmin=1)
     except (OSError, ValueError, IndexError) as error:
         raise InputError(f"cannot read labels {source}: {error}") from None
@@ -247,8 +247,7 @@ def labels_only(data: str | Path, *, labels: str | Path | None = None, samples: 
         path = Path(data)
         if path.suffix != ".npz" or not path.is_file():
             raise InputError(f"labels need 'digits', a .npz with a 'y' array, or --labels; got {data}")
-        with np.load(path, allow_pickle=False) as archive:
-            y = archive["y"] if "y" in archive.files else None
+        y = read_npz(path, what="labels").get("y")
     if y is None:
         return None
     y = np.asarray(y).ravel().astype(np.int64)
