@@ -12,7 +12,7 @@ from typing import Any
 
 from edgesep.errors import ConfigError, EdgesepError, ThresholdError
 from edgesep.fileio import write_json
-from edgesep.pipeline.cache import StepCache, step_key
+from edgesep.pipeline.cache import StepCache, data_files, step_key
 from edgesep.pipeline.config import DEFAULT_CONFIG, STEPS, PipelineConfig, load_config
 
 DEFAULT_FACTORY = "edgesep.models.default:load_default_model"
@@ -274,6 +274,9 @@ class _Pipeline:
         summary = folder / "rows.json"
         settings = {"device": device, "validate": dataclasses.asdict(self.config.validate)}
         inputs = [float_path, *quantized.values()]
+        for named in (self.config.validate.data, self.config.validate.labels):  # edited data re-runs validate
+            if named is not None and named != "digits":
+                inputs += data_files(self.config.resolve(named))
 
         def action() -> dict[str, Any]:
             rows = run_validate(self.config, device, float_path, quantized, folder=folder,
