@@ -55,6 +55,8 @@ class DeviceProfile:
         if values["kind"] not in KINDS:
             raise ConfigError(f"{where}: kind must be one of {', '.join(KINDS)}, got {values['kind']!r}")
         _expect_type(values, "port", int, where)
+        if isinstance(values.get("port"), int) and not 1 <= values["port"] <= 65535:
+            raise ConfigError(f"{where}: 'port' must be between 1 and 65535, got {values['port']}")
         _expect_type(values, "connect_timeout_s", (int, float), where)
         _expect_type(values, "emulated", bool, where)
         _expect_type(values, "retries", int, where)

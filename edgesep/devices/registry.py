@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +14,9 @@ from edgesep.devices.profiles import DeviceProfile, load_profile
 from edgesep.errors import DeviceError, InputError
 
 DEFAULT_BENCHMARK_MODEL = "/data/local/tmp/benchmark_model"
+
+
+ADB_SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")  # USB serials and host:port (adb connect)
 
 
 def open_device(name_or_url: str, *, overrides: Mapping[str, Any] | None = None) -> Device:
@@ -31,16 +35,23 @@ def parse_device(name_or_url: str) -> DeviceProfile:
     if not text:
         raise InputError("empty device name")
     if text.startswith("ssh://"):
-        url = urlsplit(text)
-        if not url.hostname:
-            raise InputError(f"bad ssh URL {text!r}: expected ssh://user@host[:port]")
         try:
-            port = url.port or 22
-        except ValueError:
-            raise InputError(f"bad port in {text!r}") from None
-        return DeviceProfile(name=text, kind="ssh", host=url.hostname, user=url.username, port=port)
+            url = urlsplit(text)
+            hostname, port = url.hostname, url.port
+        except ValueError as error:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+            raise InputError(f"bad ssh URL {text!r}: {error}; expected ssh://user@host[:port] (IPv6: [addr])") from None
+        if not hostname:
+            raise InputError(f"bad ssh URL {text!r}: expected ssh://user@host[:port]")
+        if port is not None and not 1 <= port <= 65535:
+            raise InputError(f"bad port {port} in {text!r}: use 1-65535 (or leave it out for 22)")
+        return DeviceProfile(name=text, kind="ssh", host=hostname, user=url.username, port=22 if port is None else port)
     if text.startswith("adb://"):
         serial = text[len("adb://") :].strip("/")
+        if serial and not ADB_SERIAL.fullmatch(serial):
+            raise InputError(
+                f"bad adb serial {serial!r} in {text!r}: adb serials are letters, digits and . _ : - "
+                "(as 'adb devices' lists them), not starting with '-'"
+            )
         return DeviceProfile(name=text, kind="adb", serial=serial, benchmark_model=DEFAULT_BENCHMARK_MODEL)
     if text == "local" and not text.endswith(".toml"):
         try:
@@ -83,6 +94,8 @@ def device_from_profile(profile: DeviceProfile) -> Device:
         )
     from edgesep.devices.adb import AdbDevice
 
+    if profile.serial and not ADB_SERIAL.fullmatch(profile.serial):
+        raise InputError(f"{profile.source or profile.name}: bad adb serial {profile.serial!r} (letters, digits and . _ : -)")
     return AdbDevice(
         serial=profile.serial or "",
         python=python,

@@ -87,3 +87,37 @@ def test_profiles_are_package_data_that_a_wheel_ships():
     globs = pyproject["tool"]["setuptools"]["package-data"]["edgesep"]
     assert all(any(fnmatch.fnmatch(str(f.relative_to(package_root)), g) for g in globs) for f in files)
     assert (package_root / "py.typed").is_file()
+
+
+@pytest.mark.parametrize(
+    "url,message",
+    [
+        ("ssh://pi@[fe80::1:22", "bad ssh URL .*Invalid IPv6 URL"),
+        ("ssh://pi@host:0", "bad port 0"),
+        ("ssh://pi@[::1]:0", "bad port 0"),
+        ("adb://R58;rm -rf x", "bad adb serial 'R58;rm -rf x'"),
+        ("adb://-s", "bad adb serial '-s'"),
+    ],
+)
+def test_device_strings_are_checked_before_any_program_runs(url, message):
+    """#14 class 5: an unparsable IPv6 literal was a ValueError traceback, port 0 became 22, and an adb serial
+    with shell text started the adb server."""
+    with pytest.raises(InputError, match=message):
+        open_device(url)
+
+
+def test_good_device_strings_still_parse():
+    assert open_device("ssh://pi@[::1]:2222").port == 2222
+    assert open_device("adb://192.168.1.5:5555").serial == "192.168.1.5:5555"
+    assert open_device("adb://emulator-5554").serial == "emulator-5554"
+
+
+def test_profile_port_and_serial_are_checked(tmp_path):
+    bad_port = tmp_path / "p.toml"
+    bad_port.write_text('name = "p"\nkind = "ssh"\nhost = "h"\nport = 0\n')
+    with pytest.raises(ConfigError, match="'port' must be between 1 and 65535"):
+        open_device(str(bad_port))
+    bad_serial = tmp_path / "a.toml"
+    bad_serial.write_text('name = "a"\nkind = "adb"\nserial = "x y"\n')
+    with pytest.raises(InputError, match="bad adb serial 'x y'"):
+        open_device(str(bad_serial))
