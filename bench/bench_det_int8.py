@@ -1,0 +1,98 @@
+"""PP-OCRv5 mobile det int8 on the reference protocol of ../shared/eval (issue #13): IoU@0.3 of the thresholded
+maps against the float ONNX model, cosine, p50 (1 thread) and XNNPACK partitions, per edgesep recipe.
+
+    python bench/bench_det_int8.py [--recipes default percentile mse] [--fallback 3]
+
+Data: 200 calibration crops (seed 1) of scikit-image's photographs and 50 evaluation images (the `text` and
+`page` frames, seed 5, + 48 crops, seed 9), 320x320, ImageNet-normalized: `edgesep.testing.zoo.photo_crops`
+draws the same crops as ../shared/eval/quant_data.py. Prints a Markdown table (docs/QUANTIZATION.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch._dynamo  # noqa: F401  (before TensorFlow: triton segfaults when imported after it)
+
+BENCH = Path(__file__).resolve().parent
+WORK = BENCH / ".work" / "det_int8"
+sys.path.insert(0, str(BENCH.parent))
+
+import numpy as np  # noqa: E402
+
+from edgesep.convert import convert  # noqa: E402
+from edgesep.convert.tflite_inspect import delegation  # noqa: E402
+from edgesep.quantize import quantize  # noqa: E402
+from edgesep.quantize.recipe import QuantRecipe  # noqa: E402
+from edgesep.testing.zoo import IMAGENET_MEAN, IMAGENET_STD, photo_crops, zoo_model  # noqa: E402
+
+SHAPE = (1, 3, 320, 320)
+
+
+def normalized(pixels: np.ndarray) -> np.ndarray:
+    mean = np.asarray(IMAGENET_MEAN, np.float32)[None, :, None, None]
+    std = np.asarray(IMAGENET_STD, np.float32)[None, :, None, None]
+    return ((pixels - mean) / std).astype(np.float32)
+
+
+def evaluate(model: Path, onnx_path: Path, images: np.ndarray) -> tuple[float, float, float]:
+    """(IoU@0.3 mean over images where float detects text, cosine mean over the same, p50 ms)."""
+    import onnxruntime as ort
+    from ai_edge_litert.interpreter import Interpreter
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    interpreter = Interpreter(model_path=str(model), num_threads=1)
+    interpreter.allocate_tensors()
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    ious, cosines = [], []
+    for image in images:
+        reference = session.run(None, {"x": image[None]})[0].ravel()
+        interpreter.set_tensor(source["index"], image[None].transpose(0, 2, 3, 1).copy())
+        interpreter.invoke()
+        got = interpreter.get_tensor(target["index"]).astype(np.float32).ravel()
+        if not (reference > 0.3).any():
+            continue  # nothing to detect: cosine of two near-zero maps says nothing
+        p, q = got > 0.3, reference > 0.3
+        ious.append(float((p & q).sum() / (p | q).sum()))
+        cosines.append(float(got @ reference / (np.linalg.norm(got) * np.linalg.norm(reference) + 1e-12)))
+    times = []
+    for _ in range(10):
+        start = time.perf_counter()
+        interpreter.invoke()
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.mean(ious)), float(np.mean(cosines)), float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--recipes", nargs="*", default=["default", "percentile", "mse"])
+    parser.add_argument("--fallback", type=int, default=0, help="also percentile + --auto-fallback N (iou@0.3)")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    onnx_path = zoo_model("ppocr_det").onnx_path(WORK)
+    calibration = WORK / "calib.npy"
+    np.save(calibration, normalized(photo_crops(320, 320, 200, seed=1)))
+    images = normalized(np.concatenate([photo_crops(320, 320, 2, seed=5, names=("text", "page")),
+                                        photo_crops(320, 320, 48, seed=9)]))  # fmt: skip
+    rows = [("float32", convert(onnx_path, WORK / "float.tflite", input_shape=SHAPE, force=True).path)]
+    for name in args.recipes:
+        recipe = QuantRecipe(mode="int8", samples=200, **({} if name == "default" else {"activation_range": name}))
+        rows.append((f"int8 {name}", quantize(onnx_path, WORK / f"{name}.tflite", recipe=recipe, calibration=str(calibration),
+                                               input_shape=SHAPE, holdout=0, force=True).path))  # fmt: skip
+    if args.fallback:
+        recipe = QuantRecipe(mode="int8", samples=150, activation_range="percentile")
+        rows.append((f"int8 percentile + fallback {args.fallback} (iou@0.3, 50 held-out calibration crops)",
+                     quantize(onnx_path, WORK / "fallback.tflite", recipe=recipe, calibration=str(calibration), input_shape=SHAPE,
+                              holdout=50, auto_fallback=args.fallback, metric="iou@0.3", force=True).path))  # fmt: skip
+    print("| model / recipe | IoU@0.3 | cosine | p50 ms | XNNPACK partitions |")
+    print("|---|---:|---:|---:|---:|")
+    for name, path in rows:
+        iou, cosine, p50 = evaluate(path, onnx_path, images)
+        print(f"| {name} | {iou:.2f} | {cosine:.2f} | {p50:.1f} | {delegation(path).partitions} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
