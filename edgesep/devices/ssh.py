@@ -136,7 +136,11 @@ class SshDevice:
         else:
             reason = "connection failed"
         tried = shlex.join(["ssh", "-p", str(self.port), *(["-i", str(self.key)] if self.key else []), self.destination])
-        return f"cannot reach {self.address} over ssh ({reason}: {text}); tried: {tried}"
+        hint = ""
+        if self.emulated and self.host in ("127.0.0.1", "localhost", "::1"):
+            hint = ("; the emulated Pi over ssh needs a local sshd that accepts this user with your key and a "
+                    "known_hosts entry for it; the profile pi-emulated-local runs the same emulated Pi without ssh")  # fmt: skip
+        return f"cannot reach {self.address} over ssh ({reason}: {text}); tried: {tried}{hint}"
 
     def _scp(self, sources: Sequence[str], target: str, *, what: str, recursive: bool = False) -> ProcessOutcome:
         outcome = run_process(self.scp_command(sources, target, recursive=recursive), timeout_s=_TRANSFER_TIMEOUT_S)

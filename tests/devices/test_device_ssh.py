@@ -37,6 +37,9 @@ def test_unreachable_port_names_host_and_command(ssh_device, tmp_path, tiny_mode
     device = dataclasses.replace(ssh_device, port=port, connect_timeout_s=3)
     with pytest.raises(DeviceError, match=rf"cannot reach .*@127\.0\.0\.1:{port} over ssh \(connection refused.*tried: ssh -p {port}"):
         device.run({"f": tiny_models["float"]}, None, tmp_path)
+    emulated = dataclasses.replace(device, emulated=True)  # the pi-emulated profile on a machine with no sshd set up
+    with pytest.raises(DeviceError, match="connection refused.*pi-emulated-local runs the same emulated Pi without ssh"):
+        emulated.run({"f": tiny_models["float"]}, None, tmp_path)
 
 
 def test_wrong_key_is_an_auth_failure(ssh_device, tmp_path, tiny_models):
