@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesep.convert.fusions import fuse_hardswish
 from edgesep.convert.interface import input_key, output_key
 from edgesep.convert.layout import NHWC, PLAIN, Value, as_nhwc, as_plain
 from edgesep.convert.registry import get_handler, supported_ops
@@ -125,6 +126,7 @@ def lower(
     from edgesep.convert.loading import graph_inputs, prepare_model
 
     prepared = prepare_model(model, input_shapes=input_shapes)
+    fuse_hardswish(prepared)  # Paddle's x * clip(x + 3, 0, 6) / 6 as one HardSwish
     _check_ops(prepared)
     graph = prepared.graph
     opset = next((o.version for o in prepared.opset_import if o.domain in ("", "ai.onnx")), 17)

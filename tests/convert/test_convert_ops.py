@@ -466,3 +466,19 @@ def test_integer_bias_forms_are_exact_and_one_depthwise(op, const_first, shape):
     model_bytes = to_tflite_bytes(lowered)
     assert verify_tflite(model, model_bytes, lowered, tolerance=1e-6).relative < 1e-6
     assert op_histogram(model_bytes) == {"DEPTHWISE_CONV_2D": 1, "RELU": 1}
+
+
+def test_paddle_hardswish_pattern_is_one_hardswish():
+    """Paddle2ONNX's x * clip(x + 3, 0, 6) / 6 lowers as one HardSwish: HARD_SWISH in float (was ADD, MUL, MUL)."""
+    from edgesep.convert.fusions import fuse_hardswish
+
+    inits = {"three": np.array(3.0, np.float32), "zero": np.array(0.0, np.float32), "six": np.array(6.0, np.float32),
+             "div": np.array(6.0, np.float32)}  # fmt: skip
+    nodes = [helper.make_node("Add", ["x", "three"], ["a"]), helper.make_node("Clip", ["a", "zero", "six"], ["c"]),
+             helper.make_node("Mul", ["x", "c"], ["m"]), helper.make_node("Div", ["m", "div"], ["y"])]  # fmt: skip
+    histogram, _ = check(nodes, (1, 4, 5, 6), inits)
+    assert histogram == {"HARD_SWISH": 1}
+    model = make_model(nodes, [("x", [1, 4, 5, 6])], [("y", None)], inits)
+    assert fuse_hardswish(model) == 1 and [n.op_type for n in model.graph.node] == ["HardSwish"]
+    shared = make_model(nodes + [helper.make_node("Relu", ["a"], ["z"])], [("x", [1, 4, 5, 6])], [("y", None), ("z", None)], inits)
+    assert fuse_hardswish(shared) == 0  # the x + 3 tensor has another reader: left as it is
