@@ -119,11 +119,12 @@ def hard_swish(node, ctx):
     import tensorflow as tf
 
     if ctx.integer:
-        # (x * relu6(x + 3)) * [1/6 per channel]: ADD (fused RELU6), MUL, MUL, which XNNPACK runs in int8. A scalar
-        # 1/6 would let the converter fold it into HARD_SWISH, whose int8 kernel XNNPACK leaves to TFLite. The
-        # product is requantized once at full range (x / 6 first lost 9 points of cosine on PP-OCRv5 cls).
+        # (x * relu6(x + 3)) * 1/6: ADD (fused RELU6), MUL, MUL, which XNNPACK runs in int8. The 1/6 has the
+        # input's rank (1, 1, 1, 1): as a true scalar the converter folds the pattern into HARD_SWISH, whose int8
+        # kernel XNNPACK leaves to TFLite; per channel it made PP-OCRv5 cls's int8 slower than float. The product
+        # is requantized once at full range (x / 6 first lost 9 points of cosine on PP-OCRv5 cls).
         def hard_swish_int8(x):
-            sixth = np.full((int(x.shape[-1]),), 1.0 / 6.0, x.dtype.as_numpy_dtype)
+            sixth = np.full((1,) * len(x.shape), 1.0 / 6.0, x.dtype.as_numpy_dtype)
             return (x * tf.nn.relu6(x + 3.0)) * sixth
 
         return [_unary(ctx.get(node, 0), hard_swish_int8)]
