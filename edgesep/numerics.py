@@ -63,7 +63,11 @@ def compare_all(reference: list[np.ndarray], candidate: list[np.ndarray]) -> Fid
     """Compare several outputs; returns the worst figure of each kind."""
     if len(reference) != len(candidate):
         raise ValueError(f"{len(reference)} reference outputs vs {len(candidate)} candidate outputs")
-    parts = [compare(r, c) for r, c in zip(reference, candidate)]
+    return _worst([compare(r, c) for r, c in zip(reference, candidate)])
+
+
+def _worst(parts: list[Fidelity]) -> Fidelity:
+    """The worst figure of each kind over per-output comparisons."""
     agreements = [p.top1_agreement for p in parts if p.top1_agreement is not None]
     return Fidelity(
         max_abs=max(p.max_abs for p in parts),
@@ -96,9 +100,10 @@ def check_stacked(
     count = len(reference[0])
     stacked_ref = [np.concatenate([sample[i] for sample in reference]) for i in range(count)]
     stacked_cand = [np.concatenate([sample[i] for sample in candidate]) for i in range(len(candidate[0]))]
-    fidelity = compare_all(stacked_ref, stacked_cand)
-    for index, (ref, cand) in enumerate(zip(stacked_ref, stacked_cand)):
-        part = compare(ref, cand)
+    if len(stacked_ref) != len(stacked_cand):
+        raise ValueError(f"{len(stacked_ref)} reference outputs vs {len(stacked_cand)} candidate outputs")
+    parts = [compare(ref, cand) for ref, cand in zip(stacked_ref, stacked_cand)]
+    for index, (ref, part) in enumerate(zip(stacked_ref, parts)):
         scale = float(np.max(np.abs(ref))) if ref.size else 0.0
         if not np.isfinite(part.max_abs) or part.max_abs > tolerance * max(scale, min_scale):
             label = f" {names[index]!r}" if names is not None and count > 1 else ""
@@ -106,4 +111,4 @@ def check_stacked(
                 f"{what}{label}: max-abs {part.max_abs:.3g} ({part.relative:.3g} of the output scale {scale:.3g}) "
                 f"> tolerance {tolerance:g} (of a scale at least {min_scale:g})"
             )
-    return fidelity
+    return _worst(parts)

@@ -26,7 +26,7 @@ from edgesep.quantize.analysis import LayerError
 from edgesep.quantize.calibration import CalibrationData, ImageFolderSource, draw, open_source
 from edgesep.quantize.keras_input import is_keras_input
 from edgesep.quantize.recipe import QuantRecipe
-from edgesep.quantize.sensitivity import MOVERS, LayerSensitivity, greedy_fallback, task_metric
+from edgesep.quantize.sensitivity import LayerSensitivity, greedy_fallback, task_metric
 from edgesep.quantize.source import SourceModel, resolve
 
 DEFAULT_HOLDOUT = 100
@@ -162,10 +162,10 @@ def quantize(
         calib_samples = _tflite_samples(lowered, calib)
         # the int8 graph's float form: activations in the forms XNNPACK runs in int8 (convert/ops/activations.py)
         to_calibrate = float_bytes
-        if has_integer_forms(graph):
-            to_calibrate = engine.float_model(lower(graph, keep_nchw=source.keep_nchw, input_shapes=shapes, integer=True))
         if recipe.needs_torch_model:
             to_calibrate, prepared = _prepared_float_model(model, source, calib, recipe, weights=weights)
+        elif has_integer_forms(graph):
+            to_calibrate = engine.float_model(lower(graph, keep_nchw=source.keep_nchw, input_shapes=shapes, integer=True))
         calibrated = engine.calibrate(to_calibrate, lambda: _progress(calib_samples, enabled=progress))
         if recipe.activation_range != "minmax":  # percentile/MSE/entropy ranges (#8) replace the min/max
             from edgesep.quantize.activation_ranges import apply_activation_ranges
@@ -174,7 +174,7 @@ def quantize(
             calibrated, _ = apply_activation_ranges(calibrated, calib_samples, RangeConfig(method=recipe.activation_range))
         quant_bytes = engine.quantize_calibrated(calibrated, recipe)
         if analyze or auto_fallback:
-            from edgesep.quantize.analysis import layer_errors
+            from edgesep.quantize.analysis import layer_errors, worst_layers
 
             layers = layer_errors(calibrated, calib_samples[:ANALYSIS_SAMPLES], recipe=recipe)
             if auto_fallback:
@@ -183,8 +183,8 @@ def quantize(
                     Variant("int8", recipe.keep_float, len(quant_bytes), agreement(reference, run), run.latency_ms)
                 )
                 base = recipe
-                candidates = [(layer.name, layer.op) for layer in layers
-                              if layer.op not in MOVERS and layer.name not in base.keep_float][: max(3 * auto_fallback, 8)]  # fmt: skip
+                ops = {layer.name: layer.op for layer in layers}
+                candidates = [(name, ops[name]) for name in worst_layers(layers, max(3 * auto_fallback, 8), exclude=base.keep_float)]
                 extra, sensitivity = greedy_fallback(
                     lambda names: engine.quantize_calibrated(calibrated, base.with_keep_float(base.keep_float + names)),
                     lambda model_bytes: run_tflite(model_bytes, eval_samples),
