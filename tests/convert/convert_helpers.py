@@ -29,6 +29,19 @@ def make_model(nodes, inputs, outputs, initializers=None, *, opset: int = 17):
     return model
 
 
+def conv_relu_model(channels: int = 6):
+    """A seeded 3x3 Conv + Relu on a 1x3x8x8 input: the smallest real model for CLI and fault tests."""
+    from onnx import helper
+
+    rng = np.random.default_rng(0)
+    return make_model(
+        [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["y"])],
+        [("x", [1, 3, 8, 8])], [("y", [1, channels, 8, 8])],
+        {"w": rng.standard_normal((channels, 3, 3, 3)).astype(np.float32),
+         "b": rng.standard_normal(channels).astype(np.float32)},
+    )  # fmt: skip
+
+
 def convert_in_memory(model, *, keep_nchw: bool = False, tolerance: float = 1e-4, samples: int = 2):
     """Lower, convert and verify without touching disk; returns (fidelity, op histogram, lowered)."""
     from edgesep.convert.lowering import lower

@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
-from convert_helpers import make_model
+from convert_helpers import conv_relu_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from onnx import helper
 
 from edgesep.cli.main import main
 
@@ -27,13 +25,7 @@ def files(tmp_path_factory):
     import onnx
 
     folder = tmp_path_factory.mktemp("property")
-    rng = np.random.default_rng(0)
-    model = make_model(
-        [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["y"])],
-        [("x", [1, 3, 8, 8])], [("y", [1, 4, 8, 8])],
-        {"w": rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "b": rng.standard_normal(4).astype(np.float32)},
-    )  # fmt: skip
-    onnx.save(model, folder / "model.onnx")
+    onnx.save(conv_relu_model(), folder / "model.onnx")
     data = (folder / "model.onnx").read_bytes()
     (folder / "truncated.onnx").write_bytes(data[: len(data) // 2])
     (folder / "garbage.onnx").write_bytes(b"not an onnx file at all")

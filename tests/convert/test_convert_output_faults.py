@@ -8,10 +8,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
-from convert_helpers import make_model
-from onnx import helper
+from convert_helpers import conv_relu_model
 
 from edgesep.cli.main import main
 
@@ -20,14 +18,8 @@ from edgesep.cli.main import main
 def onnx_file(tmp_path_factory):
     import onnx
 
-    rng = np.random.default_rng(0)
-    model = make_model(
-        [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["y"])],
-        [("x", [1, 3, 8, 8])], [("y", [1, 6, 8, 8])],
-        {"w": rng.standard_normal((6, 3, 3, 3)).astype(np.float32), "b": rng.standard_normal(6).astype(np.float32)},
-    )  # fmt: skip
     path = tmp_path_factory.mktemp("faults") / "m.onnx"
-    onnx.save(model, path)
+    onnx.save(conv_relu_model(), path)
     return path
 
 
