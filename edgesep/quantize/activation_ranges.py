@@ -84,9 +84,13 @@ def collect_histograms(
 def apply_activation_ranges(
     calibrated: bytes, samples: Iterable[Sequence[np.ndarray]], config: RangeConfig
 ) -> tuple[bytes, tuple[TensorRange, ...]]:
-    """The calibrated model with each activation's min/max replaced by ``config.method``'s range."""
-    if config.method == "minmax":
-        return calibrated, ()
+    """The calibrated model with each activation's min/max replaced by ``config.method``'s range.
+
+    Also for ``minmax``: TensorFlow's calibrator logs an op's inputs after the op ran, and TFLite runs ADD/MUL in
+    place when their input dies there, so the input's logged max is the op's output (measured on PP-OCRv5 det:
+    the relu6(x + 3) of every int8 HardSwish got the range [-2, 1030] of the product after it, one int8 level
+    for 0..6, IoU 0.02 against float).  Our pass preserves all tensors, so no buffer is reused.
+    """
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 

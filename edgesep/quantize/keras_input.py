@@ -110,11 +110,10 @@ def quantize_keras(
     calib_samples = _tflite_samples(lowered, calib)
     reference = run_tflite(float_bytes, eval_samples)
     calibrated = engine.calibrate(float_bytes, lambda: _progress(calib_samples, enabled=progress))
-    if recipe.activation_range != "minmax":
-        from edgesep.quantize.activation_ranges import apply_activation_ranges
-        from edgesep.quantize.ranges import RangeConfig
+    from edgesep.quantize.activation_ranges import apply_activation_ranges
+    from edgesep.quantize.ranges import RangeConfig
 
-        calibrated, _ = apply_activation_ranges(calibrated, calib_samples, RangeConfig(method=recipe.activation_range))
+    calibrated, _ = apply_activation_ranges(calibrated, calib_samples, RangeConfig(method=recipe.activation_range))
     quant_bytes = engine.quantize_calibrated(calibrated, recipe)
     run = run_tflite(quant_bytes, eval_samples)
     fidelity = agreement(reference, run)

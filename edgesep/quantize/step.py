@@ -145,7 +145,9 @@ def quantize(
     from edgesep.convert.loading import simplify
     from edgesep.convert.lowering import has_integer_forms, lower
     from edgesep.quantize import engine
+    from edgesep.quantize.activation_ranges import apply_activation_ranges
     from edgesep.quantize.agreement import agreement, run_tflite
+    from edgesep.quantize.ranges import RangeConfig
 
     graph = simplify(onnx.load(str(source.onnx_path)))  # the same graph `edgesep convert` lowers
     shapes = {spec.name: spec.shape for spec in source.inputs}
@@ -167,11 +169,8 @@ def quantize(
         elif has_integer_forms(graph):
             to_calibrate = engine.float_model(lower(graph, keep_nchw=source.keep_nchw, input_shapes=shapes, integer=True))
         calibrated = engine.calibrate(to_calibrate, lambda: _progress(calib_samples, enabled=progress))
-        if recipe.activation_range != "minmax":  # percentile/MSE/entropy ranges (#8) replace the min/max
-            from edgesep.quantize.activation_ranges import apply_activation_ranges
-            from edgesep.quantize.ranges import RangeConfig
-
-            calibrated, _ = apply_activation_ranges(calibrated, calib_samples, RangeConfig(method=recipe.activation_range))
+        # our measured ranges replace the calibrator's min/max, also for minmax (see activation_ranges.py)
+        calibrated, _ = apply_activation_ranges(calibrated, calib_samples, RangeConfig(method=recipe.activation_range))
         quant_bytes = engine.quantize_calibrated(calibrated, recipe)
         if analyze or auto_fallback:
             from edgesep.quantize.analysis import layer_errors, worst_layers

@@ -75,8 +75,41 @@ def test_activation_ranges_rewrite_the_calibrated_ranges(calibrated_model, metho
     assert len(applied) >= 2 and rewritten != calibrated
     assert all(a.tightening <= 1.0 + 1e-6 for a in applied)
     assert min(a.tightening for a in applied) < shrink  # the outlier-stretched ranges shrink
-    unchanged, none = apply_activation_ranges(calibrated, samples, RangeConfig(method="minmax"))
-    assert unchanged == calibrated and none == ()
+    _, measured = apply_activation_ranges(calibrated, samples, RangeConfig(method="minmax"))
+    # no ADD/MUL runs in place here, so our min/max pass measures exactly what the calibrator stored
+    assert len(measured) == len(applied) and all(abs(a.tightening - 1.0) < 1e-6 for a in measured)
+
+
+def test_minmax_ranges_are_measured_not_taken_from_in_place_ops():
+    """TFLite runs MUL in place over relu6(x + 3) (its only use), and the calibrator logs that input after the MUL ran:
+    the stored range is the product's.  The int8 HardSwish form then had one int8 level for 0..6."""
+    tf = pytest.importorskip("tensorflow")
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgesep.quantize import engine
+    from edgesep.quantize.activation_ranges import apply_activation_ranges
+    from edgesep.quantize.ranges import RangeConfig
+
+    rng = np.random.default_rng(0)
+    weights = tf.constant(rng.standard_normal((3, 3, 4, 8)).astype(np.float32) * 3)
+    head = tf.constant(rng.standard_normal((1, 1, 8, 4)).astype(np.float32) * 0.2)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 4], tf.float32)])
+    def net(x):
+        y = tf.nn.conv2d(x, weights, 1, "SAME")
+        return tf.nn.conv2d(y * tf.nn.relu6(y + 3.0), head, 1, "SAME")  # the product is no graph output
+
+    float_bytes = tf.lite.TFLiteConverter.from_concrete_functions([net.get_concrete_function()], net).convert()
+    samples = [[rng.standard_normal((1, 8, 8, 4)).astype(np.float32)] for _ in range(16)]
+    calibrated = engine.calibrate(float_bytes, lambda: samples)
+    _, ranges = apply_activation_ranges(calibrated, samples, RangeConfig(method="minmax"))
+    relu6 = next(r for r in ranges if "Relu6" in r.name)
+    assert relu6.calibrated[1] > 20.0  # the calibrator's (wrong) range: the product's
+    assert relu6.applied[0] == 0.0 and 5.0 < relu6.applied[1] <= 6.0
+    rewritten, _ = apply_activation_ranges(calibrated, samples, RangeConfig(method="minmax"))
+    runner = Interpreter(model_content=_quantize(rewritten))
+    scale = next(d["quantization"][0] for d in runner.get_tensor_details() if "Relu6" in d["name"])
+    assert scale == pytest.approx(relu6.applied[1] / 255, rel=1e-5)
 
 
 def _quantize(model_bytes: bytes) -> bytes:
