@@ -161,6 +161,8 @@ def write_json(path: str | os.PathLike, payload: Any, *, force: bool = False) ->
 
 
 def _json_text(payload: Any) -> str:
+    if hasattr(payload, "to_dict"):  # a typed record such as edgesep.sidecar.Sidecar
+        payload = payload.to_dict()
     return json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n"
 
 

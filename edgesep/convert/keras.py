@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from edgesep.errors import InputError, ToleranceError
 from edgesep.models.keras_loading import first_line as _first_line
 from edgesep.models.keras_loading import load_keras
 from edgesep.numerics import DEFAULT_TOLERANCE
+from edgesep.sidecar import Sidecar, TensorInfo
 
 
 def convert_keras(
@@ -152,28 +152,20 @@ def _ordered(details: list[dict]) -> list[dict]:
     return sorted(details, key=key) if len(details) > 1 else details
 
 
-def _sidecar(result, inputs: list[dict], *, samples: int) -> dict[str, Any]:
-    from edgesep import __version__
-
+def _sidecar(result, inputs: list[dict], *, samples: int) -> Sidecar:
     def layout_of(shape) -> str | None:
         return "NHWC" if len(shape) == 4 else None
 
-    return {
-        "edgesep_version": __version__,
-        "format": "tflite",
-        "source": result.source,
-        "inputs": [
-            {"name": n, "shape": list(s), "dtype": np.dtype(d["dtype"]).name, "layout": layout_of(s)}
+    return Sidecar(
+        format="tflite",
+        source=result.source,
+        inputs=tuple(
+            TensorInfo(tuple(s), np.dtype(d["dtype"]).name, name=n, layout=layout_of(s))
             for n, s, d in zip(result.input_names, result.input_shapes, inputs)
-        ],
-        "outputs": [
-            {"name": n, "shape": list(s), "dtype": "float32", "layout": layout_of(s)}
-            for n, s in zip(result.output_names, result.output_shapes)
-        ],
-        "onnx_input_layout": None,
-        "source_format": "keras",
-        "verification": {"reference": "keras", "samples": samples, **result.fidelity.to_dict()},
-        "recipe": None,
-        "preprocessing": None,
-        "calibration": None,
-    }
+        ),
+        outputs=tuple(
+            TensorInfo(tuple(s), "float32", name=n, layout=layout_of(s)) for n, s in zip(result.output_names, result.output_shapes)
+        ),
+        source_format="keras",
+        verification={"reference": "keras", "samples": samples, **result.fidelity.to_dict()},
+    )

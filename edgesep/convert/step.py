@@ -11,6 +11,7 @@ from typing import Any
 from edgesep.fileio import check_output, publish_model
 from edgesep.models.keras_loading import KERAS_FILE_SUFFIXES
 from edgesep.numerics import DEFAULT_TOLERANCE, Fidelity
+from edgesep.sidecar import Sidecar, TensorInfo
 
 
 @dataclass(frozen=True)
@@ -104,29 +105,23 @@ def convert(
     return result
 
 
-def sidecar(result: ConvertResult, lowered, *, samples: int) -> dict[str, Any]:
-    """The ``<model>.tflite.json`` payload described in docs/ARCHITECTURE.md."""
-    from edgesep import __version__
+def sidecar(result: ConvertResult, lowered, *, samples: int) -> Sidecar:
+    """The ``<model>.tflite.json`` record described in docs/ARCHITECTURE.md."""
 
     def layout_of(shape) -> str | None:
         return lowered.input_layout if len(shape) == 4 else None
 
-    return {
-        "edgesep_version": __version__,
-        "format": "tflite",
-        "source": result.source,
-        "inputs": [
-            {"name": n, "shape": list(s), "dtype": d, "layout": layout_of(s)}
+    return Sidecar(
+        format="tflite",
+        source=result.source,
+        inputs=tuple(
+            TensorInfo(tuple(s), d, name=n, layout=layout_of(s))
             for n, s, d in zip(result.input_names, result.input_shapes, lowered.input_dtypes)
-        ],
-        "outputs": [
-            {"name": n, "shape": list(s), "dtype": "float32", "layout": layout_of(s)}
-            for n, s in zip(result.output_names, result.output_shapes)
-        ],
-        "onnx_input_layout": "NCHW",
-        "verification": {"reference": "onnxruntime", "samples": samples, **result.fidelity.to_dict()},
-        "runtime": result.runtime,
-        "recipe": None,
-        "preprocessing": None,
-        "calibration": None,
-    }
+        ),
+        outputs=tuple(
+            TensorInfo(tuple(s), "float32", name=n, layout=layout_of(s)) for n, s in zip(result.output_names, result.output_shapes)
+        ),
+        onnx_input_layout="NCHW",
+        verification={"reference": "onnxruntime", "samples": samples, **result.fidelity.to_dict()},
+        runtime=result.runtime,
+    )

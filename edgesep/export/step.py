@@ -12,6 +12,7 @@ from typing import Any
 from edgesep.errors import InputError, ShapeError
 from edgesep.fileio import check_output, publish_model
 from edgesep.numerics import DEFAULT_TOLERANCE, Fidelity
+from edgesep.sidecar import Sidecar, TensorInfo
 
 DEFAULT_OPSET = 17
 """Opset 17: LayerNormalization is native, and onnxruntime, onnxslim and edgesep.convert all support it."""
@@ -204,18 +205,12 @@ def _simplify_in_place(path: Path) -> bool:
     return True
 
 
-def _sidecar(result: ExportResult) -> dict[str, Any]:
-    from edgesep import __version__
-
-    return {
-        "edgesep_version": __version__,
-        "format": "onnx",
-        "source": result.source,
-        "inputs": [{"name": "input", "shape": list(result.input_shape), "dtype": "float32", "layout": "NCHW"}],
-        "outputs": [{"shape": list(s), "dtype": "float32"} for s in result.output_shapes],
-        "opset": result.opset,
-        "verification": {"reference": "pytorch", **result.fidelity.to_dict()},
-        "recipe": None,
-        "preprocessing": None,
-        "calibration": None,
-    }
+def _sidecar(result: ExportResult) -> Sidecar:
+    return Sidecar(
+        format="onnx",
+        source=result.source,
+        inputs=(TensorInfo(tuple(result.input_shape), "float32", name="input", layout="NCHW"),),
+        outputs=tuple(TensorInfo(tuple(s), "float32") for s in result.output_shapes),
+        opset=result.opset,
+        verification={"reference": "pytorch", **result.fidelity.to_dict()},
+    )

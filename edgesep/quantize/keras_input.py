@@ -7,7 +7,7 @@ Calibration data stays NCHW, as everywhere in edgesep; it is transposed to the m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +129,6 @@ def quantize_keras(
         calibration=_calibration_info(data, calib, evaluation, held_out), kernel_dtypes=engine.kernel_dtypes(quant_bytes),
         layers=(), variants=variants, seconds=time.perf_counter() - started,
     )  # fmt: skip
-    sidecar = _sidecar(result, source, quant_bytes, lowered)
-    sidecar.update({"source_format": "keras", "onnx_input_layout": None})
+    sidecar = replace(_sidecar(result, source, quant_bytes, lowered), source_format="keras", onnx_input_layout=None)
     publish_model(path, lambda tmp: tmp.write_bytes(quant_bytes), sidecar, force=force, inputs=[source.given])
     return result

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgesep.errors import InputError, ShapeError
 from edgesep.fileio import check_input, sidecar_path
 from edgesep.quantize.calibration import InputSpec
+from edgesep.sidecar import read_sidecar
 
 
 @dataclass(frozen=True)
@@ -35,22 +35,18 @@ def resolve(model_path: str | Path, *, input_shape: tuple[int, ...] | None = Non
 
 
 def _onnx_behind(tflite_path: Path) -> tuple[Path, bool]:
-    sidecar = sidecar_path(tflite_path)
     hint = "quantize the ONNX model instead (edgesep quantize model.onnx ...)"
-    if not sidecar.is_file():
-        raise InputError(f"{tflite_path.name} has no edgesep sidecar ({sidecar.name}) naming its ONNX source; {hint}")
-    try:
-        meta = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise InputError(f"cannot read {sidecar.name}: {error}; {hint}") from error
-    if meta.get("recipe"):
+    meta = read_sidecar(tflite_path)
+    if meta is None:
+        raise InputError(f"{tflite_path.name} has no edgesep sidecar ({sidecar_path(tflite_path).name}) naming its ONNX source; {hint}")
+    if meta.quantized:
         raise InputError(f"{tflite_path.name} is already quantized; {hint}")
-    source = Path(str(meta.get("source") or ""))
+    source = Path(meta.source)
     candidates = [source] if source.is_absolute() else [source, tflite_path.parent / source]
     found = next((c for c in candidates if c.suffix.lower() == ".onnx" and c.is_file()), None)
     if found is None:
         raise InputError(f"the ONNX source of {tflite_path.name} ({source or 'not recorded'}) is not available; {hint}")
-    layouts = {str(i.get("layout", "")).upper() for i in meta.get("inputs", []) if len(i.get("shape", [])) == 4}
+    layouts = {str(t.layout or "").upper() for t in meta.inputs if len(t.shape) == 4}
     return found, layouts == {"NCHW"}
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from edgesep import __version__
 from edgesep.errors import CalibrationError, ConfigError, InputError
 from edgesep.fileio import check_output, publish_model
 from edgesep.numerics import Fidelity
@@ -28,6 +27,7 @@ from edgesep.quantize.keras_input import is_keras_input
 from edgesep.quantize.recipe import QuantRecipe
 from edgesep.quantize.sensitivity import LayerSensitivity, greedy_fallback, task_metric
 from edgesep.quantize.source import SourceModel, resolve
+from edgesep.sidecar import Sidecar, TensorInfo, TensorQuantization
 
 DEFAULT_HOLDOUT = 100
 ANALYSIS_SAMPLES = 32
@@ -316,33 +316,29 @@ def _progress(samples: Sequence[Any], *, enabled: bool):
     return iter(tqdm(samples, desc="calibrating", unit="sample", disable=not enabled, leave=False))
 
 
-def _sidecar(result: QuantizeResult, model: SourceModel, quant_bytes: bytes, lowered) -> dict[str, Any]:
+def _sidecar(result: QuantizeResult, model: SourceModel, quant_bytes: bytes, lowered) -> Sidecar:
     from edgesep.quantize.engine import interpreter
 
     runner = interpreter(quant_bytes)
-    layout = lowered.input_layout
 
-    def describe(detail: dict, *, with_layout: bool) -> dict[str, Any]:
-        entry = {
-            "name": detail["name"],
-            "shape": [int(d) for d in detail["shape"]],
-            "dtype": np.dtype(detail["dtype"]).name,
-        }
+    def describe(detail: dict, *, layout: str | None) -> TensorInfo:
+        shape = tuple(int(d) for d in detail["shape"])
         scale, zero_point = detail["quantization"]
-        if scale:
-            entry["quantization"] = {"scale": float(scale), "zero_point": int(zero_point)}
-        if with_layout and len(entry["shape"]) == 4:
-            entry["layout"] = layout
-        return entry
+        return TensorInfo(
+            shape,
+            np.dtype(detail["dtype"]).name,
+            name=detail["name"],
+            layout=layout if len(shape) == 4 else None,
+            quantization=TensorQuantization(float(scale), int(zero_point)) if scale else None,
+        )
 
-    return {
-        "edgesep_version": __version__,
-        "format": "tflite",
-        "source": str(model.onnx_path),
-        "inputs": [describe(d, with_layout=True) for d in runner.get_input_details()],
-        "outputs": [describe(d, with_layout=False) for d in runner.get_output_details()],
-        "onnx_input_layout": "NCHW",
-        "verification": {
+    return Sidecar(
+        format="tflite",
+        source=str(model.onnx_path),
+        inputs=tuple(describe(d, layout=lowered.input_layout) for d in runner.get_input_details()),
+        outputs=tuple(describe(d, layout=None) for d in runner.get_output_details()),
+        onnx_input_layout="NCHW",
+        verification={
             "reference": "float32 tflite",
             "cosine": result.fidelity.cosine,
             "top1_agreement": result.fidelity.top1_agreement,
@@ -350,10 +346,10 @@ def _sidecar(result: QuantizeResult, model: SourceModel, quant_bytes: bytes, low
             "samples": result.eval_samples,
             "held_out": result.held_out,
         },
-        "recipe": result.recipe.to_dict(),
-        "preprocessing": None if result.recipe.preprocessing is None else result.recipe.preprocessing.to_dict(),
-        "calibration": result.calibration,
-        "quantization": {
+        recipe=result.recipe.to_dict(),
+        preprocessing=None if result.recipe.preprocessing is None else result.recipe.preprocessing.to_dict(),
+        calibration=result.calibration,
+        quantization={
             "float_size_bytes": result.float_size_bytes,
             "size_bytes": result.size_bytes,
             "kernel_dtypes": result.kernel_dtypes,
@@ -361,4 +357,4 @@ def _sidecar(result: QuantizeResult, model: SourceModel, quant_bytes: bytes, low
             "sensitivity": {"metric": result.metric, "layers": [s.to_dict() for s in result.sensitivity]},
             "prepared": result.prepared,
         },
-    }
+    )

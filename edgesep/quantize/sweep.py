@@ -10,7 +10,6 @@ candidates whose p50 fits ``latency_budget_ms``.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -21,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from edgesep.errors import ConfigError, ThresholdError
-from edgesep.fileio import check_output, publish_model, sidecar_path
+from edgesep.fileio import check_output, publish_model
 from edgesep.quantize.recipe import QuantRecipe
+from edgesep.sidecar import read_sidecar
 
 LATENCY_RUNS = 30
 
@@ -141,7 +141,7 @@ def sweep(
         written = None
         if output is not None:
             source = Path(folder) / f"candidate{[c.name for c in candidates].index(chosen)}.tflite"
-            sidecar = json.loads(sidecar_path(source).read_text(encoding="utf-8"))
+            sidecar = read_sidecar(source)
             publish_model(output, lambda tmp: shutil.copyfile(source, tmp), sidecar, force=force)
             written = Path(output)
     return SweepResult(tuple(rows), chosen, latency_budget_ms, eval_samples, written)
@@ -189,7 +189,8 @@ def _measure(path: Path, inputs: tuple[np.ndarray, ...], labels, *, runs: int):
     """(accuracy or None, p50 ms of ``runs`` batch-1 runs) of the .tflite at ``path`` (1 thread)."""
     from edgesep.runners.tflite import TfliteRunner
 
-    layouts = [entry.get("layout") for entry in json.loads(sidecar_path(path).read_text(encoding="utf-8"))["inputs"]]
+    sidecar = read_sidecar(path)
+    layouts = [tensor.layout for tensor in sidecar.inputs] if sidecar else [None] * len(inputs)
     feeds = [np.ascontiguousarray(np.transpose(a, (0, 2, 3, 1))) if layout == "NHWC" and a.ndim == 4 else a
              for a, layout in zip(inputs, layouts)]
     predictions, times = [], []

@@ -12,7 +12,6 @@ sidecar (4-D with last dim 1 or 3 = NHWC).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 
 from edgesep.data.arrays import read_npy, read_npz
 from edgesep.errors import InputError, ShapeError
-from edgesep.fileio import sidecar_path
+from edgesep.sidecar import read_sidecar
 
 DIGITS = "digits"
 
@@ -62,17 +61,6 @@ class ValidationData:
         return int(self.x.shape[0])
 
 
-def read_sidecar(model_path: str | Path) -> dict[str, Any] | None:
-    """The ``<model>.json`` edgesep wrote beside the model, or ``None`` (third-party model)."""
-    path = sidecar_path(model_path)
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise InputError(f"cannot read sidecar {path}: {error}") from None
-
-
 def guess_layout(shape: tuple[int, ...]) -> str:
     """The no-sidecar rule: 4-D with last dim 1 or 3 is NHWC, other 4-D is NCHW."""
     if len(shape) != 4:
@@ -83,11 +71,9 @@ def guess_layout(shape: tuple[int, ...]) -> str:
 def model_input(model_path: str | Path) -> ModelInput:
     """Input shape and layout from the sidecar, else from the .tflite itself."""
     sidecar = read_sidecar(model_path)
-    inputs = (sidecar or {}).get("inputs") or []
-    if inputs and inputs[0].get("shape"):
-        first = inputs[0]
-        shape = tuple(int(d) for d in first["shape"])
-        return ModelInput(shape=shape, layout=first.get("layout") or guess_layout(shape), dtype=first.get("dtype", "float32"))
+    if sidecar is not None and sidecar.inputs and sidecar.inputs[0].shape:
+        first = sidecar.inputs[0]
+        return ModelInput(shape=first.shape, layout=first.layout or guess_layout(first.shape), dtype=first.dtype)
     return _model_input_from_tflite(Path(model_path))
 
 
@@ -208,7 +194,8 @@ def load_validation_data(
 ) -> ValidationData:
     """Load ``data`` for the model at ``model_path`` (the quantized one: its sidecar holds the preprocessing)."""
     target = model_input(model_path)
-    preprocessing = (read_sidecar(model_path) or {}).get("preprocessing")
+    sidecar = read_sidecar(model_path)
+    preprocessing = None if sidecar is None else sidecar.preprocessing
     x, y, source = _load_arrays(data, target=target, preprocessing=preprocessing)
     if labels is not None:
         y = np.asarray(labels).ravel() if isinstance(labels, np.ndarray) else load_labels(labels)

@@ -15,7 +15,7 @@ from edgesep.validate.data import ModelInput, guess_layout, load_validation_data
 def _fake_model(tmp_path, *, shape, layout, name="m.tflite"):
     model = tmp_path / name
     model.write_bytes(b"not read when a sidecar exists")
-    sidecar = {"inputs": [{"name": "input", "shape": list(shape), "dtype": "float32", "layout": layout}]}
+    sidecar = {"format": "tflite", "inputs": [{"name": "input", "shape": list(shape), "dtype": "float32", "layout": layout}]}
     sidecar_path(model).write_text(json.dumps(sidecar))
     return model
 

@@ -15,7 +15,7 @@ from edgesep.validate import validate
 def _model(tmp_path, name):
     path = tmp_path / name
     path.write_bytes(b"\0" * 1000)
-    payload = {"inputs": [{"name": "input", "shape": [1, 16, 16, 1], "dtype": "float32", "layout": "NHWC"}]}
+    payload = {"format": "tflite", "inputs": [{"name": "input", "shape": [1, 16, 16, 1], "dtype": "float32", "layout": "NHWC"}]}
     sidecar_path(path).write_text(json.dumps(payload))
     return path
 
