@@ -12,6 +12,8 @@ import typer
 from edgesep.cli.app import app, echo, progress_enabled
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from edgesep.devices.setups import OnStep, SetupStatus
 
 device_app = typer.Typer(
@@ -92,20 +94,52 @@ def _progress_bar() -> Iterator[OnStep | None]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    console = Console(stderr=True)
-    if not console.is_terminal:
+    from edgesep.cli.native_stderr import unfiltered_stderr
 
-        def log_step(description: str, done: int, total: int | None) -> None:
-            if total is None:
-                echo(f"{description} ...")
+    with unfiltered_stderr() as stream:
+        console = Console(file=stream)
+        if not console.is_terminal:
 
-        yield log_step
-        return
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("setting up", total=None)
+            def log_step(description: str, done: int, total: int | None) -> None:
+                if total is None:
+                    echo(f"{description} ...")
 
-        def on_step(description: str, done: int, total: int | None) -> None:
-            progress.update(task, description=description, completed=done, total=total)
+            yield log_step
+            return
+        columns = (SpinnerColumn(finished_text="ok"), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())  # fmt: skip
+        with Progress(*columns, console=console) as progress:
+            bar = _StepBar(progress)
+            yield bar.on_step
+            bar.finish()
 
-        yield on_step
+
+class _StepBar:
+    """One rich task per setup step (rich cannot turn a known total back into an unknown one)."""
+
+    def __init__(self, progress: Progress):
+        import time
+
+        self.progress = progress
+        self.started = time.monotonic()
+        self.total: int | None = None
+        self.task: TaskID | None = None  # none until the first step: an error before it prints one line only
+
+    def on_step(self, description: str, done: int, total: int | None) -> None:
+        if self.task is None or total is None or total != self.total:
+            self.hide()
+            self.task = self.progress.add_task(description, total=total, completed=done)
+            self.total = total
+        else:
+            self.progress.update(self.task, description=description, completed=done)
+
+    def hide(self) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, visible=False)
+
+    def finish(self) -> None:
+        import time
+
+        self.hide()
+        finished = self.progress.add_task(f"set up in {time.monotonic() - self.started:.0f} s", total=1)
+        self.progress.update(finished, completed=1)  # a finished task: the spinner column says ok
