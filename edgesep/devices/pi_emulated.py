@@ -118,12 +118,14 @@ def check_tools(rootfs: Path) -> None:
 
 def sshd_config_text(state_dir: Path, *, port: int, user: str) -> str:
     """An sshd that lets in one key for one user on the loopback only: no passwords, no forwarding."""
+    if '"' in str(state_dir) or "\n" in str(state_dir):
+        raise DeviceError(f"the edgesep cache path cannot hold '\"' or a newline for sshd_config: {state_dir}")
     return "\n".join([
         f"Port {port}",
         f"ListenAddress {HOST}",
-        f"HostKey {state_dir / 'host_ed25519'}",
-        f"PidFile {state_dir / 'sshd.pid'}",
-        f"AuthorizedKeysFile {state_dir / 'authorized_keys'}",
+        f'HostKey "{state_dir / "host_ed25519"}"',
+        f'PidFile "{state_dir / "sshd.pid"}"',
+        f'AuthorizedKeysFile "{state_dir / "authorized_keys"}"',
         f"AllowUsers {user}",
         "PermitRootLogin prohibit-password",
         "PubkeyAuthentication yes",

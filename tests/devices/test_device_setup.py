@@ -17,7 +17,7 @@ from edgesep.cli.main import main
 from edgesep.devices import open_device, setups
 from edgesep.devices.emulated import QEMU, find_tool
 from edgesep.devices.pi_emulated import sshd_config_text
-from edgesep.errors import DeviceError
+from edgesep.errors import DeviceError, InputError
 from edgesep.results import RunResults, results_paths
 
 NOT_RUNNING = "edgesep: error: device 'pi-emulated' is not running: start it with `edgesep device setup pi-emulated`"
@@ -76,7 +76,6 @@ def test_a_missing_tool_is_one_line_with_the_fix(own_cache, tmp_path, monkeypatc
     for tool in ("ssh", "ssh-keygen"):
         (bin_dir / tool).symlink_to(find_tool(tool))
     monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.setenv("EDGESEP_ARM64_ROOTFS", os.environ["EDGESEP_ARM64_ROOTFS"])
     assert find_tool(QEMU) is None
     assert main(["device", "setup", "pi-emulated"]) == 2
     err = capsys.readouterr().err
@@ -86,10 +85,13 @@ def test_a_missing_tool_is_one_line_with_the_fix(own_cache, tmp_path, monkeypatc
 
 
 def test_the_generated_sshd_config_is_valid_and_loopback_only(tmp_path):
-    """``sshd -t`` (the real parser) accepts it; it listens on 127.0.0.1 only and lets in one key of one user."""
+    """``sshd -t`` (the real parser) accepts it, in a folder with a space; it listens on 127.0.0.1 only and lets in
+    one key of one user."""
     sshd = find_tool("sshd")
     if sshd is None or find_tool("ssh-keygen") is None:
         pytest.skip("openssh-server is not installed")
+    tmp_path = tmp_path / "edgesep cache"
+    tmp_path.mkdir()
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "host_ed25519")], check=True)
     text = sshd_config_text(tmp_path, port=40123, user="root")
     (tmp_path / "sshd_config").write_text(text)
@@ -99,7 +101,16 @@ def test_the_generated_sshd_config_is_valid_and_loopback_only(tmp_path):
     assert checked.returncode == 0, checked.stderr
     lines = set(text.splitlines())
     assert {"ListenAddress 127.0.0.1", "PasswordAuthentication no", "AllowUsers root", "AllowTcpForwarding no"} <= lines
-    assert f"AuthorizedKeysFile {tmp_path / 'authorized_keys'}" in lines
+    assert f'AuthorizedKeysFile "{tmp_path / "authorized_keys"}"' in lines
+    dumped = subprocess.run([sshd, "-T", "-f", str(tmp_path / "sshd_config")], capture_output=True, text=True).stdout
+    assert f"hostkey {tmp_path / 'host_ed25519'}" in dumped.splitlines()  # the quotes were parsed, the space kept
+
+
+def test_a_profile_naming_an_unknown_setup_is_refused(own_cache, tmp_path):
+    profile = tmp_path / "mine.toml"
+    profile.write_text('name = "mine"\nkind = "ssh"\nhost = "127.0.0.1"\nsetup = "pi-nope"\n')
+    with pytest.raises(InputError, match="no emulated device setup named 'pi-nope': use one of pi-emulated"):
+        open_device(str(profile))
 
 
 @pytest.fixture(scope="module")
