@@ -62,9 +62,9 @@ def load_mobilenet_digits32():
     """The MobileNetV2-style digits classifier (trained once, then loaded from the cache)."""
     import torch
 
+    from edgesep.cache import cache_dir
     from edgesep.data.digits import load_digits_split
     from edgesep.fileio import atomic_path
-    from edgesep.models.default import cache_dir
     from edgesep.models.mobilenet import mobilenet_v2
     from edgesep.models.training import TrainConfig, train_classifier
 

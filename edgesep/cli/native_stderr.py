@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 NOISE = re.compile(
     rb"^(INFO: Created TensorFlow Lite XNNPACK delegate"
@@ -26,6 +27,19 @@ NOISE = re.compile(
     rb"|[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] )"
 )
 _SEGMENT_END = re.compile(rb"[\r\n]")
+_replaced: list[int] = []  # while the filter runs: a copy of the descriptor 2 it stands in for
+
+
+@contextmanager
+def unfiltered_stderr() -> Iterator[TextIO]:
+    """The user's own stderr, past the filter (a terminal stays a terminal): for a progress bar that must be drawn
+    in order with what the command then prints, when nothing native writes meanwhile."""
+    if not _replaced:
+        yield sys.stderr
+        return
+    sys.stderr.flush()
+    with os.fdopen(os.dup(_replaced[-1]), "w", encoding="utf-8", errors="replace") as stream:
+        yield stream
 
 
 def _forward(read_fd: int, write_fd: int) -> None:
@@ -69,6 +83,7 @@ def filtered_native_stderr() -> Iterator[None]:
     except OSError:  # no descriptor 2 (a daemon) or no descriptors left: run unfiltered
         yield
         return
+    _replaced.append(original)
     os.dup2(write_fd, 2)
     os.close(write_fd)
     reader = threading.Thread(target=_forward, args=(read_fd, original), daemon=True, name="native-stderr")
@@ -76,6 +91,7 @@ def filtered_native_stderr() -> Iterator[None]:
     try:
         yield
     finally:
+        _replaced.pop()
         try:
             sys.stderr.flush()
         finally:

@@ -38,6 +38,8 @@ class DeviceProfile:
     adb: str = "adb"
     emulated: bool = False
     rootfs: str | None = None
+    setup: str | None = None
+    """An emulated device started by ``edgesep device setup NAME``: its host, port, key... come from there."""
     expect: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
 
@@ -63,7 +65,7 @@ class DeviceProfile:
         if isinstance(values.get("retries"), int) and not 0 <= values["retries"] <= 10:
             raise ConfigError(f"{where}: 'retries' must be between 0 and 10, got {values['retries']}")
         for text_key in ("name", "description", "host", "user", "key", "known_hosts", "workdir", "serial",
-                         "benchmark_model", "adb", "rootfs"):  # fmt: skip
+                         "benchmark_model", "adb", "rootfs", "setup"):  # fmt: skip
             _expect_type(values, text_key, str, where)
         if "python" in values:
             python = values["python"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ def open_device(name_or_url: str, *, overrides: Mapping[str, Any] | None = None)
 
     ``overrides`` replaces profile keys (e.g. ``{"port": 2222, "key": "..."}``).
     """
-    profile = parse_device(name_or_url)
+    profile = with_running_setup(parse_device(name_or_url))
     if overrides:
         profile = profile.with_overrides(overrides)
     return device_from_profile(profile)
@@ -61,7 +62,18 @@ def parse_device(name_or_url: str) -> DeviceProfile:
     return load_profile(text)
 
 
+def with_running_setup(profile: DeviceProfile) -> DeviceProfile:
+    """A profile with ``setup = "NAME"`` takes host, port, key... from that running emulated device
+    (``edgesep device setup NAME``); not running: one line saying how to start it."""
+    if profile.setup is None:
+        return profile
+    from edgesep.devices.setups import running_profile
+
+    return replace(profile.with_overrides(running_profile(profile.setup, device=profile.name)), setup=None)
+
+
 def device_from_profile(profile: DeviceProfile) -> Device:
+    profile = with_running_setup(profile)
     python = profile.python
     if profile.emulated and python is None:
         from edgesep.devices.emulated import default_rootfs_dir, python_command
@@ -115,6 +127,6 @@ def check_rootfs(rootfs: Path) -> None:
         raise DeviceError(f"{QEMU} not found: install qemu-user-static to use the emulated Raspberry Pi")
     if not is_ready(rootfs):
         raise DeviceError(
-            f"the arm64 rootfs is not built at {rootfs}: build it once (minutes) with python -c "
-            "'from edgesep.devices.emulated import build_arm64_rootfs as b, default_rootfs_dir as d; b(d())'"
+            f"the arm64 rootfs is not built at {rootfs}: build it once with `edgesep device setup pi-emulated` "
+            "(it also starts the ssh side)"
         )

@@ -138,8 +138,8 @@ class SshDevice:
         tried = shlex.join(["ssh", "-p", str(self.port), *(["-i", str(self.key)] if self.key else []), self.destination])
         hint = ""
         if self.emulated and self.host in ("127.0.0.1", "localhost", "::1"):
-            hint = ("; the emulated Pi over ssh needs a local sshd that accepts this user with your key and a "
-                    "known_hosts entry for it; the profile pi-emulated-local runs the same emulated Pi without ssh")  # fmt: skip
+            hint = ("; `edgesep device setup pi-emulated` starts a local sshd for the emulated Pi; "
+                    "the profile pi-emulated-local runs the same emulated Pi without ssh")  # fmt: skip
         return f"cannot reach {self.address} over ssh ({reason}: {text}); tried: {tried}{hint}"
 
     def _scp(self, sources: Sequence[str], target: str, *, what: str, recursive: bool = False) -> ProcessOutcome:

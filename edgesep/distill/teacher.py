@@ -46,7 +46,7 @@ def digits_teacher(**kwargs) -> StandardCNN:
 
 
 def teacher_checkpoint_path() -> Path:
-    from edgesep.models.default import cache_dir
+    from edgesep.cache import cache_dir
 
     return cache_dir() / "models" / CHECKPOINT_NAME
 

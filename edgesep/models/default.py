@@ -11,17 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from edgesep.cache import cache_dir
 from edgesep.models.training import TrainConfig, TrainResult
 
 DEFAULT_FACTORY = "edgesep.models.default:load_default_model"
 DEFAULT_TRAIN_CONFIG = TrainConfig(epochs=12, batch_size=64, lr=0.01, seed=0)
 CHECKPOINT_NAME = "sepcnn-digits.pt"
-
-
-def cache_dir() -> Path:
-    """``$EDGESEP_CACHE`` if set, else ``~/.cache/edgesep``."""
-    root = os.environ.get("EDGESEP_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "edgesep"
 
 
 def default_checkpoint_path() -> Path:

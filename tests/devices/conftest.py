@@ -21,6 +21,20 @@ def tiny_inputs() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def arm64_rootfs() -> Path:
+    """The session's Debian arm64 rootfs, ``$EDGESEP_ARM64_ROOTFS`` (tests/conftest.py points it away from the user's
+    cache unless a ready one is there to reuse): reused when ready, else built (24 s here, minutes on a slow link)."""
+    from edgesep.devices.emulated import QEMU, build_arm64_rootfs, default_rootfs_dir, find_tool, is_ready
+
+    if find_tool(QEMU) is None:
+        pytest.skip(f"{QEMU} is not installed (apt-get install qemu-user-static)")
+    root = default_rootfs_dir()
+    if not is_ready(root) and find_tool("debootstrap") is None:
+        pytest.skip("debootstrap is not installed (apt-get install debootstrap) to build the arm64 rootfs")
+    return build_arm64_rootfs(root)
+
+
+@pytest.fixture(scope="session")
 def sshd(tmp_path_factory):
     """A real sshd on 127.0.0.1 (random port) with host-key checking against its own known_hosts."""
     from sshd_server import SSHD, start_sshd
