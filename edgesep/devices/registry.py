@@ -96,8 +96,13 @@ def device_from_profile(profile: DeviceProfile) -> Device:
 
     if profile.serial and not ADB_SERIAL.fullmatch(profile.serial):
         raise InputError(f"{profile.source or profile.name}: bad adb serial {profile.serial!r} (letters, digits and . _ : -)")
+    serial = profile.serial or ""
+    if profile.emulated and not serial:  # android-emulated: the running emulated phone (phone_emulator.background)
+        from edgesep.devices.phone_emulator.background import running_serial
+
+        serial = running_serial(adb=profile.adb)
     return AdbDevice(
-        serial=profile.serial or "",
+        serial=serial,
         python=python,
         benchmark_model=profile.benchmark_model,
         workdir=profile.workdir or "/data/local/tmp",

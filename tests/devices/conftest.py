@@ -74,3 +74,27 @@ def adb_double(tmp_path, monkeypatch):
     monkeypatch.delenv("ADB_DOUBLE_STATE", raising=False)
     monkeypatch.delenv("ADB_DOUBLE_DISCONNECT_S", raising=False)
     return device_root
+
+
+@pytest.fixture(scope="session")
+def adb_server(tmp_path_factory):
+    """A private server of the REAL adb (/usr/bin/adb) on a free port, its keys in a temp HOME; killed at the end.
+
+    Without adb the tests skip, except under CI=1 (.ci/run), where they fail.
+    """
+    from adb_real import start_adb_server
+
+    server = start_adb_server(tmp_path_factory.mktemp("adb-home"))
+    yield server
+    server.kill()
+
+
+@pytest.fixture()
+def phones(adb_server, tmp_path, monkeypatch):
+    """Start emulated phones (edgesep.devices.phone_emulator) and ``adb connect`` them through the private server."""
+    from adb_real import PhoneFactory
+
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(adb_server.port))
+    factory = PhoneFactory(adb_server, tmp_path)
+    yield factory
+    factory.close()

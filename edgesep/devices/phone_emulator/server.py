@@ -19,7 +19,7 @@ from pathlib import Path
 
 from edgesep.devices.phone_emulator.auth import AdbPublicKey, parse_public_key
 from edgesep.devices.phone_emulator.layout import PhoneLayout, make_phone
-from edgesep.devices.phone_emulator.shell import hang_up, parse_service, run_shell
+from edgesep.devices.phone_emulator.shell import kill_session, parse_service, run_shell
 from edgesep.devices.phone_emulator.streams import Stream, StreamClosed
 from edgesep.devices.phone_emulator.sync import run_sync
 from edgesep.devices.phone_emulator.wire import (
@@ -110,8 +110,12 @@ class EmulatedPhone:
             connection.drop()
 
     def stop(self) -> None:
-        """Stop listening, drop the hosts and hang up the shells the hosts started."""
+        """Power off: stop listening, drop the hosts, kill everything the shells started (background jobs too)."""
         self._stopped.set()
+        try:
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone leaves it listening)
+        except OSError:
+            pass
         try:
             self._server.close()
         except OSError:
@@ -120,7 +124,8 @@ class EmulatedPhone:
         with self._lock:
             processes = list(self._processes)
         for process in processes:
-            hang_up(process)
+            kill_session(process.pid)
+            process.wait()
         self._thread.join(timeout=5)
 
     def __enter__(self) -> EmulatedPhone:
@@ -137,16 +142,19 @@ def start_emulated_phone(
     auth: AuthMode = AuthMode.NONE,
     rootfs: Path | None = None,
     delay_s: float = 0.0,
+    features: tuple[str, ...] = FEATURES,
     host: str = "127.0.0.1",
 ) -> EmulatedPhone:
     """Create the phone folder ``root_dir`` and serve ADB on ``host:port`` (0: a free port) in this process.
 
     With ``rootfs`` (a built arm64 rootfs, :mod:`edgesep.devices.emulated`) the phone's ``python3`` is
-    that arm64 Python under qemu.  Connect with ``adb connect 127.0.0.1:PORT``.
+    that arm64 Python under qemu.  ``delay_s`` slows every message (a slow link); ``features`` is what the
+    CNXN banner advertises (without ``shell_v2`` the host falls back to the raw shell: no exit codes).
+    Connect with ``adb connect 127.0.0.1:PORT``.
     """
     layout = make_phone(root_dir, rootfs=rootfs)
     server = socket.create_server((host, port))
-    return EmulatedPhone(layout, server, PhoneOptions(auth=AuthMode(auth), delay_s=delay_s))
+    return EmulatedPhone(layout, server, PhoneOptions(auth=AuthMode(auth), delay_s=delay_s, features=tuple(features)))
 
 
 @dataclass

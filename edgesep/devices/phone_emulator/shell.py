@@ -114,3 +114,20 @@ def hang_up(process: subprocess.Popen) -> None:
             os.killpg(process.pid, signal.SIGHUP)
         except ProcessLookupError:
             pass
+
+
+def kill_session(session_id: int) -> None:
+    """SIGKILL every process of a shell's session (each shell starts one): what a phone's power-off does."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session_id:  # after the command name: state, ppid, pgrp, session
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -90,8 +90,8 @@ def _receive_file(stream: Stream, layout: PhoneLayout, spec: str) -> None:
     error = ""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_dir():
-            raise IsADirectoryError(f"couldn't create file: Is a directory")
+        if target.is_dir() or device_path.endswith("/"):
+            raise IsADirectoryError("couldn't create file: Is a directory")
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         handle = os.fdopen(fd, "wb")
     except OSError as problem:
