@@ -98,3 +98,18 @@ def phones(adb_server, tmp_path, monkeypatch):
     factory = PhoneFactory(adb_server, tmp_path)
     yield factory
     factory.close()
+
+
+@pytest.fixture(scope="session")
+def arm64_rootfs():
+    """Build (first time: minutes) or reuse the cached Debian arm64 rootfs."""
+    import shutil
+
+    from edgesep.devices.emulated import QEMU, build_arm64_rootfs, default_rootfs_dir, is_ready
+
+    if shutil.which(QEMU) is None:
+        pytest.skip(f"{QEMU} is not installed (apt-get install qemu-user-static)")
+    root = default_rootfs_dir()
+    if not is_ready(root) and shutil.which("debootstrap") is None and not Path("/usr/sbin/debootstrap").exists():
+        pytest.skip("debootstrap is not installed (apt-get install debootstrap) to build the arm64 rootfs")
+    return build_arm64_rootfs(root)

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 from device_models import reference_outputs
 
 from edgesep.devices.base import RunSpec
-from edgesep.devices.emulated import QEMU, build_arm64_rootfs, default_rootfs_dir, is_ready, python_command
-
-
-@pytest.fixture(scope="session")
-def arm64_rootfs():
-    """Build (first time: minutes) or reuse the cached Debian arm64 rootfs."""
-    if shutil.which(QEMU) is None:
-        pytest.skip(f"{QEMU} is not installed (apt-get install qemu-user-static)")
-    root = default_rootfs_dir()
-    if not is_ready(root) and shutil.which("debootstrap") is None and not Path("/usr/sbin/debootstrap").exists():
-        pytest.skip("debootstrap is not installed (apt-get install debootstrap) to build the arm64 rootfs")
-    return build_arm64_rootfs(root)
+from edgesep.devices.emulated import python_command
 
 
 def test_emulated_pi_over_ssh_agrees_with_x86(arm64_rootfs, ssh_device, tiny_models, tiny_inputs, tmp_path):

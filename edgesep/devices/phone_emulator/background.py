@@ -123,6 +123,7 @@ def stop(*, adb: str = "adb") -> bool:
         subprocess.run([adb, "disconnect", current.serial], capture_output=True, timeout=30, check=False)
         os.kill(current.pid, signal.SIGTERM)
         for _ in range(50):
+            _reap(current.pid)
             if not _process_alive(current.pid):
                 break
             time.sleep(0.1)
@@ -165,6 +166,14 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the phone is our own child (else it lingers as a zombie that looks alive)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 def _port_open(port: int) -> bool:
