@@ -115,7 +115,7 @@ class AdbDevice:
         return outcome
 
     def _explain(self, outcome: ProcessOutcome) -> str:
-        text = (outcome.stderr.strip() or outcome.stdout.strip() or f"exit code {outcome.returncode}")
+        text = outcome.stderr.strip() or outcome.stdout.strip() or f"exit code {outcome.returncode}"
         first = text.splitlines()[0]
         low = text.lower()
         if "unauthorized" in low:
@@ -206,9 +206,7 @@ class AdbDevice:
                 inputs_path = stage_inputs(inputs, staging)
                 if inputs_path is not None:
                     self._adb("push", str(inputs_path), f"{remote_dir}/inputs.npy", what="pushing the inputs")
-                args = agent_arguments(
-                    remote_models, inputs="inputs.npy" if inputs_path else None, out_dir="out", spec=spec
-                )
+                args = agent_arguments(remote_models, inputs="inputs.npy" if inputs_path else None, out_dir="out", spec=spec)
                 hard_limit = spec.timeout_s + TIMEOUT_GRACE_S
                 agent = shlex.join([*self.python, "agent.py", *args])
                 command = (
@@ -230,17 +228,14 @@ class AdbDevice:
         outcome = run_process(self.adb_command("wait-for-device"), timeout_s=RECONNECT_WAIT_S)
         return not outcome.timed_out and outcome.returncode == 0
 
-    def _finish(
-        self, outcome: ProcessOutcome, collected, tags, *, where: str, spec: RunSpec, remote_dir: str
-    ) -> dict[str, RunResults]:
+    def _finish(self, outcome: ProcessOutcome, collected, tags, *, where: str, spec: RunSpec, remote_dir: str) -> dict[str, RunResults]:
         code = _exit_code(outcome.stdout)
         if code is None and not outcome.timed_out:
             adb_said = [line for line in outcome.stderr.splitlines() if line.startswith(("error:", "adb:"))]
             why = adb_said[0] if adb_said else "adb shell ended without the agent's exit status"
             where_left = "" if collected else f" (the device did not come back; what it measured stays in {remote_dir} on it)"
             raise DeviceRunError(
-                f"{where}: lost the device during the run ({why}); "
-                f"partial results kept for {sorted(collected) or 'no model'}{where_left}",
+                f"{where}: lost the device during the run ({why}); partial results kept for {sorted(collected) or 'no model'}{where_left}",
                 results=collected,
             )
         if code == 127:

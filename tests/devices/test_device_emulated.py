@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pytest
 from device_models import reference_outputs
 
 from edgesep.devices.base import RunSpec

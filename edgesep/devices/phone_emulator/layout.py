@@ -6,9 +6,10 @@ whose command line and output are rewritten: ``/data/...``, ``/sdcard/...`` and 
 become ``PHONE/data/...`` and back.  Limits (it is not a jail): other absolute paths (``/proc``,
 ``/dev/null``, ``/bin/sh``, ``/tmp``) are the host's, a path assembled at run time from pieces
 (``"/da""ta"``) is not rewritten, and the shell runs as the same user as the emulator.
-``system/bin`` holds ``getprop`` (arm64-v8a, SDK 34) and, with an arm64 rootfs, ``python3``:
-the rootfs's arm64 Python under qemu-aarch64-static (:func:`edgesep.devices.emulated.python_command`),
-so the agent really runs arm64 TFLite kernels.
+The shell's PATH is only ``/system/bin``, as on a phone: links to the host tools a phone's toybox
+has (:data:`TOYBOX`), ``getprop`` (arm64-v8a, SDK 34) and, with an arm64 rootfs, ``python3`` — the
+rootfs's arm64 Python under qemu-aarch64-static (:func:`edgesep.devices.emulated.python_command`),
+so the agent really runs arm64 TFLite kernels.  Without a rootfs there is no ``python3``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ import os
 import posixpath
 import re
 import shlex
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MAPPED_TOPS = ("data", "sdcard", "system")
+TOYBOX = (
+    "sh", "ls", "cat", "cp", "mv", "rm", "ln", "mkdir", "rmdir", "mktemp", "chmod", "touch", "echo", "printf",
+    "kill", "sleep", "timeout", "nproc", "grep", "sed", "head", "tail", "wc", "cut", "tr", "sort", "find", "stat",
+    "date", "env", "id", "uname", "readlink", "dirname", "basename", "md5sum", "sha256sum", "du", "df", "ps", "true",
+    "false", "test", "[", "xargs", "awk", "seq", "od", "tee", "which",
+)  # fmt: skip
 _DEVICE_PATH = re.compile(r"(?<![\w./~-])/(?:" + "|".join(MAPPED_TOPS) + r")(?=/|\b|$)")
 DEFAULT_PROPERTIES = {
     "ro.product.name": "edgesep_phone",
@@ -55,9 +63,8 @@ class PhoneLayout:
         return self.root / normal.lstrip("/") if normal != "/" else self.root
 
     def shell_env(self) -> dict[str, str]:
-        host_path = os.environ.get("PATH", "/usr/bin:/bin")
         return {
-            "PATH": f"{self.root / 'system' / 'bin'}:{host_path}",
+            "PATH": str(self.root / "system" / "bin"),
             "HOME": str(self.root / "data" / "local" / "tmp"),
             "TMPDIR": str(self.root / "data" / "local" / "tmp"),
             "ANDROID_DATA": str(self.root / "data"),
@@ -78,11 +85,17 @@ def make_phone(root: Path, *, rootfs: Path | None = None, properties: Mapping[st
         root / "system" / "bin" / "getprop",
         f'#!/bin/sh\nif [ $# -eq 0 ]; then\n{listing}exit 0\nfi\ncase "$1" in\n{cases}  *) echo;;\nesac\n',
     )
+    for tool in TOYBOX:
+        link, found = root / "system" / "bin" / tool, shutil.which(tool)
+        if found and not link.exists():
+            link.symlink_to(found)
     python = root / "system" / "bin" / "python3"
     if rootfs is not None:
-        from edgesep.devices.emulated import python_command
+        from edgesep.devices.emulated import QEMU, python_command
 
-        _write_script(python, f'#!/bin/sh\nexec {shlex.join(python_command(Path(rootfs)))} "$@"\n')
+        # the phone's PATH has no qemu: the wrapper names env and qemu by their host paths
+        command = [(shutil.which(word) or word) if word in ("env", QEMU) else word for word in python_command(Path(rootfs))]
+        _write_script(python, f'#!/bin/sh\nexec {shlex.join(command)} "$@"\n')
     elif python.exists():
         python.unlink()
     return PhoneLayout(root=root, properties=props)

@@ -285,9 +285,7 @@ class _Connection:
             return
         v2 = name == "shell" and "v2" in args
         options = dict(v2=v2, merge_stderr=name == "shell" and not v2, register=self.phone.track)
-        threading.Thread(
-            target=self._run, args=(stream, run_shell, self.phone.layout, command), kwargs=options, daemon=True
-        ).start()
+        threading.Thread(target=self._run, args=(stream, run_shell, self.phone.layout, command), kwargs=options, daemon=True).start()
 
     def _run(self, stream: Stream, target, *args, **kwargs) -> None:
         try:

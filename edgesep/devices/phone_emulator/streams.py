@@ -59,8 +59,8 @@ class Stream:
     def read_some(self) -> bytes:
         """The next bytes from the host; b"" once the host has closed the stream."""
         if self._buffer:
-            data, self._buffer = self._buffer, b""
-            return data
+            buffered, self._buffer = self._buffer, b""
+            return buffered
         data = self._inbox.get()
         if data is None:
             self._inbox.put(None)
@@ -74,8 +74,8 @@ class Stream:
                 self._inbox.put(None)
                 raise StreamClosed()
             self._buffer += data
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
+        wanted, self._buffer = self._buffer[:size], self._buffer[size:]
+        return wanted
 
     def close(self) -> None:
         """Our side is done: CLSE once (no-op if the host closed first)."""

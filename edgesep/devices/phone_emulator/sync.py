@@ -132,11 +132,10 @@ def _receive_file(stream: Stream, layout: PhoneLayout, spec: str) -> None:
 
 def _send_file(stream: Stream, path: Path) -> None:
     try:
-        handle = open(path, "rb")
+        with open(path, "rb") as handle:
+            while chunk := handle.read(SYNC_DATA_MAX):
+                stream.write(_REQUEST.pack(b"DATA", len(chunk)) + chunk)
     except OSError as problem:
-        _fail(stream, f"open failed: {problem.strerror}")
+        _fail(stream, f"open failed: {problem.strerror}")  # adbd checks before the first DATA, so do we
         return
-    with handle:
-        while chunk := handle.read(SYNC_DATA_MAX):
-            stream.write(_REQUEST.pack(b"DATA", len(chunk)) + chunk)
     stream.write(_REQUEST.pack(b"DONE", 0))
