@@ -29,7 +29,8 @@ class AdbServer:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "ANDROID_ADB_SERVER_PORT": str(self.port), "HOME": str(self.home)}
+        # HOME: the server's key pair (.android/adbkey); TMPDIR: its log (adb.UID.log), both private to the tests
+        return {**os.environ, "ANDROID_ADB_SERVER_PORT": str(self.port), "HOME": str(self.home), "TMPDIR": str(self.home)}
 
     def run(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
         return subprocess.run([self.adb, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
@@ -50,6 +51,7 @@ def start_adb_server(home: Path) -> AdbServer:
         if os.environ.get("CI"):
             pytest.fail(f"{message}; CI=1 requires the real-adb tests")
         pytest.skip(message)
+    home.mkdir(parents=True, exist_ok=True)
     server = AdbServer(adb=adb, port=free_port(), home=home)
     started = server.run("start-server")
     assert started.returncode == 0, started.stderr

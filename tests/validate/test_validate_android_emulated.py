@@ -34,7 +34,7 @@ def android_emulated(tmp_path, monkeypatch):
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(port))  # a private adb server
     monkeypatch.setenv("EDGESEP_CACHE", str(tmp_path / "cache"))
     (tmp_path / "adb-home").mkdir()
-    env = {**os.environ, "HOME": str(tmp_path / "adb-home")}
+    env = {**os.environ, "HOME": str(tmp_path / "adb-home"), "TMPDIR": str(tmp_path / "adb-home")}  # keys, log
     subprocess.run([adb, "start-server"], env=env, capture_output=True, check=True, timeout=30)
     status = background.launch(rootfs=default_rootfs_dir())
     yield status
