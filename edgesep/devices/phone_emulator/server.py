@@ -55,7 +55,7 @@ class AuthMode(enum.Enum):
     SILENT = "silent"
 
 
-@dataclass
+@dataclass(frozen=True)
 class PhoneOptions:
     auth: AuthMode = AuthMode.NONE
     delay_s: float = 0.0  # added before every message the phone sends: a slow link
@@ -280,12 +280,11 @@ class _Connection:
         self.streams[stream.local_id] = stream
         self.send(Message(A_OKAY, stream.local_id, message.arg0))
         if name == "sync":
-            target, extra = run_sync, (self.phone.layout,)
-            threading.Thread(target=self._run, args=(stream, target, *extra), daemon=True).start()
+            threading.Thread(target=self._run, args=(stream, run_sync, self.phone.layout), daemon=True).start()
             return
         v2 = name == "shell" and "v2" in args
-        options = dict(v2=v2, merge_stderr=name == "shell" and not v2, register=self.phone.track)
-        threading.Thread(target=self._run, args=(stream, run_shell, self.phone.layout, command), kwargs=options, daemon=True).start()
+        options = dict(command=command, v2=v2, merge_stderr=name == "shell" and not v2, register=self.phone.track)
+        threading.Thread(target=self._run, args=(stream, run_shell, self.phone.layout), kwargs=options, daemon=True).start()
 
     def _run(self, stream: Stream, target, *args, **kwargs) -> None:
         try:

@@ -29,8 +29,16 @@ def parse_service(service: str) -> tuple[str, list[str], str]:
     return name, args, command
 
 
-def run_shell(stream: Stream, layout: PhoneLayout, command: str, *, v2: bool, merge_stderr: bool,
-              register: Callable[[subprocess.Popen], None]) -> None:  # fmt: skip
+def run_shell(
+    stream: Stream,
+    layout: PhoneLayout,
+    *,
+    command: str,
+    v2: bool,
+    merge_stderr: bool,
+    register: Callable[[subprocess.Popen], None],
+) -> None:
+    """Run ``command`` (an interactive sh when empty) and stream its output; v2 frames it and ends with the exit code."""
     argv = ["/bin/sh", "-c", layout.to_host(command)] if command.strip() else ["/bin/sh", "-i"]
     process = subprocess.Popen(
         argv,
