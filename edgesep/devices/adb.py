@@ -40,6 +40,7 @@ from edgesep.results import RunResults
 
 EXIT_MARKER = "edgesep-exit:"
 _ADB_TIMEOUT_S = 120.0
+RECONNECT_WAIT_S = 10.0  # after a dropped link, how long to wait for the device before pulling
 _TIMINGS = re.compile(
     r"Inference timings in us: Init: (?P<init>[\d.]+), First inference: (?P<first>[\d.]+), "
     r"Warmup \(avg\): (?P<warmup>[\d.eE+-]+), Inference \(avg\): (?P<avg>[\d.eE+-]+)"
@@ -114,7 +115,7 @@ class AdbDevice:
         return outcome
 
     def _explain(self, outcome: ProcessOutcome) -> str:
-        text = (outcome.stderr.strip() or outcome.stdout.strip() or f"exit code {outcome.returncode}")
+        text = outcome.stderr.strip() or outcome.stdout.strip() or f"exit code {outcome.returncode}"
         first = text.splitlines()[0]
         low = text.lower()
         if "unauthorized" in low:
@@ -205,9 +206,7 @@ class AdbDevice:
                 inputs_path = stage_inputs(inputs, staging)
                 if inputs_path is not None:
                     self._adb("push", str(inputs_path), f"{remote_dir}/inputs.npy", what="pushing the inputs")
-                args = agent_arguments(
-                    remote_models, inputs="inputs.npy" if inputs_path else None, out_dir="out", spec=spec
-                )
+                args = agent_arguments(remote_models, inputs="inputs.npy" if inputs_path else None, out_dir="out", spec=spec)
                 hard_limit = spec.timeout_s + TIMEOUT_GRACE_S
                 agent = shlex.join([*self.python, "agent.py", *args])
                 command = (
@@ -217,17 +216,26 @@ class AdbDevice:
                 outcome = run_process(self.shell_command(command), timeout_s=hard_limit + TIMEOUT_GRACE_S)
             finally:
                 if outcome is None or _exit_code(outcome.stdout) is None:
+                    if outcome is not None and not outcome.timed_out:
+                        self._wait_for_device()  # a dropped link (USB glitch, adb reconnect) often comes back
                     # the link dropped (or we were interrupted): stop the agent so its last chunk is written
                     run_process(self.shell_command(stop_agent_script(shlex.quote(remote_dir))), timeout_s=_ADB_TIMEOUT_S)
                 collected = self._pull(remote_dir, staging, results_dir, tags, force=force)
-        return self._finish(outcome, collected, tags, where=where, spec=spec)
+        return self._finish(outcome, collected, tags, where=where, spec=spec, remote_dir=remote_dir)
 
-    def _finish(self, outcome: ProcessOutcome, collected, tags, *, where: str, spec: RunSpec) -> dict[str, RunResults]:
+    def _wait_for_device(self) -> bool:
+        """``adb -s SERIAL wait-for-device``, at most RECONNECT_WAIT_S; True when the device is back."""
+        outcome = run_process(self.adb_command("wait-for-device"), timeout_s=RECONNECT_WAIT_S)
+        return not outcome.timed_out and outcome.returncode == 0
+
+    def _finish(self, outcome: ProcessOutcome, collected, tags, *, where: str, spec: RunSpec, remote_dir: str) -> dict[str, RunResults]:
         code = _exit_code(outcome.stdout)
         if code is None and not outcome.timed_out:
+            adb_said = [line for line in outcome.stderr.splitlines() if line.startswith(("error:", "adb:"))]
+            why = adb_said[0] if adb_said else "adb shell ended without the agent's exit status"
+            where_left = "" if collected else f" (the device did not come back; what it measured stays in {remote_dir} on it)"
             raise DeviceRunError(
-                f"{where}: lost the device during the run ({self._explain(outcome)}); "
-                f"partial results kept for {sorted(collected) or 'no model'}",
+                f"{where}: lost the device during the run ({why}); partial results kept for {sorted(collected) or 'no model'}{where_left}",
                 results=collected,
             )
         if code == 127:

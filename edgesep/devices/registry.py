@@ -108,8 +108,16 @@ def device_from_profile(profile: DeviceProfile) -> Device:
 
     if profile.serial and not ADB_SERIAL.fullmatch(profile.serial):
         raise InputError(f"{profile.source or profile.name}: bad adb serial {profile.serial!r} (letters, digits and . _ : -)")
+    serial = profile.serial or ""
+    if profile.emulated:  # android-emulated: the emulated phone on 127.0.0.1; (re)connect the adb server to it
+        from edgesep.devices.phone_emulator.background import adb_connect, running_serial
+
+        if serial:
+            adb_connect(serial, adb=profile.adb)
+        else:
+            serial = running_serial(adb=profile.adb)
     return AdbDevice(
-        serial=profile.serial or "",
+        serial=serial,
         python=python,
         benchmark_model=profile.benchmark_model,
         workdir=profile.workdir or "/data/local/tmp",

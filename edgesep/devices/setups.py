@@ -25,6 +25,7 @@ from edgesep.cache import cache_dir
 from edgesep.errors import DeviceError, InputError
 
 SETUPS: dict[str, str] = {
+    "android-emulated": "edgesep.devices.android_emulated",
     "pi-emulated": "edgesep.devices.pi_emulated",
 }
 """Setup name -> the module that implements it (imported only when used)."""

@@ -58,33 +58,25 @@ def ssh_device(sshd):
     )  # fmt: skip
 
 
-@pytest.fixture()
-def adb_double(tmp_path, monkeypatch):
-    """Put the adb TEST DOUBLE first on PATH as ``adb``; returns the folder standing for the phone's filesystem."""
-    import stat
-    import sys
+@pytest.fixture(scope="session")
+def adb_server(tmp_path_factory):
+    """A private server of the REAL adb (/usr/bin/adb) on a free port, its keys in a temp HOME; killed at the end.
 
-    here = Path(__file__).parent
-    device_root = tmp_path / "phone"
-    (device_root / "data" / "local" / "tmp").mkdir(parents=True)
-    (device_root / "system" / "bin").mkdir(parents=True)
-    scripts = {
-        tmp_path / "bin" / "adb": f'#!/bin/sh\nexec {sys.executable} {here / "adb_double.py"} "$@"\n',
-        device_root / "system" / "bin" / "getprop": (
-            '#!/bin/sh\ncase "$1" in\n  ro.product.model) echo "Pixel Double";;\n'
-            '  ro.product.cpu.abi) echo arm64-v8a;;\n  ro.build.version.release) echo 14;;\nesac\n'
-        ),
-        device_root / "data" / "local" / "tmp" / "benchmark_model": (
-            f'#!/bin/sh\nexec {sys.executable} {here / "benchmark_model_double.py"} "$@"\n'
-        ),
-    }
-    for path, text in scripts.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{__import__('os').environ['PATH']}")
-    monkeypatch.setenv("ADB_DOUBLE_ROOT", str(device_root))
-    monkeypatch.setenv("ADB_DOUBLE_SERIAL", "R58M123ABC")
-    monkeypatch.delenv("ADB_DOUBLE_STATE", raising=False)
-    monkeypatch.delenv("ADB_DOUBLE_DISCONNECT_S", raising=False)
-    return device_root
+    Without adb the tests skip, except under CI=1 (.ci/run), where they fail.
+    """
+    from adb_real import start_adb_server
+
+    server = start_adb_server(tmp_path_factory.mktemp("adb-home"))
+    yield server
+    server.kill()
+
+
+@pytest.fixture()
+def phones(adb_server, tmp_path, monkeypatch):
+    """Start emulated phones (edgesep.devices.phone_emulator) and ``adb connect`` them through the private server."""
+    from adb_real import PhoneFactory
+
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(adb_server.port))
+    factory = PhoneFactory(adb_server, tmp_path)
+    yield factory
+    factory.close()

@@ -1,17 +1,33 @@
-"""The adb device through a TEST DOUBLE of the adb command line (tests/devices/adb_double.py)."""
+"""The adb device through the REAL adb client and server (/usr/bin/adb, a private server port) against edgesep's
+emulated phone (edgesep.devices.phone_emulator; the old adb command-line double is gone).
+
+Every edgesep adb route — info, push/pull, the agent, benchmark_model — goes through ``adb connect
+127.0.0.1:PORT`` to :mod:`edgesep.devices.phone_emulator`; the device states (offline, unauthorized,
+gone, a slow link) are the real client's own answers.  The agent runs with this host's Python here
+(fast); test_device_android_emulated.py runs it with the arm64 Python under qemu.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 from device_models import agent_processes, reference_outputs
 
+from edgesep.devices import adb as adb_module
 from edgesep.devices.adb import AdbDevice, parse_benchmark_output
 from edgesep.devices.base import DeviceRunError, RunSpec
+from edgesep.devices.phone_emulator import AuthMode
 from edgesep.errors import DeviceError
 
+QUICK = RunSpec(runs=6, warmup=1, threads=1)
+ODD_NAME = "a b;$(touch pwned)'q\"`x`.bin"
 REAL_OUTPUT = """\
 INFO: Log parameter values verbosely: [0]
 INFO: Graph: [/data/local/tmp/mobilenet_v1.tflite]
@@ -26,8 +42,8 @@ INFO: Note: as the benchmark tool itself affects memory footprint, the following
 """
 
 
-def _remote_dirs(root):
-    return sorted((root / "data" / "local" / "tmp").glob("edgesep-*"))
+def _remote_dirs(phone) -> list[Path]:
+    return sorted((phone.root / "data" / "local" / "tmp").glob("edgesep-*"))
 
 
 def test_parse_benchmark_model_output():
@@ -38,80 +54,175 @@ def test_parse_benchmark_model_output():
         parse_benchmark_output("ERROR: Could not open 'x.tflite'.\n")
 
 
-def test_agent_route_over_adb(adb_double, tiny_models, tiny_inputs, tmp_path):
-    device = AdbDevice(serial="R58M123ABC", python=(sys.executable,))
-    results = device.run(tiny_models, tiny_inputs, tmp_path / "res", spec=RunSpec(runs=6, warmup=1, threads=1))
+def test_the_real_client_sees_an_arm64_phone(phones, adb_server):
+    phone = phones.start()
+    listing = adb_server.run("devices", "-l").stdout
+    assert f"{phone.serial}" in listing and "device product:edgesep_phone" in listing
+    shell = adb_server.run("-s", phone.serial, "shell", "getprop ro.product.cpu.abi; getprop ro.build.version.sdk; "
+                           "echo to-stderr >&2; exit 3")  # fmt: skip
+    assert (shell.returncode, shell.stdout, shell.stderr) == (3, "arm64-v8a\n34\n", "to-stderr\n")  # shell v2
+    blob = bytes(range(256)) * 1024 + b"\r\n\x00end"
+    (phone.root / "data" / "local" / "tmp" / "blob").write_bytes(blob)
+    exec_out = adb_server.run_bytes("-s", phone.serial, "exec-out", "cat /data/local/tmp/blob")
+    assert exec_out == blob  # exec: is binary-clean (no pty, no newline translation)
+    info = AdbDevice(serial=phone.serial).device_facts()
+    assert (info["model"], info["machine"], info["android"]) == ("edgesep emulated phone", "arm64-v8a", "14")
+    assert info["cores"] == os.cpu_count()
+
+
+def test_raw_shell_without_shell_v2_carries_no_exit_code(phones, adb_server):
+    phone = phones.start(features=("cmd",))
+    shell = adb_server.run("-s", phone.serial, "shell", "echo out; echo err >&2; exit 3")
+    assert (shell.returncode, shell.stdout, shell.stderr) == (0, "out\nerr\n", "")  # merged, exit code lost
+
+
+def test_push_and_pull_odd_names_and_a_large_file(phones, adb_server, tmp_path):
+    phone = phones.start()
+    local = tmp_path / "local dir"
+    local.mkdir()
+    payload = np.random.default_rng(3).bytes(300_000)  # several 64 KiB sync DATA chunks and WRTE messages
+    (local / ODD_NAME).write_bytes(payload)
+    remote = "/data/local/tmp/with space/"
+    assert adb_server.run("-s", phone.serial, "shell", "mkdir -p '/data/local/tmp/with space'").returncode == 0
+    pushed = adb_server.run("-s", phone.serial, "push", str(local / ODD_NAME), remote)
+    assert pushed.returncode == 0, pushed.stderr
+    on_phone = phone.root / "data" / "local" / "tmp" / "with space" / ODD_NAME
+    assert on_phone.read_bytes() == payload
+    listed = adb_server.run("-s", phone.serial, "shell", f"ls {remote!r}")  # one quoted command string
+    assert listed.stdout.splitlines() == [ODD_NAME]
+    back = tmp_path / "back"
+    back.mkdir()
+    pulled = adb_server.run("-s", phone.serial, "pull", "/data/local/tmp/with space", str(back))
+    assert pulled.returncode == 0, pulled.stderr
+    assert (back / "with space" / ODD_NAME).read_bytes() == payload
+    assert not list(tmp_path.rglob("pwned")) and not list(phone.root.rglob("pwned"))
+    missing = adb_server.run("-s", phone.serial, "pull", "/data/local/tmp/nothing", str(back))
+    assert missing.returncode == 1 and "does not exist" in missing.stdout + missing.stderr  # adb 29 prints it on stdout
+
+
+def test_agent_route_through_the_real_adb(phones, tiny_models, tiny_inputs, tmp_path):
+    phone = phones.start()
+    spaced = tmp_path / "models with spaces"
+    spaced.mkdir()
+    models = {tag: Path(shutil.copy(path, spaced / f"tiny {tag} $x;.tflite")) for tag, path in tiny_models.items()}
+    device = AdbDevice(serial=phone.serial, python=(sys.executable,))
+    results = device.run(models, tiny_inputs, tmp_path / "res", spec=QUICK)
     for tag in ("float", "int8"):
         assert results[tag].complete and len(results[tag].latencies_ms) == 6
+        assert results[tag].model_name == f"tiny {tag} $x;.tflite"
         expected = reference_outputs(tiny_models[tag], tiny_inputs)
         assert float(np.max(np.abs(results[tag].outputs - expected))) <= 1e-6
-    assert _remote_dirs(adb_double) == []
+    assert _remote_dirs(phone) == []
 
 
-def test_benchmark_model_route_gives_latency_only(adb_double, tiny_models, tmp_path):
-    device = AdbDevice(serial="R58M123ABC", benchmark_model="/data/local/tmp/benchmark_model")
+def test_benchmark_model_route_through_the_real_adb(phones, adb_server, tiny_models, tmp_path):
+    phone = phones.start()
+    double = Path(__file__).parent / "benchmark_model_double.py"  # a double of the benchmark binary only
+    script = tmp_path / "benchmark_model"
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} {double} "$@"\n')
+    assert adb_server.run("-s", phone.serial, "push", str(script), "/data/local/tmp/").returncode == 0
+    assert adb_server.run("-s", phone.serial, "shell", "chmod +x /data/local/tmp/benchmark_model").returncode == 0
+    device = AdbDevice(serial=phone.serial, benchmark_model="/data/local/tmp/benchmark_model")
     results = device.run(tiny_models, None, tmp_path / "res", spec=RunSpec(runs=20, warmup=2, threads=1))
     for tag, result in results.items():
         assert result.source == "benchmark_model" and result.outputs is None
-        stats = result.latency_stats()
-        assert stats.count == 20 and 0 <= stats.min <= stats.mean <= stats.max  # a tiny model can read 0 us
-        assert result.device["model"] == "Pixel Double" and result.device["machine"] == "arm64-v8a"
+        assert result.latency_stats().count == 20
+        assert result.device["model"] == "edgesep emulated phone" and result.device["machine"] == "arm64-v8a"
         assert (tmp_path / "res" / f"{tag}.results.json").is_file()
-    assert _remote_dirs(adb_double) == []
+    assert _remote_dirs(phone) == []
 
 
 @pytest.mark.parametrize(
-    "state,serial,message",
-    [
-        ("unauthorized", "R58M123ABC", "device unauthorized.*accept the USB debugging prompt"),
-        ("offline", "R58M123ABC", "device offline.*reconnect"),
-        ("device", "OTHER123", "device 'OTHER123' not found.*adb devices"),
-    ],
-)
-def test_unavailable_device_errors(adb_double, tiny_models, tmp_path, monkeypatch, state, serial, message):
-    monkeypatch.setenv("ADB_DOUBLE_STATE", state)
-    device = AdbDevice(serial=serial, python=(sys.executable,))
+    ("auth", "message"),
+    [(AuthMode.REJECT, r"device unauthorized\..*accept the USB debugging prompt"),
+     (AuthMode.SILENT, r"device offline.*reconnect")],
+    ids=["unauthorized", "offline"],
+)  # fmt: skip
+def test_unavailable_phone_states(phones, adb_server, tiny_models, tmp_path, auth, message):
+    phone = phones.start(auth=auth)
+    state = "unauthorized" if auth is AuthMode.REJECT else "offline"
+    assert f"{phone.serial}\t{state}" in adb_server.run("devices").stdout
+    device = AdbDevice(serial=phone.serial, python=(sys.executable,))
     with pytest.raises(DeviceError, match=message):
-        device.run({"f": tiny_models["float"]}, None, tmp_path)
+        device.run({"f": tiny_models["float"]}, None, tmp_path / "res")
+    assert _remote_dirs(phone) == [] and not list((tmp_path / "res").glob("*"))
 
 
-def test_disconnect_mid_run_keeps_partial_results(adb_double, tiny_models, tmp_path, monkeypatch):
-    monkeypatch.setenv("ADB_DOUBLE_DISCONNECT_S", "4")
-    device = AdbDevice(serial="R58M123ABC", python=(sys.executable,))
-    with pytest.raises(DeviceRunError, match="lost the device during the run.*partial results kept") as caught:
+def test_unknown_serial(phones, tiny_models, tmp_path):
+    phones.start()
+    with pytest.raises(DeviceError, match=r"device '127\.0\.0\.1:1' not found.*adb devices"):
+        AdbDevice(serial="127.0.0.1:1", python=(sys.executable,)).run({"f": tiny_models["float"]}, None, tmp_path)
+
+
+def test_accepted_key_is_trusted_on_the_next_connection(phones, adb_server):
+    phone = phones.start(auth=AuthMode.ACCEPT)  # adb connect: "failed to authenticate" (a new key) ...
+    assert adb_server.run("-s", phone.serial, "wait-for-device", timeout=10).returncode == 0  # ... then allowed
+    keys = (phone.root / "data" / "misc" / "adb" / "adb_keys").read_text().splitlines()
+    assert len(keys) == 1  # the user "tapped Allow" on the host's RSAPUBLICKEY
+    assert adb_server.run("-s", phone.serial, "get-state").stdout.strip() == "device"
+    adb_server.run("disconnect", phone.serial)
+    again = adb_server.run("connect", phone.serial)
+    assert again.stdout.strip() == f"connected to {phone.serial}"  # the SIGNATURE verified against adb_keys
+    assert adb_server.run("-s", phone.serial, "shell", "echo ok").stdout == "ok\n"
+    assert (phone.root / "data" / "misc" / "adb" / "adb_keys").read_text().splitlines() == keys
+
+
+def test_link_drop_mid_run_keeps_partial_results(phones, tiny_models, tmp_path):
+    phone = phones.start()
+    device = AdbDevice(serial=phone.serial, python=(sys.executable,))
+    threading.Timer(4.0, phone.unplug).start()  # the cable glitches; adb reconnects the TCP device
+    with pytest.raises(DeviceRunError, match="lost the device during the run.*partial results kept for") as caught:
         device.run({"f": tiny_models["float"]}, None, tmp_path, spec=RunSpec(runs=10**8, warmup=0))
     partial = caught.value.results["f"]
     assert not partial.complete and len(partial.latencies_ms) > 0
-    assert _remote_dirs(adb_double) == []
-    assert _agents_running(str(adb_double)) == []  # the cleanup stopped the orphaned agent
+    assert _remote_dirs(phone) == []
+    assert agent_processes(str(phone.root)) == []
 
 
-def _agents_running(marker: str) -> list[int]:
-    import time
+def test_phone_gone_mid_run_says_where_the_results_are(phones, tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setattr(adb_module, "RECONNECT_WAIT_S", 2.0)
+    phone = phones.start()
+    device = AdbDevice(serial=phone.serial, python=(sys.executable,))
+    threading.Timer(4.0, phone.stop).start()  # powered off
+    with pytest.raises(DeviceRunError, match=r"lost the device during the run.*partial results kept for no model "
+                       r"\(the device did not come back; what it measured stays in /data/local/tmp/edgesep-"):  # fmt: skip
+        device.run({"f": tiny_models["float"]}, None, tmp_path / "res", spec=RunSpec(runs=10**8, warmup=0))
+    (left,) = _remote_dirs(phone)
+    assert (left / "out" / "f.results.json").is_file()  # on the phone, as the message says
+    assert not list((tmp_path / "res").glob("*.json"))
 
-    for _ in range(50):  # the TERMed agent may need a moment to write its last chunk and exit
-        found = agent_processes(marker)
-        if not found:
-            return []
-        time.sleep(0.2)
-    return found
+
+def test_slow_link_gives_the_same_numbers(phones, tiny_models, tiny_inputs, tmp_path):
+    phone = phones.start(delay_s=0.003)  # 3 ms per message the phone sends
+    device = AdbDevice(serial=phone.serial, python=(sys.executable,))
+    results = device.run({"int8": tiny_models["int8"]}, tiny_inputs, tmp_path / "res", spec=QUICK)
+    expected = reference_outputs(tiny_models["int8"], tiny_inputs)
+    assert results["int8"].complete and float(np.max(np.abs(results["int8"].outputs - expected))) <= 1e-6
+    assert _remote_dirs(phone) == []
 
 
-def test_timeout_over_adb(adb_double, tiny_models, tmp_path):
-    device = AdbDevice(serial="R58M123ABC", python=(sys.executable,))
+def test_timeout_over_adb(phones, tiny_models, tmp_path):
+    phone = phones.start()
+    device = AdbDevice(serial=phone.serial, python=(sys.executable,))
     with pytest.raises(DeviceRunError, match="timeout after 1.5 s"):
         device.run({"f": tiny_models["float"]}, None, tmp_path, spec=RunSpec(runs=10**8, warmup=0, timeout_s=1.5))
-    assert (tmp_path / "f.results.json").is_file()
-    assert _remote_dirs(adb_double) == []
+    result = json.loads((tmp_path / "f.results.json").read_text())
+    assert result["complete"] is False and len(result["latencies_ms"]) > 0
+    assert _remote_dirs(phone) == []
 
 
-def test_missing_python_on_phone(adb_double, tiny_models, tmp_path):
-    device = AdbDevice(serial="R58M123ABC", python=("python-not-on-phone",))
-    with pytest.raises(DeviceRunError, match="not found on the device; install Python there"):
+def test_missing_python_on_phone(phones, tiny_models, tmp_path):
+    phone = phones.start()  # no arm64 rootfs given: the phone has no python3
+    device = AdbDevice(serial=phone.serial, python=("python3",))
+    with pytest.raises(DeviceRunError, match="'python3' not found on the device; install Python there"):
         device.run({"f": tiny_models["float"]}, None, tmp_path)
+    assert _remote_dirs(phone) == []
 
 
-def test_empty_serial_means_the_only_attached_device(adb_double, monkeypatch):
-    assert AdbDevice(serial="").only_serial() == "R58M123ABC"
-    monkeypatch.setenv("ADB_DOUBLE_STATE", "unauthorized")
-    assert AdbDevice(serial="").only_serial() == "R58M123ABC"  # listed; get-state then explains
+def test_empty_serial_means_the_only_attached_device(phones):
+    phone = phones.start(auth=AuthMode.REJECT)
+    assert AdbDevice(serial="").only_serial() == phone.serial  # listed as unauthorized; get-state then explains
+    other = phones.start("second")
+    with pytest.raises(DeviceError, match=r"expected one attached device, found 127\.0\.0\.1:\d+ \w+, 127"):
+        AdbDevice(serial="").only_serial()
+    assert other.serial != phone.serial

@@ -13,7 +13,7 @@ from edgesep.errors import ConfigError, InputError
 
 
 def test_shipped_profiles_load():
-    assert {"local", "rpi4", "rpi5", "android", "pi-emulated"} <= set(available_profiles())
+    assert {"local", "rpi4", "rpi5", "android", "android-emulated", "pi-emulated"} <= set(available_profiles())
     rpi4 = open_device("rpi4")
     assert isinstance(rpi4, SshDevice) and rpi4.user == "pi" and rpi4.port == 22
     assert load_profile("rpi5").expect == {"machine": "aarch64", "cores": 4}

@@ -36,10 +36,10 @@ def edgesep(*argv: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
 
 
 def test_the_registry_names_its_setups_and_refuses_others(own_cache, capsys):
-    assert setups.setup_names() == ["pi-emulated"]
+    assert setups.setup_names() == ["android-emulated", "pi-emulated"]
     assert setups.state_dir("pi-emulated") == own_cache / "devices" / "pi-emulated"
     assert main(["device", "setup", "pi-nope"]) == 2
-    assert capsys.readouterr().err == "edgesep: error: no emulated device setup named 'pi-nope': use one of pi-emulated\n"
+    assert capsys.readouterr().err == "edgesep: error: no emulated device setup named 'pi-nope': use one of android-emulated, pi-emulated\n"
 
 
 def test_status_and_stop_before_any_setup(own_cache, capsys):
@@ -109,7 +109,7 @@ def test_the_generated_sshd_config_is_valid_and_loopback_only(tmp_path):
 def test_a_profile_naming_an_unknown_setup_is_refused(own_cache, tmp_path):
     profile = tmp_path / "mine.toml"
     profile.write_text('name = "mine"\nkind = "ssh"\nhost = "127.0.0.1"\nsetup = "pi-nope"\n')
-    with pytest.raises(InputError, match="no emulated device setup named 'pi-nope': use one of pi-emulated"):
+    with pytest.raises(InputError, match="no emulated device setup named 'pi-nope': use one of android-emulated, pi-emulated"):
         open_device(str(profile))
 
 

@@ -1,14 +1,12 @@
-"""`validate` on the x86 three: local, real SSH to a local sshd, and the adb TEST DOUBLE.
+"""`validate` on the x86 three: local, real SSH to a local sshd, and the real adb to edgesep's emulated phone.
 
 Same inputs and the same runtime, so the accuracy figures must be identical and the outputs bit-equal.
-The sshd and adb-double helpers are the device tests' own (tests/devices), loaded by path.
+The sshd and adb helpers are the device tests' own (tests/devices), loaded by path.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import stat
 import sys
 from pathlib import Path
 
@@ -50,22 +48,17 @@ def ssh_device(tmp_path):
 
 @pytest.fixture
 def adb_device(tmp_path, monkeypatch):
-    """The adb TEST DOUBLE (tests/devices/adb_double.py) first on PATH; the phone is a local folder."""
-    double = DEVICE_TESTS / "adb_double.py"
-    if not double.is_file():
-        pytest.skip(f"{double} is missing")
+    """The real adb client and a private adb server, connected to edgesep's emulated phone (x86 Python here)."""
+    adb_real = _helper("adb_real")
+    server = adb_real.start_adb_server(tmp_path / "adb-home")
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(server.port))
+    phones = adb_real.PhoneFactory(server, tmp_path)
+    phone = phones.start()
     from edgesep.devices.adb import AdbDevice
 
-    phone = tmp_path / "phone"
-    (phone / "data" / "local" / "tmp").mkdir(parents=True)
-    adb = tmp_path / "bin" / "adb"
-    adb.parent.mkdir()
-    adb.write_text(f'#!/bin/sh\nexec {sys.executable} {double} "$@"\n')
-    adb.chmod(adb.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{adb.parent}:{os.environ['PATH']}")
-    monkeypatch.setenv("ADB_DOUBLE_ROOT", str(phone))
-    monkeypatch.setenv("ADB_DOUBLE_SERIAL", "R58M123ABC")
-    return AdbDevice(serial="R58M123ABC", python=(sys.executable,), name="adb-double")
+    yield AdbDevice(serial=phone.serial, python=(sys.executable,), name="adb-emulated")
+    phones.close()
+    server.kill()
 
 
 def test_identical_figures_on_local_ssh_and_adb(digits_models, ssh_device, adb_device, tmp_path):
@@ -74,7 +67,7 @@ def test_identical_figures_on_local_ssh_and_adb(digits_models, ssh_device, adb_d
                                  devices=[LocalDevice(), ssh_device, adb_device],
                                  spec=RunSpec(runs=3, warmup=1, threads=1))  # fmt: skip
     local, ssh, adb = result.reports
-    assert [r.device for r in result.reports] == ["local", "ssh-localhost", "adb-double"]
+    assert [r.device for r in result.reports] == ["local", "ssh-localhost", "adb-emulated"]
     for other in (ssh, adb):
         assert other.comparison.baseline.top1 == local.comparison.baseline.top1
         assert other.comparison.candidate.top1 == local.comparison.candidate.top1
@@ -82,5 +75,5 @@ def test_identical_figures_on_local_ssh_and_adb(digits_models, ssh_device, adb_d
     assert local.comparison.baseline.top1 > 0.85
     for cross in result.cross_device:
         assert cross.float_fidelity.max_abs == 0.0 and cross.quant_fidelity.max_abs == 0.0
-    for name in ("local", "ssh-localhost", "adb-double"):
+    for name in ("local", "ssh-localhost", "adb-emulated"):
         assert (tmp_path / "out" / name / "report.html").is_file()
