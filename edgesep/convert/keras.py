@@ -16,6 +16,7 @@ from edgesep.errors import InputError, ToleranceError
 from edgesep.models.keras_loading import first_line as _first_line
 from edgesep.models.keras_loading import load_keras
 from edgesep.numerics import DEFAULT_TOLERANCE
+from edgesep.runners.interpreter import open_interpreter
 from edgesep.sidecar import Sidecar, TensorInfo
 
 
@@ -112,13 +113,10 @@ def _load_and_convert(source: Path):
 
 
 def _verify(reference, model_bytes: bytes, *, tolerance: float, samples: int, seed: int):
-    from ai_edge_litert.interpreter import Interpreter
-
     from edgesep.data.synthetic import random_inputs
     from edgesep.numerics import check_stacked
 
-    interpreter = Interpreter(model_content=model_bytes)
-    interpreter.allocate_tensors()
+    interpreter = open_interpreter(model_bytes)
     inputs = interpreter.get_input_details()
     outputs = _ordered(interpreter.get_output_details())
     expected: list[list[np.ndarray]] = []

@@ -7,19 +7,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edgesep.runners.interpreter import op_details, open_interpreter
+
 
 def _interpreter(model: str | Path | bytes):
-    from ai_edge_litert.interpreter import Interpreter
-
-    if isinstance(model, (bytes, bytearray)):
-        return Interpreter(model_content=bytes(model))
-    return Interpreter(model_path=str(model))
+    return open_interpreter(model, allocate=False)
 
 
 def op_histogram(model: str | Path | bytes) -> dict[str, int]:
     """``{"CONV_2D": 3, "DEPTHWISE_CONV_2D": 2, ...}`` for a .tflite path or model bytes."""
     interpreter = _interpreter(model)
-    counts = Counter(op["op_name"] for op in interpreter._get_ops_details())
+    counts = Counter(op["op_name"] for op in op_details(interpreter))
     return dict(sorted(counts.items()))
 
 
@@ -96,15 +94,10 @@ def delegation(model: str | Path | bytes, *, threads: int | None = 1) -> Delegat
     After ``allocate_tensors`` the interpreter lists the original ops followed by one DELEGATE node per
     partition; the ops a partition replaced are found by walking back from its outputs to its inputs.
     """
-    from ai_edge_litert.interpreter import Interpreter
-
-    if isinstance(model, (bytes, bytearray)):
-        interpreter = Interpreter(model_content=bytes(model), num_threads=threads)
-    else:
-        interpreter = Interpreter(model_path=str(model), num_threads=threads)
-    original = len(interpreter._get_ops_details())  # noqa: SLF001 - the only op listing the interpreter offers
+    interpreter = open_interpreter(model, threads=threads, allocate=False)
+    original = len(op_details(interpreter))
     interpreter.allocate_tensors()
-    details = interpreter._get_ops_details()  # noqa: SLF001
+    details = op_details(interpreter)
     ops, delegates = details[:original], details[original:]
     producer = {int(t): op["index"] for op in ops for t in op["outputs"] if t >= 0}
     delegated: set[int] = set()

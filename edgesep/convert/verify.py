@@ -10,16 +10,14 @@ import numpy as np
 from edgesep.convert.lowering import LoweredModel
 from edgesep.data.synthetic import image_like_inputs
 from edgesep.numerics import Fidelity, check_stacked
+from edgesep.runners.interpreter import open_interpreter
 
 
 def run_tflite(model, inputs: list[np.ndarray], *, threads: int | None = None) -> list[np.ndarray]:
     """One inference of a float .tflite (bytes or a ready Interpreter): inputs in its layout,
     outputs in the interpreter's order."""
-    from ai_edge_litert.interpreter import Interpreter
-
     if isinstance(model, (bytes, bytearray)):
-        interpreter = Interpreter(model_content=bytes(model), num_threads=threads)
-        interpreter.allocate_tensors()
+        interpreter = open_interpreter(model, threads=threads)
     else:
         interpreter = model
     for detail, array in zip(interpreter.get_input_details(), inputs):
@@ -44,11 +42,9 @@ def verify_tflite(
     The inputs are ``data`` (``{input name: NCHW array}``, samples on the first axis; the user's own,
     representative data) when given, else image-like inputs (``data.synthetic``)."""
     import onnxruntime as ort
-    from ai_edge_litert.interpreter import Interpreter
 
     session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
-    interpreter = Interpreter(model_content=model_bytes)
-    interpreter.allocate_tensors()
+    interpreter = open_interpreter(model_bytes)
     references: list[list[np.ndarray]] = []
     candidates: list[list[np.ndarray]] = []
     for index in range(samples):

@@ -21,6 +21,7 @@ import numpy as np
 
 from edgesep.errors import CalibrationError
 from edgesep.quantize.ranges import RangeConfig, RangeHistogram, compute_range
+from edgesep.runners.interpreter import open_interpreter
 
 # Ops whose int8 kernels need the output scale equal to the input scale (data movement, max).
 SAME_SCALE_OPS = (
@@ -58,14 +59,7 @@ def collect_histograms(
     calibrated: bytes, samples: Iterable[Sequence[np.ndarray]], *, indices: Sequence[int], bins: int = 4096
 ) -> dict[int, RangeHistogram]:
     """Run ``calibrated`` on ``samples`` (input lists in the TFLite layout) and histogram the given tensors."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    runner = Interpreter(
-        model_content=calibrated,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        experimental_preserve_all_tensors=True,
-    )
-    runner.allocate_tensors()
+    runner = open_interpreter(calibrated, xnnpack=False, preserve_all_tensors=True)
     inputs = runner.get_input_details()
     histograms = {index: RangeHistogram(bins=bins) for index in indices}
     count = 0

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgesep.quantize.recipe import QuantRecipe
+from edgesep.runners.interpreter import op_details, tensor_detail
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,10 @@ def layer_errors(
     debug_model = quantize_calibrated(calibrated, recipe, debug=True)
     runner = interpreter(debug_model, preserve_all_tensors=True)
     known = set(layer_names(calibrated))
-    verify_ops = [op for op in runner._get_ops_details() if op["op_name"].upper().replace("_", "") == "NUMERICVERIFY"]  # noqa: SLF001
+    verify_ops = [op for op in op_details(runner) if op["op_name"].upper().replace("_", "") == "NUMERICVERIFY"]
     producers = {
         index: op["op_name"]
-        for op in runner._get_ops_details()  # noqa: SLF001
+        for op in op_details(runner)
         for index in op["outputs"]
     }
     stats: dict[int, _Accumulator] = {op["index"]: _Accumulator() for op in verify_ops}
@@ -81,7 +82,7 @@ def layer_errors(
         runner.invoke()
         for op in verify_ops:
             q_index, f_index = op["inputs"][:2]
-            scale, zero_point = runner._get_tensor_details(q_index, 0)["quantization"]  # noqa: SLF001
+            scale, zero_point = tensor_detail(runner, q_index)["quantization"]
             quantized = (runner.get_tensor(q_index).astype(np.float64) - zero_point) * scale
             stats[op["index"]].add(runner.get_tensor(f_index), quantized)
     results = []
@@ -120,8 +121,8 @@ def _layer_name(runner, q_index: int, f_index: int, known: set[str]) -> str:
     The debug model keeps the float tensor's name on the float copy and renames the
     quantized one (``name`` + digit), except for model outputs where both get a suffix.
     """
-    q_name = runner._get_tensor_details(q_index, 0)["name"]  # noqa: SLF001
-    f_name = runner._get_tensor_details(f_index, 0)["name"]  # noqa: SLF001
+    q_name = tensor_detail(runner, q_index)["name"]
+    f_name = tensor_detail(runner, f_index)["name"]
     if f_name in known:
         return f_name
     for name in (f_name, q_name):

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgesep.errors import ConfigError
 from edgesep.quantize.recipe import QuantRecipe
+from edgesep.runners.interpreter import op_details, open_interpreter, tensor_detail
 
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 
@@ -112,33 +113,25 @@ def float_tail(model: bytes) -> list[str]:
     runner = interpreter(model)
     outputs = {detail["index"] for detail in runner.get_output_details()}
     names = []
-    for op in runner._get_ops_details():  # noqa: SLF001 - the only op listing the interpreter offers
+    for op in op_details(runner):
         if op["op_name"] in INT8_UNDELEGATED_TAIL and set(op["outputs"]) <= outputs:
-            names += [runner._get_tensor_details(i, 0)["name"] for i in op["outputs"]]  # noqa: SLF001
+            names += [tensor_detail(runner, i)["name"] for i in op["outputs"]]
     return names
 
 
 def interpreter(model: bytes, *, preserve_all_tensors: bool = False):
     """An allocated ai-edge-litert interpreter for model bytes (no XNNPACK: exact reference kernels)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    result = Interpreter(
-        model_content=model,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        experimental_preserve_all_tensors=preserve_all_tensors,
-    )
-    result.allocate_tensors()
-    return result
+    return open_interpreter(model, xnnpack=False, preserve_all_tensors=preserve_all_tensors)
 
 
 def layer_names(model: bytes) -> list[str]:
     """Output tensor names of the model's ops, in execution order: the names keep_float uses."""
     runner = interpreter(model)
     names: list[str] = []
-    for op in runner._get_ops_details():  # noqa: SLF001 - the only op listing the interpreter offers
+    for op in op_details(runner):
         for index in op["outputs"]:
             if index >= 0:
-                names.append(runner._get_tensor_details(index, 0)["name"])  # noqa: SLF001
+                names.append(tensor_detail(runner, index)["name"])
     return names
 
 
@@ -148,13 +141,13 @@ def kernel_dtypes(model: bytes) -> dict[str, str]:
     Weights stored as int8/float16 behind a DEQUANTIZE op (dynamic and float16 modes) count as stored.
     """
     runner = interpreter(model)
-    ops = runner._get_ops_details()  # noqa: SLF001 - the only op listing the interpreter offers
+    ops = op_details(runner)
     dequantized_from = {op["outputs"][0]: op["inputs"][0] for op in ops if op["op_name"] == "DEQUANTIZE"}
     found: dict[str, set[str]] = {}
     for op in ops:
         if op["op_name"] not in WEIGHTED_OPS or len(op["inputs"]) < 2 or op["inputs"][1] < 0:
             continue
         index = dequantized_from.get(op["inputs"][1], op["inputs"][1])
-        dtype = np.dtype(runner._get_tensor_details(index, 0)["dtype"]).name  # noqa: SLF001
+        dtype = np.dtype(tensor_detail(runner, index)["dtype"]).name
         found.setdefault(op["op_name"], set()).add(dtype)
     return {name: ",".join(sorted(dtypes)) for name, dtypes in found.items()}

@@ -16,6 +16,7 @@ from edgesep.errors import InputError
 from edgesep.models.keras_loading import KERAS_FILE_SUFFIXES
 from edgesep.quantize.calibration import InputSpec
 from edgesep.quantize.source import SourceModel
+from edgesep.runners.interpreter import open_interpreter
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,13 @@ def is_keras_input(path: str | Path) -> bool:
 
 def keras_source(path: str | Path, *, mode: str) -> tuple[SourceModel, KerasFloatModel]:
     """The Keras model's NCHW input specs and its float32 TFLite model (InputError if it is not a model)."""
-    from ai_edge_litert.interpreter import Interpreter
-
     from edgesep.convert.keras import keras_float_tflite
 
     if mode != "int8":
         raise InputError(f"Keras models are quantized with mode int8 only, not {mode!r} (convert them with edgesep convert)")
     given = Path(path)
     model_bytes = keras_float_tflite(given)
-    interpreter = Interpreter(model_content=model_bytes)
+    interpreter = open_interpreter(model_bytes, allocate=False)
     specs = []
     for detail in interpreter.get_input_details():
         shape = tuple(int(d) for d in detail["shape"])

@@ -20,6 +20,7 @@ import numpy as np
 
 from edgesep.data.arrays import read_npy, read_npz
 from edgesep.errors import InputError, ShapeError
+from edgesep.runners.interpreter import open_interpreter
 from edgesep.sidecar import read_sidecar
 
 DIGITS = "digits"
@@ -81,13 +82,7 @@ def _model_input_from_tflite(path: Path) -> ModelInput:
     if not path.is_file():
         raise InputError(f"model not found: {path}")
     try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # pragma: no cover - depends on the host
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter
-    try:
-        detail = Interpreter(model_path=str(path)).get_input_details()[0]
+        detail = open_interpreter(path, allocate=False).get_input_details()[0]
     except (ValueError, RuntimeError) as error:
         raise InputError(f"cannot read {path} as a TFLite model: {error}") from None
     shape = tuple(int(d) for d in detail["shape"])
