@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "run",
     "prune",
     "distill",
+    "farm",
 )
 
 
