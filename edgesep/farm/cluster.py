@@ -9,10 +9,12 @@ Ray's own logs stay in its temp dir; its driver-side messages are kept to errors
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from edgesep.errors import InputError
 from edgesep.farm.config import device_resource
@@ -26,6 +28,8 @@ class Connection:
     address: str | None
     """None: embedded (started here, stopped when the sweep ends)."""
     nodes: int
+    messages: list[str] = field(default_factory=list)
+    """What Ray's driver printed while connected (its "(raylet) node ... marked dead" lines), kept off stdout."""
 
 
 def ray_module():
@@ -44,8 +48,26 @@ def cluster_address(address: str | None) -> str | None:
 
 
 @contextlib.contextmanager
-def connect(address: str | None, *, devices: Sequence[str], num_cpus: int | None = None) -> Iterator[Connection]:
-    """Connect (or start embedded Ray with the devices' resources), yield, disconnect."""
+def connect(address: str | None, *, devices: Sequence[str], num_cpus: int | None = None,
+            messages: Path | None = None) -> Iterator[Connection]:
+    """Connect (or start embedded Ray with the devices' resources), yield, disconnect.
+
+    Ray's driver prints cluster events (a node marked dead, ...) on stdout from a thread of its own, even with
+    ``log_to_driver=False``; while connected, stdout is redirected and those lines go to ``messages`` (a log file)
+    so that the CLI's output (``--json``) stays clean.
+    """
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield from _connected(address, devices=devices, num_cpus=num_cpus)
+    finally:
+        text = buffer.getvalue()
+        if text and messages is not None:
+            with open(messages, "a", encoding="utf-8") as log:
+                log.write(text)
+
+
+def _connected(address: str | None, *, devices: Sequence[str], num_cpus: int | None) -> Iterator[Connection]:
     ray = ray_module()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}

@@ -27,6 +27,7 @@ from edgesep.pipeline.config import PipelineConfig
 CPU_TASK_RETRIES = 2
 POLL_S = 1.0
 STATUSES = ("ok", "cached", "lost", "failed")
+RAY_MESSAGES = "ray-messages.log"
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ def farm(sweep: SweepConfig, *, options: FarmOptions = FarmOptions()) -> FarmRes
         from edgesep.farm.cluster import cluster_address, connect
 
         address = cluster_address(options.address)
-        with connect(address, devices=sweep.devices, num_cpus=options.num_cpus) as connection:
+        with connect(address, devices=sweep.devices, num_cpus=options.num_cpus,
+                     messages=sweep.output / RAY_MESSAGES) as connection:
             nodes = connection.nodes
             results.update(_Run(plan, cache, fresh, options).cells(todo))
     result = FarmResult(output=sweep.output, cells=tuple(results[cell.stage.name] for cell in plan.cells),
