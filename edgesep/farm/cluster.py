@@ -48,8 +48,9 @@ def cluster_address(address: str | None) -> str | None:
 
 
 @contextlib.contextmanager
-def connect(address: str | None, *, devices: Sequence[str], num_cpus: int | None = None,
-            messages: Path | None = None) -> Iterator[Connection]:
+def connect(
+    address: str | None, *, devices: Sequence[str], num_cpus: int | None = None, messages: Path | None = None
+) -> Iterator[Connection]:
     """Connect (or start embedded Ray with the devices' resources), yield, disconnect.
 
     Ray's driver prints cluster events (a node marked dead, ...) on stdout from a thread of its own, even with
@@ -74,9 +75,14 @@ def _connected(address: str | None, *, devices: Sequence[str], num_cpus: int | N
     address = cluster_address(address)
     try:
         if address is None:
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
-                     resources={device_resource(device): 1 for device in devices},
-                     object_store_memory=EMBEDDED_OBJECT_STORE_BYTES, **quiet)
+            ray.init(
+                address="local",
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                resources={device_resource(device): 1 for device in devices},
+                object_store_memory=EMBEDDED_OBJECT_STORE_BYTES,
+                **quiet,
+            )
         else:
             ray.init(address=address, **quiet)
     except ConnectionError as error:

@@ -79,22 +79,26 @@ def sweep_from_dict(raw: dict[str, Any], *, base_dir: Path, source: str = "<dict
     if unknown:
         raise bad(f"unknown key {unknown[0]!r}; expected some of: {', '.join(TOP_KEYS)}")
     overrides = _overrides(raw, bad)
-    models = tuple(_model(entry, index, base_dir=base_dir, overrides=overrides, bad=bad)
-                   for index, entry in enumerate(_tables(raw, "models", bad)))
+    models = tuple(
+        _model(entry, index, base_dir=base_dir, overrides=overrides, bad=bad) for index, entry in enumerate(_tables(raw, "models", bad))
+    )
     recipes = tuple(_recipe(entry, index, bad=bad) for index, entry in enumerate(_tables(raw, "recipes", bad)))
     devices = raw.get("devices")
     if not isinstance(devices, list) or not devices or not all(isinstance(d, str) and d.strip() for d in devices):
-        raise bad("devices: give a list of device names, e.g. devices = [\"local\", \"pi-emulated-local\"]")
+        raise bad('devices: give a list of device names, e.g. devices = ["local", "pi-emulated-local"]')
     _unique("models", [m.name for m in models], bad)
     _unique("recipes", [r.name for r in recipes], bad)
     _unique("devices", devices, bad)
     for model in models:
         for recipe in recipes:
-            torch_only = [key for key, value in recipe.settings
-                          if (key == "equalize" and value) or (key == "bias_correction" and value != "none")]
+            torch_only = [
+                key for key, value in recipe.settings if (key == "equalize" and value) or (key == "bias_correction" and value != "none")
+            ]
             if torch_only and model.pipeline.model.onnx is not None:
-                raise bad(f"recipes: {recipe.name} sets {torch_only[0]}, which acts on the PyTorch model; "
-                          f"model {model.name} is an ONNX file (give it a factory)")
+                raise bad(
+                    f"recipes: {recipe.name} sets {torch_only[0]}, which acts on the PyTorch model; "
+                    f"model {model.name} is an ONNX file (give it a factory)"
+                )
     from edgesep.devices.registry import parse_device
 
     for device in devices:
@@ -106,8 +110,9 @@ def sweep_from_dict(raw: dict[str, Any], *, base_dir: Path, source: str = "<dict
     if not isinstance(output, str) or not output:
         raise bad("output: give a folder name")
     folder = Path(output).expanduser()
-    return SweepConfig(output=folder if folder.is_absolute() else base_dir / folder, models=models,
-                       recipes=recipes, devices=tuple(devices), source=source)
+    return SweepConfig(
+        output=folder if folder.is_absolute() else base_dir / folder, models=models, recipes=recipes, devices=tuple(devices), source=source
+    )
 
 
 def device_resource(device: str) -> str:
@@ -174,7 +179,7 @@ def _recipe(entry: dict[str, Any], index: int, *, bad) -> SweepRecipe:
     name = _name(entry, where, bad)
     mode = entry.get("mode")
     if not isinstance(mode, str):
-        raise bad(f"{where} ({name}): give mode = \"int8\", \"float16\" or \"dynamic\"")
+        raise bad(f'{where} ({name}): give mode = "int8", "float16" or "dynamic"')
     settings = {key: value for key, value in entry.items() if key not in ("name", "mode")}
     if "modes" in settings:
         raise bad(f"{where} ({name}): a recipe has one mode (mode = ...), not modes")

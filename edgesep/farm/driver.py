@@ -19,7 +19,7 @@ from typing import Any
 
 from edgesep.farm import tasks
 from edgesep.farm.config import SweepConfig, device_resource
-from edgesep.farm.plan import PREPARE, QUANTIZE, Cell, Plan, Stage, make_plan
+from edgesep.farm.plan import PREPARE, QUANTIZE, VALIDATE, Cell, Plan, Stage, make_plan
 from edgesep.fileio import write_bytes
 from edgesep.pipeline.cache import StepCache
 from edgesep.pipeline.config import PipelineConfig
@@ -56,9 +56,17 @@ class CellResult:
     seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "recipe": self.recipe, "device": self.device, "status": self.status,
-                "row": self.row, "baseline": self.baseline, "reason": self.reason, "node": self.node,
-                "seconds": self.seconds}
+        return {
+            "model": self.model,
+            "recipe": self.recipe,
+            "device": self.device,
+            "status": self.status,
+            "row": self.row,
+            "baseline": self.baseline,
+            "reason": self.reason,
+            "node": self.node,
+            "seconds": self.seconds,
+        }
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,15 @@ class FarmResult:
 
     def to_dict(self) -> dict[str, Any]:
         counts = {status: sum(1 for c in self.cells if c.status == status) for status in STATUSES}
-        return {"output": str(self.output), "cluster": self.address or "embedded", "nodes": self.nodes,
-                "seconds": self.seconds, "counts": counts, "recipes": self.recipes,
-                "cells": [cell.to_dict() for cell in self.cells]}
+        return {
+            "output": str(self.output),
+            "cluster": self.address or "embedded",
+            "nodes": self.nodes,
+            "seconds": self.seconds,
+            "counts": counts,
+            "recipes": self.recipes,
+            "cells": [cell.to_dict() for cell in self.cells],
+        }
 
 
 def farm(sweep: SweepConfig, *, options: FarmOptions = FarmOptions()) -> FarmResult:
@@ -98,13 +112,17 @@ def farm(sweep: SweepConfig, *, options: FarmOptions = FarmOptions()) -> FarmRes
         from edgesep.farm.cluster import cluster_address, connect
 
         address = cluster_address(options.address)
-        with connect(address, devices=sweep.devices, num_cpus=options.num_cpus,
-                     messages=sweep.output / RAY_MESSAGES) as connection:
+        with connect(address, devices=sweep.devices, num_cpus=options.num_cpus, messages=sweep.output / RAY_MESSAGES) as connection:
             nodes = connection.nodes
             results.update(_Run(plan, cache, fresh, options).cells(todo))
-    result = FarmResult(output=sweep.output, cells=tuple(results[cell.stage.name] for cell in plan.cells),
-                        recipes={recipe.name: recipe.describe() for recipe in sweep.recipes},
-                        address=address, nodes=nodes, seconds=time.perf_counter() - started)
+    result = FarmResult(
+        output=sweep.output,
+        cells=tuple(results[cell.stage.name] for cell in plan.cells),
+        recipes={recipe.name: recipe.describe() for recipe in sweep.recipes},
+        address=address,
+        nodes=nodes,
+        seconds=time.perf_counter() - started,
+    )
     write_reports(result)
     return result
 
@@ -119,8 +137,16 @@ def _is_fresh(cache: StepCache, stage: Stage) -> bool:
 
 def _cached(cell: Cell, cache: StepCache) -> CellResult:
     result = cache.result(cell.stage.name)
-    return CellResult(cell.model, cell.recipe, cell.device, "cached", row=result.get("row"),
-                      baseline=result.get("baseline"), node=result.get("node"), seconds=0.0)
+    return CellResult(
+        cell.model,
+        cell.recipe,
+        cell.device,
+        "cached",
+        row=result.get("row"),
+        baseline=result.get("baseline"),
+        node=result.get("node"),
+        seconds=0.0,
+    )
 
 
 # -- the remote side: module-level so that workers import them by name --------------------------------------------
@@ -151,13 +177,11 @@ class _Run:
     options: FarmOptions
     refs: dict[str, Any] = field(default_factory=dict)  # stage name -> ObjectRef of its output
     pending: dict[Any, Stage] = field(default_factory=dict)  # ObjectRef -> the stage it computes
-    stage_errors: dict[str, str] = field(default_factory=dict)
     remote: dict[str, Any] = field(default_factory=dict)  # stage kind -> its remote function
 
     def remote_function(self, ray, kind: str) -> Any:
         if not self.remote:
-            self.remote = {PREPARE: ray.remote(prepare_task), QUANTIZE: ray.remote(quantize_task),
-                           "validate": ray.remote(validate_task)}
+            self.remote = {PREPARE: ray.remote(prepare_task), QUANTIZE: ray.remote(quantize_task), VALIDATE: ray.remote(validate_task)}
         return self.remote[kind]
 
     def cells(self, todo: list[Cell]) -> dict[str, CellResult]:
@@ -178,15 +202,17 @@ class _Run:
                 ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=POLL_S)
                 for ref in ready:
                     stage = self.pending.pop(ref)
-                    cell = by_stage.get(stage.name)
-                    outcome = self.collect(ray, ref, stage, cell)
-                    if cell is not None and outcome is not None:
+                    finished = by_stage.get(stage.name)
+                    outcome = self.collect(ray, ref, stage, finished)
+                    if outcome is not None:
                         results[stage.name] = outcome
                         advance(1)
                 if not ready:
                     for name in self.devices_gone(ray, by_stage):
-                        results[name] = _lost(by_stage[name], f"{device_resource(by_stage[name].device)} left the "
-                                              "cluster (its node died or was stopped) before the cell ran")
+                        results[name] = _lost(
+                            by_stage[name],
+                            f"{device_resource(by_stage[name].device)} left the cluster (its node died or was stopped) before the cell ran",
+                        )
                         advance(1)
         return results
 
@@ -205,8 +231,7 @@ class _Run:
             elif stage.kind == QUANTIZE:
                 assert stage.upstream is not None
                 upstream = self.submit(self.plan.stages[stage.upstream])
-                ref = self.remote_function(ray, QUANTIZE).options(num_cpus=1, max_retries=CPU_TASK_RETRIES).remote(
-                    stage.pipeline, upstream)
+                ref = self.remote_function(ray, QUANTIZE).options(num_cpus=1, max_retries=CPU_TASK_RETRIES).remote(stage.pipeline, upstream)
             else:
                 assert stage.upstream is not None
                 quantize = self.plan.stages[stage.upstream]
@@ -216,8 +241,11 @@ class _Run:
                 device = stage.pipeline.devices[0]
                 # the device is the scarce part: no CPU slot is held (a phone or a Pi does the work), one cell per
                 # device at a time, and never retried on another node
-                ref = self.remote_function(ray, stage.kind).options(num_cpus=0, resources={device_resource(device): 1},
-                                                        max_retries=0).remote(stage.pipeline, prepared, quantized)
+                ref = (
+                    self.remote_function(ray, stage.kind)
+                    .options(num_cpus=0, resources={device_resource(device): 1}, max_retries=0)
+                    .remote(stage.pipeline, prepared, quantized)
+                )
             self.pending[ref] = stage
         self.refs[stage.name] = ref
         return ref
@@ -232,8 +260,7 @@ class _Run:
             output = ray.get(ref)
         except ray.exceptions.RayError as error:
             status, reason = classify(error)
-            self.stage_errors[stage.name] = reason
-            if cell is None:
+            if cell is None:  # a prepare/quantize error reaches its cells through their own tasks
                 return None
             return CellResult(cell.model, cell.recipe, cell.device, status, reason=reason)
         files = output["files"]
@@ -247,8 +274,9 @@ class _Run:
         self.cache.record(stage.name, stage.key, paths, result=record)
         if cell is None:
             return None
-        return CellResult(cell.model, cell.recipe, cell.device, "ok", row=row, baseline=baseline,
-                          node=output.get("node"), seconds=output.get("seconds"))
+        return CellResult(
+            cell.model, cell.recipe, cell.device, "ok", row=row, baseline=baseline, node=output.get("node"), seconds=output.get("seconds")
+        )
 
     def devices_gone(self, ray, by_stage: dict[str, Cell]) -> list[str]:
         """Pending cells whose device no live node offers any more: cancelled (they would wait forever)."""
@@ -274,8 +302,16 @@ def classify(error: BaseException) -> tuple[str, str]:
     """("lost" | "failed", one-line reason) for an error ray.get raised."""
     import ray.exceptions as rex
 
-    lost_types = (rex.NodeDiedError, rex.WorkerCrashedError, rex.ObjectLostError, rex.OwnerDiedError,
-                  rex.TaskCancelledError, rex.RaySystemError, rex.LocalRayletDiedError, rex.OutOfMemoryError)
+    lost_types = (
+        rex.NodeDiedError,
+        rex.WorkerCrashedError,
+        rex.ObjectLostError,
+        rex.OwnerDiedError,
+        rex.TaskCancelledError,
+        rex.RaySystemError,
+        rex.LocalRayletDiedError,
+        rex.OutOfMemoryError,
+    )
     if isinstance(error, rex.RayTaskError) and not isinstance(error, lost_types):
         cause = getattr(error, "cause", None)
         if isinstance(cause, lost_types):
@@ -311,8 +347,9 @@ class _progress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(TextColumn("farm"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                console=Console(stderr=True), transient=True)
+            self.bar = Progress(
+                TextColumn("farm"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True
+            )
             self.bar.start()
             self.task = self.bar.add_task("cells", total=self.total)
         return self.advance

@@ -59,24 +59,43 @@ def make_plan(sweep: SweepConfig) -> Plan:
     for model in sweep.models:
         base = dataclasses.replace(model.pipeline, devices=("local",))
         folder = sweep.output / model.name
-        prepare_settings = {"edgesep": __version__, "model": dataclasses.asdict(base.model), "base_dir": base.base_dir,
-                            "prune": _asdict(base.prune), "distill": _asdict(base.distill),
-                            "convert": dataclasses.asdict(base.convert)}
+        prepare_settings = {
+            "edgesep": __version__,
+            "model": dataclasses.asdict(base.model),
+            "base_dir": base.base_dir,
+            "prune": _asdict(base.prune),
+            "distill": _asdict(base.distill),
+            "convert": dataclasses.asdict(base.convert),
+        }
         prepare = Stage(PREPARE, f"prepare/{model.name}", folder, base, step_key(prepare_settings, model_files(base)))
         stages[prepare.name] = prepare
         for recipe in sweep.recipes:
             quantized = recipe.apply(base)
-            settings = {"prepare": prepare.key, "quantize": dataclasses.asdict(quantized.quantize),
-                        "calibration": dataclasses.asdict(quantized.calibration)}
-            quantize = Stage(QUANTIZE, f"quantize/{model.name}/{recipe.name}", folder / recipe.name, quantized,
-                             step_key(settings, calibration_inputs(quantized)), upstream=prepare.name)
+            settings = {
+                "prepare": prepare.key,
+                "quantize": dataclasses.asdict(quantized.quantize),
+                "calibration": dataclasses.asdict(quantized.calibration),
+            }
+            quantize = Stage(
+                QUANTIZE,
+                f"quantize/{model.name}/{recipe.name}",
+                folder / recipe.name,
+                quantized,
+                step_key(settings, calibration_inputs(quantized)),
+                upstream=prepare.name,
+            )
             stages[quantize.name] = quantize
             for device in sweep.devices:
                 cell_pipeline = dataclasses.replace(quantized, devices=(device,))
-                settings = {"quantize": quantize.key, "device": device,
-                            "validate": dataclasses.asdict(cell_pipeline.validate)}
-                validate = Stage(VALIDATE, f"validate/{model.name}/{recipe.name}/{device}", quantize.folder,
-                                 cell_pipeline, step_key(settings, validation_files(cell_pipeline)), upstream=quantize.name)
+                settings = {"quantize": quantize.key, "device": device, "validate": dataclasses.asdict(cell_pipeline.validate)}
+                validate = Stage(
+                    VALIDATE,
+                    f"validate/{model.name}/{recipe.name}/{device}",
+                    quantize.folder,
+                    cell_pipeline,
+                    step_key(settings, validation_files(cell_pipeline)),
+                    upstream=quantize.name,
+                )
                 stages[validate.name] = validate
                 cells.append(Cell(model.name, recipe.name, device, validate))
     return Plan(stages=stages, cells=tuple(cells))

@@ -25,8 +25,11 @@ def write_reports(result) -> None:
     headers = ["model", "recipe", "device", "status", *(title for _, title, _ in COLUMNS), "note"]
     lines = ["# edgesep farm", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for cell in result.cells:
-        lines.append("| " + " | ".join([cell.model, cell.recipe, cell.device, cell.status, *cell_values(cell),
-                                         (cell.reason or "").replace("|", "/")]) + " |")
+        lines.append(
+            "| "
+            + " | ".join([cell.model, cell.recipe, cell.device, cell.status, *cell_values(cell), (cell.reason or "").replace("|", "/")])
+            + " |"
+        )
     lines += ["", "Recipes: " + "; ".join(f"{name} = {text}" for name, text in result.recipes.items())]
     emulated = sorted({cell.device for cell in result.cells if (cell.row or {}).get("emulated")})
     if emulated:
@@ -40,9 +43,12 @@ def print_table(result) -> None:
 
     counts = result.to_dict()["counts"]
     where = result.address or "embedded Ray"
-    title = (f"edgesep farm: {len(result.cells)} cells on {where}"
-             + (f" ({result.nodes} node{'s' if result.nodes != 1 else ''})" if result.nodes else "")
-             + " - " + ", ".join(f"{n} {status}" for status, n in counts.items() if n))
+    title = (
+        f"edgesep farm: {len(result.cells)} cells on {where}"
+        + (f" ({result.nodes} node{'s' if result.nodes != 1 else ''})" if result.nodes else "")
+        + " - "
+        + ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    )
     table = Table(title=title)
     for name in ("model", "recipe", "device", "status"):
         table.add_column(name, justify="left")
@@ -53,16 +59,20 @@ def print_table(result) -> None:
     for cell in result.cells:
         same = previous == (cell.model, cell.recipe)
         previous = (cell.model, cell.recipe)
-        table.add_row("" if same else cell.model, "" if same else cell.recipe, cell.device,
-                      f"[{styles[cell.status]}]{cell.status}[/]", *cell_values(cell))
+        table.add_row(
+            "" if same else cell.model,
+            "" if same else cell.recipe,
+            cell.device,
+            f"[{styles[cell.status]}]{cell.status}[/]",
+            *cell_values(cell),
+        )
     console = Console(width=160)
     console.print(table)
     for cell in result.incomplete:
-        console.print(f"{cell.status}: {cell.model} / {cell.recipe} / {cell.device}: {cell.reason}", markup=False,
-                      highlight=False)
-    console.print("recipes: " + "; ".join(f"{name} = {text}" for name, text in result.recipes.items()),
-                  markup=False, highlight=False)
+        console.print(f"{cell.status}: {cell.model} / {cell.recipe} / {cell.device}: {cell.reason}", markup=False, highlight=False)
+    console.print("recipes: " + "; ".join(f"{name} = {text}" for name, text in result.recipes.items()), markup=False, highlight=False)
     emulated = sorted({cell.device for cell in result.cells if (cell.row or {}).get("emulated")})
     if emulated:
-        console.print(f"note: latency on {', '.join(emulated)} is EMULATED (qemu), not the real board's latency",
-                      markup=False, highlight=False)
+        console.print(
+            f"note: latency on {', '.join(emulated)} is EMULATED (qemu), not the real board's latency", markup=False, highlight=False
+        )

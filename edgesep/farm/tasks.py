@@ -15,11 +15,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgesep.errors import EdgesepError
 from edgesep.pipeline.config import PipelineConfig
 
 Files = dict[str, bytes]
 SUMMARIES = ("state.json", "summary.json", "report.md", "report.html", "accuracy_vs_latency.png")
 """The pipeline's own bookkeeping in the temporary folder: not stage artifacts (the head keeps its own state)."""
+
+
+class StageError(EdgesepError):
+    """An edgesep error raised in a task, as the head receives it: its one-line message and exit code. (Ray pickles
+    a task's exception; the pipeline's own errors need not survive that, e.g. StepFailed takes (step, error).)"""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def __reduce__(self):
+        return (StageError, (str(self), self.exit_code))
 
 
 def prepare(pipeline: PipelineConfig) -> dict[str, Any]:
@@ -50,11 +63,13 @@ def _run(pipeline: PipelineConfig, seed: Files, *, until: str | None = None, onl
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         config = dataclasses.replace(pipeline, output=str(folder))
-        result = run(config, options=RunOptions(until_step=until, only_step=only, progress=False))
+        try:
+            result = run(config, options=RunOptions(until_step=until, only_step=only, progress=False))
+        except EdgesepError as error:
+            raise StageError(str(error), error.exit_code) from None
         files = {
             relative: path.read_bytes()
             for path in sorted(folder.rglob("*"))
-            if path.is_file() and (relative := path.relative_to(folder).as_posix()) not in seed
-            and relative not in SUMMARIES
+            if path.is_file() and (relative := path.relative_to(folder).as_posix()) not in seed and relative not in SUMMARIES
         }
     return {"files": files, "rows": list(result.rows), "seconds": time.perf_counter() - started}

@@ -56,20 +56,37 @@ class RayNodes:
         return env
 
     def start(self, name: str, *, devices: list[str], head: bool = False) -> None:
-        ports = ["--node-manager-port", "--object-manager-port", "--metrics-export-port", "--runtime-env-agent-port",
-                 "--dashboard-agent-grpc-port", "--dashboard-agent-listen-port"]
-        argv = [RAY, "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-                f"--object-store-memory={OBJECT_STORE_BYTES}", f"--temp-dir={self.temp / name}",
-                f"--resources={json.dumps({f'device:{d}': 1 for d in devices})}"]
+        ports = [
+            "--node-manager-port",
+            "--object-manager-port",
+            "--metrics-export-port",
+            "--runtime-env-agent-port",
+            "--dashboard-agent-grpc-port",
+            "--dashboard-agent-listen-port",
+        ]
+        argv = [
+            RAY,
+            "start",
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=1",
+            f"--object-store-memory={OBJECT_STORE_BYTES}",
+            f"--temp-dir={self.temp / name}",
+            f"--resources={json.dumps({f'device:{d}': 1 for d in devices})}",
+        ]
         argv += [f"{option}={free_port()}" for option in ports]
         if head:
-            argv += ["--head", f"--port={self.port}", "--include-dashboard=false",
-                     f"--dashboard-port={free_port()}", f"--ray-client-server-port={free_port()}"]
+            argv += [
+                "--head",
+                f"--port={self.port}",
+                "--include-dashboard=false",
+                f"--dashboard-port={free_port()}",
+                f"--ray-client-server-port={free_port()}",
+            ]
         else:
             argv += [f"--address={self.address}"]
         log = open(self.temp / f"{name}.log", "w")  # noqa: SIM115 - the node outlives this call
-        self.nodes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env(),
-                                            start_new_session=True)
+        self.nodes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_S
         while "Ray runtime started" not in (self.temp / f"{name}.log").read_text():
             if self.nodes[name].poll() is not None or time.monotonic() > deadline:
@@ -78,12 +95,14 @@ class RayNodes:
 
     def wait_for_devices(self, devices: list[str]) -> None:
         """Until the cluster offers every device (a started node registers with the head within seconds)."""
-        code = ("import ray, sys, time\n"
-                f"ray.init(address={self.address!r}, log_to_driver=False, logging_level='ERROR')\n"
-                "deadline = time.monotonic() + 60\n"
-                f"while not all(ray.cluster_resources().get('device:' + d) for d in {devices!r}):\n"
-                "    if time.monotonic() > deadline: sys.exit('devices not offered: %s' % ray.cluster_resources())\n"
-                "    time.sleep(0.5)\n")
+        code = (
+            "import ray, sys, time\n"
+            f"ray.init(address={self.address!r}, log_to_driver=False, logging_level='ERROR')\n"
+            "deadline = time.monotonic() + 60\n"
+            f"while not all(ray.cluster_resources().get('device:' + d) for d in {devices!r}):\n"
+            "    if time.monotonic() > deadline: sys.exit('devices not offered: %s' % ray.cluster_resources())\n"
+            "    time.sleep(0.5)\n"
+        )
         subprocess.run([sys.executable, "-c", code], check=True, env=self.env(), timeout=120)
 
     def kill(self, name: str) -> None:

@@ -17,10 +17,10 @@ import pytest
 # torch's optimizers import torch._dynamo, which imports triton; triton's C extension segfaults when it is
 # first imported after TensorFlow. Import it at collection, before TF.
 import torch._dynamo  # noqa: F401,E402
-
-from edgesep.cli.main import main
 from farm_sweeps import write_sweep
 from ray_nodes import RayNodes
+
+from edgesep.cli.main import main
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -41,8 +41,9 @@ def cluster(arm64_rootfs):
 
 def farm_json(cluster: RayNodes, *argv: str) -> tuple[int, dict]:
     """`edgesep farm ... --json` as a user runs it: a new process, the cluster's driver (its token in the env)."""
-    done = subprocess.run([sys.executable, "-m", "edgesep", "-q", "farm", *argv, "--json"], capture_output=True,
-                          text=True, env=cluster.env(), timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "edgesep", "-q", "farm", *argv, "--json"], capture_output=True, text=True, env=cluster.env(), timeout=900
+    )
     return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {"err": done.stderr[-3000:]}
 
 
@@ -70,7 +71,9 @@ def test_two_node_sweep_equals_edgesep_run_cell_by_cell(cluster, tmp_path, capsy
         config.write_text(
             f'output = "run-{recipe}"\n[model]\nfactory = "default"\ninput_shape = [1, 1, 16, 16]\n'
             f'[calibration]\nsamples = 100\n[quantize]\nmodes = ["int8"]\n{extra}'
-            "[validate]\nsamples = 60\nruns = 5\nwarmup = 1\n", encoding="utf-8")
+            "[validate]\nsamples = 60\nruns = 5\nwarmup = 1\n",
+            encoding="utf-8",
+        )
         for device in DEVICES:
             assert main(["-q", "run", str(config), "--device", device, "--json"]) == 0
             run_rows = {row["variant"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
@@ -80,8 +83,9 @@ def test_two_node_sweep_equals_edgesep_run_cell_by_cell(cluster, tmp_path, capsy
                 assert cell["baseline"][key] == run_rows["float32"][key], (recipe, device, key)
             assert 0.99 < cell["row"]["cosine"] < 1.0 and cell["row"]["samples"] == 60
         # the sweep's int8 model is the very model `edgesep run` makes (bit-exact)
-        assert sha256(tmp_path / "sweep" / "out" / "digits" / recipe / "model_int8.tflite") == \
-            sha256(tmp_path / f"run-{recipe}" / "model_int8.tflite")
+        assert sha256(tmp_path / "sweep" / "out" / "digits" / recipe / "model_int8.tflite") == sha256(
+            tmp_path / f"run-{recipe}" / "model_int8.tflite"
+        )
 
     # nothing changed: every cell comes from the cache, without starting Ray
     code, again = farm_json(cluster, str(sweep), "--address", "127.0.0.1:9")  # an address nobody listens on
@@ -96,8 +100,11 @@ def test_a_node_killed_mid_sweep_loses_only_its_cells_and_a_rerun_completes_them
     def kill_the_pi_node_after_the_first_local_cell() -> None:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            if state.is_file() and "validate/digits/int8" in state.read_text() and \
-                    any(k.startswith("validate/") and k.endswith("/local") for k in json.loads(state.read_text())["steps"]):
+            if (
+                state.is_file()
+                and "validate/digits/int8" in state.read_text()
+                and any(k.startswith("validate/") and k.endswith("/local") for k in json.loads(state.read_text())["steps"])
+            ):
                 cluster.kill("pi-node")
                 return
             time.sleep(0.2)
@@ -125,3 +132,28 @@ def test_a_node_killed_mid_sweep_loses_only_its_cells_and_a_rerun_completes_them
     assert sorted(key for key, cell in again.items() if cell["status"] == "ok") == sorted(lost)
     assert all(again[key]["status"] == "cached" and again[key]["row"]["cosine"] == cosine for key, cosine in kept.items())
     assert all(0.99 < again[key]["row"]["cosine"] < 1.0 for key in lost)
+
+
+def test_a_stage_that_raises_fails_its_cells_with_the_one_line_reason(tmp_path):
+    """Embedded Ray (no address): a model whose ONNX file is not ONNX fails in its prepare task; each of its cells is
+    `failed` with edgesep's one-line message, not a Ray traceback; nothing is cached, the command exits 1."""
+    (tmp_path / "broken.onnx").write_bytes(b"not an onnx model")
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(
+        'devices = ["local"]\n[[models]]\nname = "broken"\nonnx = "broken.onnx"\n[[recipes]]\nname = "dynamic"\nmode = "dynamic"\n',
+        encoding="utf-8",
+    )
+    env = {**RayNodes().env(), "RAY_AUTH_MODE": "", "RAY_AUTH_TOKEN": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "edgesep", "-q", "farm", str(sweep), "--json", "--num-cpus", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    (cell,) = json.loads(done.stdout)["cells"]
+    assert cell["status"] == "failed" and "broken.onnx" in cell["reason"] and "Traceback" not in cell["reason"], cell
+    assert done.stderr.strip().splitlines()[-1].startswith("edgesep: error: 1 of 1 cells lost or failed")
+    state = tmp_path / "edgesep-farm" / "state.json"  # nothing finished: nothing recorded, a re-run tries again
+    assert not state.exists() or "validate/" not in state.read_text()
