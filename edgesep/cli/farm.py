@@ -25,11 +25,14 @@ def farm_command(
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
 ) -> None:
     """Run a matrix of models x recipes x devices on Ray; only cells whose inputs changed run again."""
-    from edgesep.errors import IncompleteError
+    from edgesep.errors import IncompleteError, InputError
     from edgesep.farm import load_sweep
+    from edgesep.farm.cluster import cluster_address
     from edgesep.farm.driver import FarmOptions, farm
     from edgesep.farm.report import print_table
 
+    if num_cpus is not None and cluster_address(address) is not None:
+        raise InputError("--num-cpus sizes embedded Ray; a cluster's nodes have theirs (ray start --num-cpus)")
     config = load_sweep(sweep)
     if output is not None:
         config = dataclasses.replace(config, output=output.resolve())

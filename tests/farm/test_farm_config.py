@@ -151,3 +151,22 @@ def test_a_fully_cached_sweep_does_not_start_ray(tmp_path):
     assert [cell.status for cell in result.cells] == ["cached", "cached"] and result.nodes == 0
     assert result.cells[0].row == {"cosine": 0.999, "agreement": 100.0}
     assert (sweep.output / "sweep.json").is_file() and "| digits | int8 | local | cached |" in (sweep.output / "report.md").read_text()
+
+
+def test_without_ray_installed_the_farm_says_which_extra_to_install(tmp_path):
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(
+        'devices = ["local"]\n[[models]]\nname = "m"\nfactory = "default"\n[[recipes]]\nname = "r"\nmode = "dynamic"\n', encoding="utf-8"
+    )
+    code = (
+        "import sys\nsys.modules['ray'] = None  # as if the farm extra were not installed\n"
+        f"from edgesep.cli.main import main\nsys.exit(main(['farm', {str(sweep)!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "edgesep: error: edgesep farm needs Ray: pip install 'edgesep[farm]'"
+
+
+def test_num_cpus_is_for_embedded_ray_only(tmp_path, capsys):
+    assert main(["farm", str(EXAMPLE), "--address", "auto", "--num-cpus", "2"]) == 2
+    assert "--num-cpus sizes embedded Ray" in capsys.readouterr().err
