@@ -54,6 +54,15 @@ def sweep_file(folder: Path) -> Path:
     return path
 
 
+def stage_seconds(state: Path) -> dict[str, float]:
+    """Seconds summed per kind of stage (prepare + quantize on CPUs, validate per device) from OUT/state.json."""
+    totals: dict[str, float] = {}
+    for name, entry in json.loads(state.read_text())["steps"].items():
+        kind = "cpu" if not name.startswith("validate/") else name.rsplit("/", 1)[1]
+        totals[kind] = totals.get(kind, 0.0) + (entry["result"].get("seconds") or 0.0)
+    return totals
+
+
 def timed_sweep(nodes: RayNodes, sweep: Path) -> tuple[float, dict]:
     started = time.perf_counter()
     done = subprocess.run(
@@ -90,19 +99,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="farm-scaling-") as tmp:
         sweep = sweep_file(Path(tmp))
         times: dict[str, list[float]] = {"1 worker": [], "2 workers": []}
+        stages: dict[str, dict[str, float]] = {}
         for _ in range(args.repeats):
             for layout in times:
                 seconds, payload = run(layout, sweep)
                 assert payload["counts"]["ok"] == 12, payload["counts"]
                 times[layout].append(seconds)
-                print(f"{layout}: {seconds:.1f} s ({payload['nodes']} node(s))", file=sys.stderr)
+                stages[layout] = stage_seconds(Path(tmp) / "out" / "state.json")
+                print(f"{layout}: {seconds:.1f} s ({payload['nodes']} node(s)); task seconds {stages[layout]}", file=sys.stderr)
     best = {layout: min(values) for layout, values in times.items()}
-    print("| layout | Ray nodes x CPUs | wall time (s), each run | best (s) | ratio |")
-    print("|---|---|---|---|---|")
+    print("| layout | Ray nodes x CPUs | wall time (s), each run | best (s) | ratio | task s (last run): CPU stages / local / Pi |")
+    print("|---|---|---|---|---|---|")
     for layout, values in times.items():
         nodes = "1 x 1" if layout == "1 worker" else "2 x 1"
         ratio = best["1 worker"] / best[layout]
-        print(f"| {layout} | {nodes} | {', '.join(f'{v:.1f}' for v in values)} | {best[layout]:.1f} | {ratio:.2f}x |")
+        busy = stages[layout]
+        print(
+            f"| {layout} | {nodes} | {', '.join(f'{v:.1f}' for v in values)} | {best[layout]:.1f} | {ratio:.2f}x "
+            f"| {busy.get('cpu', 0):.1f} / {busy.get('local', 0):.1f} / {busy.get('pi-emulated-local', 0):.1f} |"
+        )
 
 
 if __name__ == "__main__":

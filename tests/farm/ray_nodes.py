@@ -35,6 +35,8 @@ def free_port() -> int:
 class RayNodes:
     temp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="esray-")))  # short: socket paths
     port: int = field(default_factory=free_port)
+    client_port: int = field(default_factory=free_port)
+    """The head's Ray client server: ``ray://127.0.0.1:<client_port>``."""
     nodes: dict[str, subprocess.Popen] = field(default_factory=dict)
     token: str = field(default_factory=lambda: secrets.token_hex(32))
     """The cluster's own auth token (Ray's token mode): nodes and drivers of this cluster only."""
@@ -81,7 +83,7 @@ class RayNodes:
                 f"--port={self.port}",
                 "--include-dashboard=false",
                 f"--dashboard-port={free_port()}",
-                f"--ray-client-server-port={free_port()}",
+                f"--ray-client-server-port={self.client_port}",
             ]
         else:
             argv += [f"--address={self.address}"]
