@@ -104,7 +104,7 @@ def farm(sweep: SweepConfig, *, options: FarmOptions = FarmOptions()) -> FarmRes
     plan = make_plan(sweep)
     sweep.output.mkdir(parents=True, exist_ok=True)
     cache = StepCache.open(sweep.output)
-    fresh = {name for name, stage in plan.stages.items() if not options.force and _is_fresh(cache, stage)}
+    fresh = set() if options.force else fresh_stages(plan, cache)
     results = {cell.stage.name: _cached(cell, cache) for cell in plan.cells if cell.stage.name in fresh}
     todo = [cell for cell in plan.cells if cell.stage.name not in fresh]
     address, nodes = None, 0
@@ -125,6 +125,16 @@ def farm(sweep: SweepConfig, *, options: FarmOptions = FarmOptions()) -> FarmRes
     )
     write_reports(result)
     return result
+
+
+def fresh_stages(plan: Plan, cache: StepCache) -> set[str]:
+    """The stages whose key matches the recorded one, whose files still have their recorded digests, and whose
+    upstream stages are fresh too (a re-done quantize re-does its cells)."""
+    fresh: set[str] = set()
+    for name, stage in plan.stages.items():  # upstream first
+        if (stage.upstream is None or stage.upstream in fresh) and _is_fresh(cache, stage):
+            fresh.add(name)
+    return fresh
 
 
 def _is_fresh(cache: StepCache, stage: Stage) -> bool:

@@ -3,7 +3,6 @@ and bad sweep files rejected in one line with exit 2 before any work."""
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -134,23 +133,44 @@ def test_the_single_machine_commands_never_import_ray(tmp_path):
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_a_fully_cached_sweep_does_not_start_ray(tmp_path):
-    """No stage to run: the table comes from state.json, no cluster is contacted (the address is never used)."""
-    from edgesep.farm.driver import FarmOptions, farm
+def record_every_stage(sweep) -> None:
+    """Record each stage of the plan as done, with one small artifact file each (what a finished sweep leaves)."""
     from edgesep.fileio import write_json
     from edgesep.pipeline.cache import StepCache
 
-    sweep = sweep_from_dict(raw_sweep(devices=["local"]), base_dir=tmp_path)
-    plan = make_plan(sweep)
     cache = StepCache.open(sweep.output)
-    for name, stage in plan.stages.items():
+    for name, stage in make_plan(sweep).stages.items():
         artifact = write_json(stage.folder / f"{name.replace('/', '_')}.json", {"stage": name})
         row = {"cosine": 0.999, "agreement": 100.0} if stage.kind == "validate" else None
         cache.record(name, stage.key, [artifact], result={"files": [artifact.name], "row": row})
-    result = farm(dataclasses.replace(sweep), options=FarmOptions(address="ray://127.0.0.1:9", progress=False))
+
+
+def test_a_fully_cached_sweep_does_not_start_ray(tmp_path):
+    """No stage to run: the table comes from state.json, no cluster is contacted (the address is never used)."""
+    from edgesep.farm.driver import FarmOptions, farm
+
+    sweep = sweep_from_dict(raw_sweep(devices=["local"]), base_dir=tmp_path)
+    record_every_stage(sweep)
+    result = farm(sweep, options=FarmOptions(address="ray://127.0.0.1:9", progress=False))
     assert [cell.status for cell in result.cells] == ["cached", "cached"] and result.nodes == 0
     assert result.cells[0].row == {"cosine": 0.999, "agreement": 100.0}
     assert (sweep.output / "sweep.json").is_file() and "| digits | int8 | local | cached |" in (sweep.output / "report.md").read_text()
+
+
+def test_a_damaged_artifact_reruns_its_stage_and_the_stages_built_on_it(tmp_path):
+    from edgesep.farm.driver import fresh_stages
+    from edgesep.pipeline.cache import StepCache
+
+    sweep = sweep_from_dict(raw_sweep(), base_dir=tmp_path)
+    record_every_stage(sweep)
+    plan = make_plan(sweep)
+    assert fresh_stages(plan, StepCache.open(sweep.output)) == set(plan.stages)
+    artifact = plan.stages["quantize/digits/int8"].folder / "quantize_digits_int8.json"
+    artifact.write_text("edited")
+    stale = set(plan.stages) - fresh_stages(plan, StepCache.open(sweep.output))
+    assert stale == {"quantize/digits/int8", "validate/digits/int8/local", "validate/digits/int8/pi-emulated-local"}
+    artifact.unlink()
+    assert set(plan.stages) - fresh_stages(plan, StepCache.open(sweep.output)) == stale
 
 
 def test_without_ray_installed_the_farm_says_which_extra_to_install(tmp_path):
