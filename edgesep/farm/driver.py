@@ -221,7 +221,7 @@ class _Run:
                     for name in self.devices_gone(ray, by_stage):
                         results[name] = _lost(
                             by_stage[name],
-                            f"{device_resource(by_stage[name].device)} left the cluster (its node died or was stopped) before the cell ran",
+                            f"{device_resource(by_stage[name].device)} left the cluster (its node died or was stopped)",
                         )
                         advance(1)
         return results

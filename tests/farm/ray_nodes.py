@@ -107,6 +107,26 @@ class RayNodes:
         )
         subprocess.run([sys.executable, "-c", code], check=True, env=self.env(), timeout=120)
 
+    def command_lines(self, name: str) -> list[str]:
+        """The command lines of every process under node ``name``'s `ray start` (raylet, workers, their children)."""
+        parents: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        root, lines = self.nodes[name].pid, []
+        for pid in parents:
+            ancestor = parents[pid]
+            while ancestor not in (root, 0, 1) and ancestor in parents:
+                ancestor = parents[ancestor]
+            if ancestor == root:
+                try:
+                    lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                except OSError:
+                    continue
+        return lines
+
     def kill(self, name: str) -> None:
         """The node dies: SIGKILL to its whole process group (raylet, agents; its workers exit with the raylet)."""
         process = self.nodes.pop(name)
