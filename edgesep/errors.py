@@ -67,3 +67,9 @@ class ThresholdError(EdgesepError):
     """A user-given quality gate (e.g. --fail-if-drop) was missed."""
 
     exit_code = 1
+
+
+class IncompleteError(EdgesepError):
+    """Part of a sweep was lost or failed; the finished part is kept and a re-run does only the rest."""
+
+    exit_code = 1

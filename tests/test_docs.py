@@ -11,7 +11,7 @@ from edgesep.cli.main import main
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = {"export": "export.md", "convert": "convert.md", "quantize": "quantize.md", "validate": "validate.md",
-         "bench": "validate.md", "run": "run.md"}
+         "bench": "validate.md", "run": "run.md", "farm": "farm.md"}
 
 
 @pytest.mark.parametrize("command", sorted(PAGES))

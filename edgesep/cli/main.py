@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "prune",
     "distill",
     "device",
+    "farm",
 )
 
 

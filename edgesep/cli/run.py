@@ -28,6 +28,7 @@ def run_command(
     output: Path = typer.Option(None, "-o", "--output", help="Output folder (overrides the config's)."),
     from_step: str = typer.Option(None, "--from", help="Start at this step: prune, distill, export, convert, quantize, validate."),
     only_step: str = typer.Option(None, "--only", help="Run only this step."),
+    until_step: str = typer.Option(None, "--until", help="Stop after this step (e.g. convert)."),
     device: list[str] = typer.Option(None, "--device", help="Device(s) to validate on (overrides the config)."),
     fail_if_drop: float = typer.Option(None, "--fail-if-drop", help="Exit 1 if int8 accuracy drops more (points)."),
     force: bool = typer.Option(False, "--force", help="Re-run steps even when their inputs did not change."),
@@ -47,7 +48,7 @@ def run_command(
         )
     result = run(
         pipeline,
-        options=RunOptions(from_step=from_step, only_step=only_step, force=force, progress=progress_enabled()),
+        options=RunOptions(from_step=from_step, only_step=only_step, until_step=until_step, force=force, progress=progress_enabled()),
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))

@@ -22,6 +22,8 @@ DEFAULT_FACTORY = "edgesep.models.default:load_default_model"
 class RunOptions:
     from_step: str | None = None
     only_step: str | None = None
+    until_step: str | None = None
+    """Stop after this step (e.g. "convert": the float model without quantizing or validating)."""
     force: bool = False
     """Re-run every selected step even when its cache key matches."""
     progress: bool = True
@@ -68,7 +70,7 @@ def run(config: PipelineConfig | str | Path | None = None, *, options: RunOption
         config = DEFAULT_CONFIG
     elif not isinstance(config, PipelineConfig):
         config = load_config(config)
-    for name, value in (("--from", options.from_step), ("--only", options.only_step)):
+    for name, value in (("--from", options.from_step), ("--only", options.only_step), ("--until", options.until_step)):
         if value is not None and value not in STEPS:
             raise ConfigError(f"{name} {value!r} is not a step; expected one of {', '.join(STEPS)}")
     preflight(config)
@@ -116,6 +118,11 @@ class _Pipeline:
             return STEPS.index(step) >= STEPS.index(self.options.from_step)
         return True
 
+    def stops_before(self, step: str) -> bool:
+        """--until names an earlier step: ``step`` and the ones after it are not run (nor required)."""
+        until = self.options.until_step
+        return until is not None and STEPS.index(step) > STEPS.index(until)
+
     def _step(self, name: str, kind: str, settings: Any, inputs: list[Path], artifacts: list[Path],
               action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         from edgesep import __version__
@@ -146,9 +153,17 @@ class _Pipeline:
     # -- the steps ------------------------------------------------------------------------------
     def run(self) -> PipelineResult:
         shrunk = self.shrink()
+        if self.stops_before("export"):
+            return self.finish([])
         onnx_path = self.export(shrunk)
+        if self.stops_before("convert"):
+            return self.finish([])
         float_path = self.convert(onnx_path)
+        if self.stops_before("quantize"):
+            return self.finish([])
         quantized = {mode: self.quantize(onnx_path, mode, shrunk=shrunk) for mode in self.config.quantize.modes}
+        if self.stops_before("validate"):
+            return self.finish([])
         rows = []
         for device in self.config.devices:
             rows.extend(self.validate(device, float_path, quantized))

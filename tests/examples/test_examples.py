@@ -1,10 +1,14 @@
 """Every pipeline in examples/ runs end to end (#18): a new user's first commands. Each is copied to a temporary
-folder (outputs land beside the config) and run with `edgesep run`; the summary must hold real rows."""
+folder (outputs land beside the config) and run with `edgesep run` (a `sweep_*.toml` with `edgesep farm`); the
+summary must hold real rows."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,8 @@ from edgesep.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CONFIGS = sorted(EXAMPLES.glob("*.toml"))
+SWEEPS = [c for c in CONFIGS if c.name.startswith("sweep_")]  # `edgesep farm` sweeps, not `edgesep run` pipelines
+PIPELINES = [c for c in CONFIGS if c not in SWEEPS]
 # examples written for hardware a CI machine does not have run here on this machine instead (--device local);
 # the ssh and adb device paths themselves are covered by tests/devices
 NEEDS_HARDWARE = {"raspberry_pi.toml": "local", "android.toml": "local"}
@@ -31,7 +37,7 @@ def test_every_example_starts_by_saying_what_it_shows():
         assert first.startswith("# ") and len(first) > 20, config.name
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+@pytest.mark.parametrize("config", PIPELINES, ids=[c.stem for c in PIPELINES])
 def test_example_runs_end_to_end(config: Path, tmp_path, capsys):
     folder = tmp_path / "examples"
     shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("out-*", "__pycache__"))
@@ -67,3 +73,34 @@ def test_validate_on_an_unlabeled_image_folder(tmp_path, capsys):
                  "--data", str(tmp_path / "images"), "--runs", "2"]) == 0  # fmt: skip
     table = capsys.readouterr().out
     assert " - " in table or "│          - │" in table
+
+
+@pytest.mark.parametrize("config", SWEEPS, ids=[c.stem for c in SWEEPS])
+def test_sweep_example_runs_on_embedded_ray(config: Path, tmp_path):
+    """`edgesep farm sweep_*.toml` with no cluster: Ray starts in the process, this machine offers every device
+    (the emulated Pi included); every cell is measured, then a re-run takes them all from the cache."""
+    pytest.importorskip("ray")
+    from edgesep.devices.emulated import QEMU, build_arm64_rootfs, default_rootfs_dir
+
+    if shutil.which(QEMU) is None:
+        pytest.skip(f"{QEMU} is not installed: the sweep example runs on pi-emulated-local")
+    build_arm64_rootfs(default_rootfs_dir())  # cached after the device tests
+    folder = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("out-*", "__pycache__"))
+    repo = str(Path(__file__).resolve().parents[2])  # Ray's workers import this checkout's edgesep
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p),
+           "RAY_ADDRESS": ""}
+    argv = [sys.executable, "-m", "edgesep", "-q", "farm", str(folder / config.name), "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    payload = json.loads(done.stdout)
+    cells = payload["cells"]
+    assert payload["cluster"] == "embedded" and payload["counts"]["ok"] == len(cells) >= 4, payload["counts"]
+    for cell in cells:
+        row = cell["row"]
+        assert row["samples"] > 0 and row["p50_ms"] > 0 and row["size_kb"] > 0
+        assert row["cosine"] > (0.9999 if cell["recipe"] in ("float16", "dynamic") else 0.99), cell
+        assert row["emulated"] == (cell["device"] == "pi-emulated-local")
+    again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout)["counts"]["cached"] == len(cells)

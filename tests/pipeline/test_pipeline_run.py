@@ -70,6 +70,20 @@ def test_fail_if_drop_gate_and_only_step(digits_run, capsys):
     assert main(["-q", "run", str(config), "--only", "nonsense"]) == 2
 
 
+def test_until_stops_after_a_step(digits_run, capsys):
+    """--until convert: export and convert (cached here), no quantize or validate step and no rows (edgesep farm's
+    prepare stage); --until quantize: no validate."""
+    _, config, _ = digits_run
+    assert main(["-q", "run", str(config), "--until", "convert", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in payload["steps"]] == ["export", "convert"] and payload["rows"] == []
+    assert main(["-q", "run", str(config), "--until", "quantize", "--json"]) == 0
+    names = [s["name"] for s in json.loads(capsys.readouterr().out)["steps"]]
+    assert names == ["export", "convert", "quantize-float16", "quantize-dynamic", "quantize-int8"]
+    assert main(["-q", "run", str(config), "--until", "nonsense"]) == 2
+    assert "--until 'nonsense' is not a step" in capsys.readouterr().err
+
+
 def test_failing_step_keeps_earlier_artifacts(tmp_path, capsys):
     bad_data = tmp_path / "calib.npy"
     bad_data.write_bytes(b"not an array")
