@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesep.devices.emulated import QEMU, build_arm64_rootfs, default_rootfs_dir, find_tool, is_ready
+from edgesep.devices.emulated import QEMU, build_arm64_rootfs, default_rootfs_dir, require_tools
 from edgesep.devices.phone_emulator import background
 from edgesep.devices.setups import OnStep, SetupStatus
-from edgesep.errors import DeviceError
 
 NAME = "android-emulated"
 TOOLS = {"adb": "adb", QEMU: "qemu-user-static"}
-BUILD_TOOLS = {"debootstrap": "debootstrap", "dpkg-deb": "dpkg"}  # only while the rootfs is not built
 
 
 def start(state_dir: Path, *, on_step: OnStep | None = None) -> SetupStatus:
@@ -55,12 +53,4 @@ def stop(state_dir: Path) -> SetupStatus:
 
 def check_tools(rootfs: Path) -> None:
     """One line naming every missing tool and the apt packages that bring them."""
-    needed = dict(TOOLS) if is_ready(rootfs) else {**TOOLS, **BUILD_TOOLS}
-    missing = {tool: package for tool, package in needed.items() if find_tool(tool) is None}
-    if missing:
-        packages = " ".join(dict.fromkeys(missing.values()))
-        raise DeviceError(
-            f"{', '.join(missing)} not found (the emulated phone needs {', '.join(needed)}): install with "
-            f"`apt-get install {packages}` (bash scripts/install.sh does it as root), then run "
-            f"`edgesep device setup {NAME}` again"
-        )
+    require_tools(TOOLS, rootfs, device=NAME)

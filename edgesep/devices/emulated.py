@@ -175,6 +175,23 @@ def find_tool(name: str) -> str | None:
     return None
 
 
+ROOTFS_BUILD_TOOLS = {"debootstrap": "debootstrap", "dpkg-deb": "dpkg"}  # tool -> Debian package, only while unbuilt
+
+
+def require_tools(tools: dict[str, str], rootfs: Path, *, device: str) -> None:
+    """One line naming every missing tool (``{tool: Debian package}``, plus the rootfs build tools while the
+    rootfs is not built) and the ``apt-get install`` that brings them, for ``edgesep device setup DEVICE``."""
+    needed = dict(tools) if is_ready(rootfs) else {**tools, **ROOTFS_BUILD_TOOLS}
+    missing = {tool: package for tool, package in needed.items() if find_tool(tool) is None}
+    if missing:
+        packages = " ".join(dict.fromkeys(missing.values()))
+        raise DeviceError(
+            f"{', '.join(missing)} not found ({device} needs {', '.join(needed)}): install with "
+            f"`apt-get install {packages}` (bash scripts/install.sh does it as root), then run "
+            f"`edgesep device setup {device}` again"
+        )
+
+
 def _no_progress(description: str, done: int, total: int | None) -> None:
     pass
 

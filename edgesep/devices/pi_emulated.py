@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.devices.base import run_process
-from edgesep.devices.emulated import QEMU, build_arm64_rootfs, default_rootfs_dir, find_tool, is_ready, python_command
+from edgesep.devices.emulated import QEMU, build_arm64_rootfs, default_rootfs_dir, find_tool, python_command, require_tools
 from edgesep.devices.setups import OnStep, SetupStatus
 from edgesep.errors import DeviceError
 from edgesep.fileio import write_json
@@ -36,7 +36,6 @@ from edgesep.fileio import write_json
 NAME = "pi-emulated"
 HOST = "127.0.0.1"
 TOOLS = {QEMU: "qemu-user-static", "sshd": "openssh-server", "ssh-keygen": "openssh-client", "ssh": "openssh-client"}
-BUILD_TOOLS = {"debootstrap": "debootstrap", "dpkg-deb": "dpkg"}  # only while the rootfs is not built
 STATE_FILE = "state.json"
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
@@ -105,15 +104,7 @@ def stop(state_dir: Path) -> SetupStatus:
 
 def check_tools(rootfs: Path) -> None:
     """One line naming every missing tool and the apt packages that bring them."""
-    needed = dict(TOOLS) if is_ready(rootfs) else {**TOOLS, **BUILD_TOOLS}
-    missing = {tool: package for tool, package in needed.items() if find_tool(tool) is None}
-    if missing:
-        packages = " ".join(dict.fromkeys(missing.values()))
-        raise DeviceError(
-            f"{', '.join(missing)} not found (the emulated Pi needs {', '.join(needed)}): install with "
-            f"`apt-get install {packages}` (bash scripts/install.sh does it as root), then run "
-            f"`edgesep device setup {NAME}` again"
-        )
+    require_tools(TOOLS, rootfs, device=NAME)
 
 
 def sshd_config_text(state_dir: Path, *, port: int, user: str) -> str:

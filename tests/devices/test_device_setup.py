@@ -82,6 +82,10 @@ def test_a_missing_tool_is_one_line_with_the_fix(own_cache, tmp_path, monkeypatc
     assert err.count("\n") == 1 and err.startswith(f"edgesep: error: {QEMU}")
     assert "`apt-get install qemu-user-static" in err and "`edgesep device setup pi-emulated` again" in err
     assert not (own_cache / "devices").exists()  # nothing was started
+    assert main(["device", "setup", "android-emulated"]) == 2  # the emulated phone: the same one line
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"edgesep: error: adb, {QEMU} not found")
+    assert "`apt-get install adb qemu-user-static" in err and "`edgesep device setup android-emulated` again" in err
 
 
 def test_the_generated_sshd_config_is_valid_and_loopback_only(tmp_path):
