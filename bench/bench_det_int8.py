@@ -38,10 +38,23 @@ def normalized(pixels: np.ndarray) -> np.ndarray:
     return ((pixels - mean) / std).astype(np.float32)
 
 
-def evaluate(model: Path, onnx_path: Path, images: np.ndarray) -> tuple[float, float, float, float]:
-    """(IoU@0.3 mean over the images where float detects text (the protocol's figure), pooled IoU@0.3 over the same
-    images (sum of intersections / sum of unions: big text regions weigh more than a few stray pixels), cosine mean
-    over the same, p50 ms)."""
+def _scores(references: list[np.ndarray], outputs: list[np.ndarray]) -> tuple[float, float, float, float]:
+    """(IoU@0.3 mean over the images where float detects text: the protocol's figure; the same IoU pooled (sum of
+    intersections / sum of unions: big text regions weigh more than a few stray pixels); text-box F1 as DB
+    post-processing finds boxes (score >= 0.6, IoU >= 0.5 matches) over the images where either side has a box;
+    cosine mean over the images where float detects text)."""
+    from edgesep.quantize.map_metrics import box_agreement, map_iou
+
+    ref, got = np.stack(references), np.stack(outputs)
+    flat_ref, flat_got = ref.reshape(len(ref), -1), got.reshape(len(got), -1)
+    detected = (flat_ref > 0.3).any(axis=1)
+    cosines = [float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)) for a, b in zip(flat_ref[detected], flat_got[detected])]
+    return (map_iou(ref, got, threshold=0.3), map_iou(ref, got, threshold=0.3, pooled=True),
+            box_agreement(ref, got), float(np.mean(cosines)))  # fmt: skip
+
+
+def evaluate(model: Path, onnx_path: Path, images: np.ndarray) -> tuple[float, float, float, float, float]:
+    """(_scores of the .tflite against the float ONNX model..., p50 ms at 1 thread)."""
     import onnxruntime as ort
     from ai_edge_litert.interpreter import Interpreter
 
@@ -49,47 +62,35 @@ def evaluate(model: Path, onnx_path: Path, images: np.ndarray) -> tuple[float, f
     interpreter = Interpreter(model_path=str(model), num_threads=1)
     interpreter.allocate_tensors()
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    ious, cosines, inter, union = [], [], 0, 0
+    references, outputs = [], []
     for image in images:
-        reference = session.run(None, {"x": image[None]})[0].ravel()
+        references.append(session.run(None, {"x": image[None]})[0][0, 0])
         interpreter.set_tensor(source["index"], image[None].transpose(0, 2, 3, 1).copy())
         interpreter.invoke()
-        got = interpreter.get_tensor(target["index"]).astype(np.float32).ravel()
-        if not (reference > 0.3).any():
-            continue  # nothing to detect: cosine of two near-zero maps says nothing
-        p, q = got > 0.3, reference > 0.3
-        ious.append(float((p & q).sum() / (p | q).sum()))
-        inter, union = inter + int((p & q).sum()), union + int((p | q).sum())
-        cosines.append(float(got @ reference / (np.linalg.norm(got) * np.linalg.norm(reference) + 1e-12)))
+        outputs.append(interpreter.get_tensor(target["index"]).astype(np.float32).reshape(references[-1].shape))
     times = []
     for _ in range(10):
         start = time.perf_counter()
         interpreter.invoke()
         times.append((time.perf_counter() - start) * 1e3)
-    return float(np.mean(ious)), inter / union, float(np.mean(cosines)), float(np.median(times))
+    return (*_scores(references, outputs), float(np.median(times)))
 
 
-def noise_floor(onnx_path: Path, images: np.ndarray, int8_model: Path) -> tuple[float, float]:
+def noise_floor(onnx_path: Path, images: np.ndarray, int8_model: Path) -> tuple[float, float, float, float]:
     """The float ONNX model against itself with its input rounded to the int8 model's input grid (what the first
-    QUANTIZE of any int8 model does): (mean IoU@0.3, pooled IoU@0.3) over the images where float detects text."""
+    QUANTIZE of any int8 model does): _scores."""
     import onnxruntime as ort
     from ai_edge_litert.interpreter import Interpreter
 
-    scale, zero_point = Interpreter(model_path=str(int8_model)).get_tensor_details()[0]["quantization"]
-    scale, zero_point = next((d["quantization"] for d in Interpreter(model_path=str(int8_model)).get_tensor_details()
-                              if d["quantization"][0] and d["name"] == "tfl.quantize"), (scale, zero_point))  # fmt: skip
+    scale, zero_point = next(d["quantization"] for d in Interpreter(model_path=str(int8_model)).get_tensor_details()
+                             if d["quantization"][0] and d["name"] == "tfl.quantize")  # fmt: skip
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    ious, inter, union = [], 0, 0
+    references, outputs = [], []
     for image in images:
-        reference = session.run(None, {"x": image[None]})[0].ravel()
-        if not (reference > 0.3).any():
-            continue
+        references.append(session.run(None, {"x": image[None]})[0][0, 0])
         rounded = ((np.clip(np.round(image / scale) + zero_point, -128, 127) - zero_point) * scale).astype(np.float32)
-        got = session.run(None, {"x": rounded[None]})[0].ravel()
-        p, q = got > 0.3, reference > 0.3
-        ious.append(float((p & q).sum() / (p | q).sum()))
-        inter, union = inter + int((p & q).sum()), union + int((p | q).sum())
-    return float(np.mean(ious)), inter / union
+        outputs.append(session.run(None, {"x": rounded[None]})[0][0, 0])
+    return _scores(references, outputs)
 
 
 def main() -> None:
@@ -113,15 +114,15 @@ def main() -> None:
         rows.append((f"int8 percentile + fallback {args.fallback} (iou@0.3, 50 held-out calibration crops)",
                      quantize(onnx_path, WORK / "fallback.tflite", recipe=recipe, calibration=str(calibration), input_shape=SHAPE,
                               holdout=50, auto_fallback=args.fallback, metric="iou@0.3", force=True).path))  # fmt: skip
-    print("| model / recipe | IoU@0.3 (protocol: mean) | IoU@0.3 pooled | cosine | p50 ms | XNNPACK partitions |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| model / recipe | IoU@0.3 (protocol: mean) | IoU@0.3 pooled | text boxes F1 | cosine | p50 ms | XNNPACK partitions |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, path in rows:
-        iou, pooled, cosine, p50 = evaluate(path, onnx_path, images)
-        print(f"| {name} | {iou:.2f} | {pooled:.2f} | {cosine:.2f} | {p50:.1f} | {delegation(path).partitions} |", flush=True)
+        iou, pooled, boxes, cosine, p50 = evaluate(path, onnx_path, images)
+        print(f"| {name} | {iou:.2f} | {pooled:.2f} | {boxes:.2f} | {cosine:.2f} | {p50:.1f} | {delegation(path).partitions} |", flush=True)
     if len(rows) > 1:
-        mean_iou, pooled = noise_floor(onnx_path, images, rows[1][1])
-        print(f"| float32 ONNX, its input rounded to the int8 input grid (noise floor) | {mean_iou:.2f} | {pooled:.2f} | - | - | - |")
-
+        iou, pooled, boxes, cosine = noise_floor(onnx_path, images, rows[1][1])
+        print(f"| float32 ONNX, its input rounded to the int8 input grid (noise floor) | {iou:.2f} | {pooled:.2f} | {boxes:.2f} "
+              f"| {cosine:.2f} | - | - |")
 
 if __name__ == "__main__":
     main()

@@ -46,7 +46,8 @@ def quantize_command(
         0, "--auto-fallback", help="Keep in float the N layers whose int8 harms the output most (by --metric)."
     ),
     metric: str = typer.Option(
-        "cosine", "--metric", help="The output metric --auto-fallback ranks layers by: cosine, top1 or iou@T (maps)."
+        "cosine", "--metric",
+        help="The output metric --auto-fallback ranks layers by: cosine, top1, iou@T / piou@T (maps: mean / pooled), boxes@T.",
     ),
     preprocessing: Path = typer.Option(None, "--preprocessing", help="JSON PreprocessingSpec for an image folder."),
     recipe_file: Path = typer.Option(None, "--recipe", help="JSON QuantRecipe to start from (options override it)."),

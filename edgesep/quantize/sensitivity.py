@@ -17,10 +17,11 @@ import numpy as np
 
 from edgesep.errors import ConfigError
 from edgesep.quantize.agreement import ModelRun
+from edgesep.quantize.map_metrics import box_agreement, map_iou
 
 MOVERS = frozenset({"PAD", "RESHAPE", "TRANSPOSE", "CONCATENATION", "SQUEEZE", "QUANTIZE", "DEQUANTIZE",
                     "STRIDED_SLICE", "SPLIT", "SLICE"})  # fmt: skip
-METRICS = ("cosine", "top1", "iou@T")
+METRICS = ("cosine", "top1", "iou@T", "piou@T", "boxes@T")
 
 
 @dataclass(frozen=True)
@@ -38,18 +39,24 @@ class LayerSensitivity:
 
 def task_metric(name: str) -> Callable[[ModelRun, ModelRun], float]:
     """``cosine`` (mean per-sample cosine of the first output), ``top1`` (agreement of argmax over the last
-    axis) or ``iou@T`` (IoU of the first output thresholded at T, over samples where the float map has any
-    pixel above T: a text/segmentation map)."""
+    axis), ``iou@T`` (IoU of the first output thresholded at T, averaged over samples where the float map has
+    any pixel above T: a text/segmentation map), ``piou@T`` (the same IoU pooled over those samples) or
+    ``boxes@T`` (F1 of the text boxes found as DB post-processing does, at pixel threshold T:
+    :mod:`edgesep.quantize.map_metrics`)."""
     if name == "cosine":
         return _mean_cosine
     if name == "top1":
         return _top1
-    if name.startswith("iou@"):
-        try:
-            threshold = float(name[4:])
-        except ValueError:
-            raise ConfigError(f"metric {name!r}: write iou@THRESHOLD, e.g. iou@0.3") from None
-        return lambda reference, candidate: _iou(reference, candidate, threshold)
+    for prefix in ("iou@", "piou@", "boxes@"):
+        if name.startswith(prefix):
+            try:
+                threshold = float(name[len(prefix):])
+            except ValueError:
+                raise ConfigError(f"metric {name!r}: write {prefix}THRESHOLD, e.g. {prefix}0.3") from None
+            if prefix == "boxes@":
+                return lambda reference, candidate: box_agreement(_first(reference), _first(candidate), threshold=threshold)
+            pooled = prefix == "piou@"
+            return lambda reference, candidate: map_iou(_first(reference), _first(candidate), threshold=threshold, pooled=pooled)
     raise ConfigError(f"unknown metric {name!r}; use one of {', '.join(METRICS)}")
 
 
@@ -122,10 +129,3 @@ def _mean_cosine(reference: ModelRun, candidate: ModelRun) -> float:
 
 def _top1(reference: ModelRun, candidate: ModelRun) -> float:
     return float(np.mean(_first(reference).argmax(axis=-1) == _first(candidate).argmax(axis=-1)))
-
-
-def _iou(reference: ModelRun, candidate: ModelRun, threshold: float) -> float:
-    ref = _first(reference).reshape(len(reference.outputs[0]), -1) > threshold
-    cand = _first(candidate).reshape(len(candidate.outputs[0]), -1) > threshold
-    scores = [float((r & c).sum() / (r | c).sum()) for r, c in zip(ref, cand) if r.any()]
-    return float(np.mean(scores)) if scores else 1.0

@@ -67,6 +67,9 @@ def test_the_broken_layer_pair_is_found_by_the_output_and_kept_float(broken):
         ("top1", [[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [1.0, 0.0]], 0.5),
         ("iou@0.5", [[0.9, 0.9, 0.1, 0.1]], [[0.9, 0.1, 0.9, 0.1]], 1 / 3),
         ("iou@0.5", [[0.1, 0.1]], [[0.9, 0.9]], 1.0),  # nothing to find in the float map: skipped
+        # mean: (1/1 + 1/3) / 2; pooled: (1 + 1) / (1 + 3)
+        ("iou@0.5", [[0.9, 0.1, 0.1, 0.1], [0.9, 0.9, 0.1, 0.1]], [[0.9, 0.1, 0.1, 0.1], [0.9, 0.1, 0.9, 0.1]], 2 / 3),
+        ("piou@0.5", [[0.9, 0.1, 0.1, 0.1], [0.9, 0.9, 0.1, 0.1]], [[0.9, 0.1, 0.1, 0.1], [0.9, 0.1, 0.9, 0.1]], 0.5),
     ],
 )
 def test_task_metrics(name, reference, candidate, expected):
@@ -83,3 +86,35 @@ def test_unknown_metric_is_a_config_error():
         task_metric("auc")
     with pytest.raises(ConfigError, match="iou@THRESHOLD"):
         task_metric("iou@x")
+
+
+def _page(boxes, *, size=40, value=0.9):
+    """A (1, size, size, 1) probability map with a bright rectangle per (top, left, bottom, right) box."""
+    page = np.full((size, size), 0.05, np.float32)
+    for top, left, bottom, right in boxes:
+        page[top:bottom, left:right] = value
+    return page[None, :, :, None]
+
+
+def test_box_agreement_finds_text_boxes_as_db_post_processing_does():
+    from edgesep.quantize.map_metrics import box_agreement, text_boxes
+
+    page = _page([(2, 2, 8, 20), (20, 5, 26, 30), (35, 35, 37, 37)])  # the 2x2 region is below min_size 3
+    assert text_boxes(page[0, :, :, 0]) == [(2, 2, 8, 20), (20, 5, 26, 30)]
+    dim = _page([(2, 2, 8, 20)], value=0.5)  # above the pixel threshold, below the box score 0.6: no box
+    assert text_boxes(dim[0, :, :, 0]) == []
+    # the same page: 1; one box lost: F1 = 2*1 / (2+1); one box shifted past IoU 0.5: F1 = 2*1 / (2+2)
+    assert box_agreement(page, page) == 1.0
+    assert box_agreement(page, _page([(2, 2, 8, 20)])) == pytest.approx(2 / 3)
+    assert box_agreement(page, _page([(2, 2, 8, 20), (20, 18, 26, 43)])) == pytest.approx(0.5)
+    assert box_agreement(_page([]), _page([])) == 1.0  # no box on either side: nothing to disagree on
+    run = lambda maps: ModelRun(outputs=(maps,), latency_ms=0.0)  # noqa: E731
+    assert task_metric("boxes@0.3")(run(page), run(_page([(2, 2, 8, 20)]))) == pytest.approx(2 / 3)
+
+
+def test_box_agreement_needs_single_channel_maps():
+    from edgesep.errors import ConfigError
+    from edgesep.quantize.map_metrics import box_agreement
+
+    with pytest.raises(ConfigError, match="single-channel 2-D maps"):
+        box_agreement(np.zeros((1, 8, 8, 2)), np.zeros((1, 8, 8, 2)))
