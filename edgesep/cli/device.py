@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from edgesep.devices.setups import OnStep, SetupStatus
 
 device_app = typer.Typer(
-    help="Emulated devices on this machine (pi-emulated): start them, see them, stop them.",
+    help="Emulated devices on this machine (pi-emulated, android-emulated): start them, see them, stop them.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -26,7 +26,7 @@ app.add_typer(device_app, name="device")
 
 @device_app.command("setup")
 def setup_command(
-    name: str = typer.Argument(..., help="The emulated device: pi-emulated."),
+    name: str = typer.Argument(..., help="The emulated device: pi-emulated or android-emulated."),
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Build (first time) and start an emulated device; reuse it when it already runs."""
@@ -60,7 +60,7 @@ def status_command(
 
 
 @device_app.command("stop")
-def stop_command(name: str = typer.Argument(..., help="The emulated device: pi-emulated.")) -> None:
+def stop_command(name: str = typer.Argument(..., help="The emulated device: pi-emulated or android-emulated.")) -> None:
     """Stop an emulated device and remove its state (keys, config, pid)."""
     from edgesep.devices import setups
 
