@@ -1,4 +1,7 @@
-"""Markdown + HTML validation report with a latency histogram and an accuracy-vs-latency plot.
+"""Every report edgesep writes: Markdown + HTML with a latency histogram and an accuracy-vs-latency plot.
+
+One pair of models (:func:`write_report`), several devices (:func:`write_multi_report`) and
+the variants summary of ``edgesep run`` (:func:`write_summary_report`).
 
 matplotlib is imported when a report is written (``Figure`` + the Agg canvas,
 no pyplot state); every file goes through ``edgesep.fileio.atomic_path``.
@@ -7,9 +10,9 @@ no pyplot state); every file goes through ``edgesep.fileio.atomic_path``.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -251,3 +254,42 @@ def write_multi_report(result, folder: Path, *, force: bool = False) -> tuple[Pa
         f"{_img(ACCURACY_PNG, 'accuracy vs latency', {ACCURACY_PNG: png.read_bytes()})}\n</body></html>\n"
     ), force=force)  # fmt: skip
     return md, page, png
+
+
+SUMMARY_HEADERS = ("device", "model", "size KB", "accuracy %", "top-1 agreement %", "cosine", "p50 ms", "speed-up")
+_SUMMARY_CELLS = (("device", "{}"), ("variant", "{}"), ("size_kb", "{:.1f}"), ("accuracy", "{:.2f}"),
+                  ("agreement", "{:.2f}"), ("cosine", "{:.5f}"), ("p50_ms", "{:.3f}"), ("speedup", "{:.2f}x"))  # fmt: skip
+
+
+def write_summary_report(rows: Sequence[Mapping[str, Any]], folder: Path, *, force: bool = False) -> Path:
+    """``edgesep run``'s report.md + report.html: the summary table of every (device, variant) row
+    (:func:`~edgesep.validate.table.variant_rows`) and an accuracy-vs-latency plot; returns report.md."""
+    folder = Path(folder)
+    md, page = check_output(folder / REPORT_MD, force=force), check_output(folder / REPORT_HTML, force=force)
+    plotted = [r for r in rows if r.get("p50_ms") is not None and r.get("accuracy") is not None]
+    points = [(f"{r['variant']} ({r['device']})", r["p50_ms"], r["accuracy"]) for r in plotted]
+    plot = None
+    if points:
+        emulated_points = any(r.get("emulated") for r in plotted)
+        plot = _scatter(points, folder / ACCURACY_PNG, labelled=True, emulated=emulated_points, force=force)
+    body = [[("-" if r.get(key) is None else fmt.format(r[key])) for key, fmt in _SUMMARY_CELLS] for r in rows]
+    emulated = sorted({r["device"] for r in rows if r.get("emulated")})
+    lines = ["# edgesep run", "", "| " + " | ".join(SUMMARY_HEADERS) + " |", "|" + "---|" * len(SUMMARY_HEADERS)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    if emulated:
+        lines += ["", f"Latency on {', '.join(emulated)} is **EMULATED** (qemu): not the speed of the real board."]
+    lines += ["", "Per-variant reports (latency histograms, device facts): `validate/<device>/<mode>/report.md`."]
+    if plot is not None:
+        lines += ["", f"![accuracy vs latency]({plot.name})"]
+    write_text(md, "\n".join(lines) + "\n", force=force)
+    html_rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in body)
+    write_text(page, (
+        "<!doctype html><html><head><meta charset='utf-8'><title>edgesep run</title>"
+        "<style>body{font-family:sans-serif}td,th{padding:4px 10px;border-bottom:1px solid #ddd}</style></head>"
+        "<body><h1>edgesep run</h1><table><tr>" + "".join(f"<th>{h}</th>" for h in SUMMARY_HEADERS) + "</tr>"
+        + html_rows + "</table>"
+        + (f"<p><b>EMULATED</b> latency on {', '.join(emulated)}: not the speed of the real board.</p>" if emulated else "")
+        + (f"<img src='{plot.name}' alt='accuracy vs latency'>" if plot is not None else "")
+        + "</body></html>\n"
+    ), force=force)  # fmt: skip
+    return md
