@@ -36,9 +36,8 @@ def test_cleanup_errors_never_replace_the_run_error():
         calls.append("cleanup")
         raise RuntimeError("cleanup broke")
 
-    with pytest.raises(DeviceRunError, match="the run failed"):
-        with cleaned_up(failing_cleanup):
-            raise DeviceRunError("the run failed", results={})
+    with pytest.raises(DeviceRunError, match="the run failed"), cleaned_up(failing_cleanup):
+        raise DeviceRunError("the run failed", results={})
     assert calls == ["cleanup"]
 
     def link_gone():
@@ -46,7 +45,6 @@ def test_cleanup_errors_never_replace_the_run_error():
 
     with cleaned_up(link_gone):  # after a good run a lost link at cleanup only leaves the folder behind
         calls.append("run")
-    with pytest.raises(RuntimeError, match="cleanup broke"):  # a bug in the cleanup itself still shows
-        with cleaned_up(failing_cleanup):
-            pass
+    with pytest.raises(RuntimeError, match="cleanup broke"), cleaned_up(failing_cleanup):  # a bug in it still shows
+        pass
     assert calls == ["cleanup", "run", "cleanup"]
