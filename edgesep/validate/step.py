@@ -14,10 +14,10 @@ import numpy as np
 from edgesep.errors import DeviceError, EdgesepError, InputError, ShapeError, ThresholdError
 from edgesep.validate.comparison import Comparison, compare_runs
 from edgesep.validate.data import ModelInput, ValidationData, load_validation_data, model_input, to_model_layout
+from edgesep.validate.table import BASELINE_VARIANT
 
 FLOAT_TAG = "float"
 QUANT_TAG = "quant"
-VARIANTS_FLOAT_TAG = "float32"  # validate_variants: tags are the variants' modes
 STAGES = ("loading data", "running on the device", "comparing", "writing the report")
 
 
@@ -215,7 +215,7 @@ def validate_variants(
     spec = spec or _default_spec()
     reference = next(iter(variants.values()), float_model)  # its sidecar carries the preprocessing spec
     batch = load_validation_data(data, reference, labels=labels, samples=samples)
-    models = {VARIANTS_FLOAT_TAG: float_model, **variants}
+    models = {BASELINE_VARIANT: float_model, **variants}
     shapes = {tag: model_input(path).shape[1:] for tag, path in models.items()}
     mismatched = sorted(tag for tag, shape in shapes.items() if tuple(shape) != tuple(batch.x.shape[1:]))
     if mismatched:
@@ -227,8 +227,8 @@ def validate_variants(
         report = ValidationReport(
             float_model=float_model, quant_model=path, data=batch.source, samples=batch.samples,
             device=device_name, runs=spec.runs, warmup=spec.warmup, threads=spec.threads,
-            comparison=compare_runs(runs[VARIANTS_FLOAT_TAG], runs[tag], labels=batch.labels),
-            results={VARIANTS_FLOAT_TAG: runs[VARIANTS_FLOAT_TAG], tag: runs[tag]},
+            comparison=compare_runs(runs[BASELINE_VARIANT], runs[tag], labels=batch.labels),
+            results={BASELINE_VARIANT: runs[BASELINE_VARIANT], tag: runs[tag]},
         )  # fmt: skip
         reports.append(_with_report(report, output_dir / tag, force=force))
     return tuple(reports)

@@ -21,6 +21,7 @@ COLUMNS = (
     "model", "top-1", "top-5", "agreement", "cosine", "max-abs",
     "p50 ms", "p90 ms", "p99 ms", "mean ms", "std ms", "speed-up", "size MB",
 )  # fmt: skip
+BASELINE_VARIANT = "float32"  # the float model's tag in validate_variants and its rows
 EMULATED_LABEL = "EMULATED latency (qemu): not the speed of the real device"
 
 
@@ -192,10 +193,10 @@ def variant_rows(reports: Sequence) -> list[dict[str, Any]]:
         return []
     first = reports[0]
     baseline = first.comparison.baseline
-    rows = [_variant_row(first.device, "float32", baseline, baseline=baseline)]
+    rows = [_variant_row(first.device, BASELINE_VARIANT, baseline, baseline=baseline)]
     for report in reports:
         comparison = report.comparison
-        tag = next(tag for tag in report.results if tag != "float32")
+        tag = next(tag for tag in report.results if tag != BASELINE_VARIANT)
         rows.append(_variant_row(report.device, tag, comparison.candidate, baseline=baseline, comparison=comparison))
     return rows
 
