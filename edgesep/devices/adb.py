@@ -10,6 +10,7 @@ removed in a ``finally``; results are pulled also after a failure.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import tempfile
@@ -224,7 +225,8 @@ class AdbDevice:
                     if outcome is not None and not outcome.timed_out:
                         self._wait_for_device()  # a dropped link (USB glitch, adb reconnect) often comes back
                     # the link dropped (or we were interrupted): stop the agent so its last chunk is written
-                    run_process(self.shell_command(stop_agent_script(shlex.quote(remote_dir))), timeout_s=_ADB_TIMEOUT_S)
+                    with contextlib.suppress(DeviceError):  # best effort: never in place of the run's own error
+                        run_process(self.shell_command(stop_agent_script(shlex.quote(remote_dir))), timeout_s=_ADB_TIMEOUT_S)
                 collected = self._pull(remote_dir, staging, results_dir, tags, force=force)
         return self._finish(outcome, collected, tags, where=where, spec=spec, remote_dir=remote_dir)
 
