@@ -75,7 +75,7 @@ def run_validate(config: PipelineConfig, device: str, float_path: Path, quantize
     """The float model and every quantized variant in one session on ``device``
     (:func:`edgesep.validate.step.validate_variants`): the summary rows, reports in ``folder/<mode>``."""
     from edgesep.devices.base import RunSpec
-    from edgesep.validate.step import validate_variants
+    from edgesep.validate import validate_variants
     from edgesep.validate.table import variant_rows
 
     section = config.validate

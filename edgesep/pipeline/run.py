@@ -317,7 +317,7 @@ class _Pipeline:
         write_json(summary_path, {"config": self.config.to_dict(), **result.to_dict()}, force=True)
         gate = self.config.validate.fail_if_drop
         if gate is not None:
-            from edgesep.validate.step import check_drop
+            from edgesep.validate import check_drop
 
             for row in rows:
                 drop = row.get("accuracy_drop_pp")
