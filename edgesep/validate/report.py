@@ -161,21 +161,28 @@ def _img(name: str, alt: str, images: Mapping[str, bytes] | None) -> str:
     return f"<p><img src=\"{source}\" alt=\"{alt}\"></p>"
 
 
-def render_html(report: ValidationReport, *, images: Mapping[str, bytes] | None = None) -> str:
+def _html_page(title: str, heading: str, lines: Sequence[str], columns: Sequence[str], rows: Sequence[Sequence[str]],
+               figures: Sequence[str]) -> str:
+    """The HTML of a validation report: summary lines, the table, then the figures (``<p><img ...></p>``)."""
     esc = html.escape
-    rows = comparison_rows(report.comparison)
-    header = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
+    header = "".join(f"<th>{esc(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows)
-    items = "".join(f"<li>{esc(line)}</li>" for line in _summary_lines(report))
+    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
     return (
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>edgesep validation report</title>"
+        f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>"
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
         "td,th{border:1px solid #999;padding:4px 8px;text-align:right}</style></head><body>\n"
-        f"<h1>edgesep validation report</h1>\n<ul>{items}</ul>\n"
+        f"<h1>{heading}</h1>\n<ul>{items}</ul>\n"
         f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>\n"
-        f"{_img(LATENCY_PNG, 'latency histogram', images)}\n"
-        f"{_img(ACCURACY_PNG, 'accuracy vs latency', images)}\n</body></html>\n"
-    )
+        + "".join(f"{figure}\n" for figure in figures)
+        + "</body></html>\n"
+    )  # fmt: skip
+
+
+def render_html(report: ValidationReport, *, images: Mapping[str, bytes] | None = None) -> str:
+    figures = [_img(LATENCY_PNG, "latency histogram", images), _img(ACCURACY_PNG, "accuracy vs latency", images)]
+    return _html_page("edgesep validation report", "edgesep validation report", _summary_lines(report), COLUMNS,
+                      comparison_rows(report.comparison), figures)  # fmt: skip
 
 
 def write_report(
@@ -241,18 +248,10 @@ def write_multi_report(result, folder: Path, *, force: bool = False) -> tuple[Pa
     _scatter(points, png, labelled=labelled, emulated=emulated, force=force)
     markdown = render_multi_markdown(result)
     write_text(md, markdown, force=force)
-    esc = html.escape
-    header = "".join(f"<th>{esc(c)}</th>" for c in MULTI_COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in multi_device_rows(result))
-    items = "".join(f"<li>{esc(line[2:])}</li>" for line in markdown.splitlines() if line.startswith("- "))
-    write_text(page, (
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>edgesep validation: several devices</title>"
-        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-        "td,th{border:1px solid #999;padding:4px 8px;text-align:right}</style></head><body>\n"
-        f"<h1>edgesep validation report: several devices</h1>\n<ul>{items}</ul>\n"
-        f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>\n"
-        f"{_img(ACCURACY_PNG, 'accuracy vs latency', {ACCURACY_PNG: png.read_bytes()})}\n</body></html>\n"
-    ), force=force)  # fmt: skip
+    lines = [line[2:] for line in markdown.splitlines() if line.startswith("- ")]
+    figure = _img(ACCURACY_PNG, "accuracy vs latency", {ACCURACY_PNG: png.read_bytes()})
+    write_text(page, _html_page("edgesep validation: several devices", "edgesep validation report: several devices",
+                                lines, MULTI_COLUMNS, multi_device_rows(result), [figure]), force=force)  # fmt: skip
     return md, page, png
 
 
