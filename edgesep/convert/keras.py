@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesep.errors import InputError, ToleranceError
-from edgesep.models.keras_loading import first_line as _first_line
-from edgesep.models.keras_loading import load_keras
+from edgesep.models.keras_loading import first_line, load_keras
 from edgesep.numerics import DEFAULT_TOLERANCE
 from edgesep.runners.interpreter import open_interpreter
 from edgesep.sidecar import Sidecar, TensorInfo
@@ -80,7 +79,7 @@ def _load_and_convert(source: Path):
             signature = loaded.signatures["serving_default"]
             converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
         except Exception as error:
-            raise InputError(f"cannot load SavedModel {source}: {_first_line(error)}") from error
+            raise InputError(f"cannot load SavedModel {source}: {first_line(error)}") from error
 
         def reference(arrays: list[np.ndarray]) -> list[np.ndarray]:
             specs = signature.structured_input_signature[1]
@@ -107,7 +106,7 @@ def _load_and_convert(source: Path):
         with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its temporary export (would break --json)
             model_bytes = bytes(converter.convert())
     except Exception as error:
-        raise InputError(f"the TFLite converter failed on {source}: {_first_line(error)}") from error
+        raise InputError(f"the TFLite converter failed on {source}: {first_line(error)}") from error
     reference.keep = keep  # type: ignore[attr-defined]  # the loaded object must outlive the reference function
     return reference, model_bytes
 

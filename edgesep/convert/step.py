@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgesep.errors import ConfigError
 from edgesep.fileio import check_output, publish_model
 from edgesep.models.keras_loading import KERAS_FILE_SUFFIXES
 from edgesep.numerics import DEFAULT_TOLERANCE, Fidelity
@@ -67,7 +68,11 @@ def convert(
     if source.is_dir() or source.suffix.lower() in KERAS_FILE_SUFFIXES:
         from edgesep.convert.keras import convert_keras
 
-        return convert_keras(source, output, tolerance=tolerance, force=force)
+        onnx_only = [flag for flag, given in (("--keep-nchw", keep_nchw), ("--input-shape", input_shape is not None),
+                                              ("--verify-data", verify_data is not None)) if given]  # fmt: skip
+        if onnx_only:
+            raise ConfigError(f"{source}: {', '.join(onnx_only)}: for ONNX input only (a Keras model has its own shapes)")
+        return convert_keras(source, output, tolerance=tolerance, samples=samples, seed=seed, force=force)
     from edgesep.convert.loading import named_input_shapes, read_model, simplify
     from edgesep.convert.lowering import lower
     from edgesep.convert.tflite import to_tflite_bytes

@@ -10,6 +10,7 @@ removed in a ``finally``; results are pulled also after a failure.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import tempfile
@@ -34,6 +35,16 @@ from edgesep.devices.base import (
     run_process,
     stage_inputs,
     stop_agent_script,
+)
+from edgesep.devices.remote import (
+    EXIT_NOT_FOUND,
+    agent_outcome,
+    cleaned_up,
+    cleanup_command,
+    made_dir,
+    make_dir_command,
+    python_not_found,
+    remote_models,
 )
 from edgesep.errors import DeviceError
 from edgesep.results import RunResults
@@ -162,24 +173,19 @@ class AdbDevice:
             raise DeviceError(f"{self.name}: the profile needs 'python' or 'benchmark_model' (a path on the device)")
         self.check_online()
         remote_dir = self._make_remote_dir(tags)
-        try:
+        with cleaned_up(lambda: self._cleanup(remote_dir)):  # a failing cleanup never hides the run's error
             self._push_models(checked, remote_dir)
-            remote_models = {tag: f"{remote_dir}/models/{tag}/{path.name}" for tag, path in checked.items()}
+            models_there = remote_models(remote_dir, checked)
             if self.python is None:
-                return self._benchmark(checked, remote_models, results_dir, spec=spec, force=force)
-            return self._run_agent(remote_dir, remote_models, inputs, results_dir, spec=spec, force=force)
-        finally:
-            self._cleanup(remote_dir)
+                return self._benchmark(checked, models_there, results_dir, spec=spec, force=force)
+            return self._run_agent(remote_dir, models_there, inputs, results_dir, spec=spec, force=force)
 
     def _make_remote_dir(self, tags: Sequence[str]) -> str:
-        template = f"{self.workdir.rstrip('/')}/edgesep-XXXXXXXX"
-        model_dirs = " ".join(shlex.quote(f"models/{tag}") for tag in tags)
-        command = f'd=$(mktemp -d {shlex.quote(template)}) && cd "$d" && mkdir -p out {model_dirs} && echo "$d"'
-        outcome = self._adb("shell", command, what="mktemp -d")
-        lines = outcome.stdout.strip().splitlines()
-        if not lines or not lines[-1].startswith("/"):
+        command, _template = make_dir_command(self.workdir, tags)
+        remote_dir = made_dir(self._adb("shell", command, what="mktemp -d").stdout)
+        if remote_dir is None:
             raise DeviceError(f"{self.name} ({self.serial}): cannot create a temp dir in {self.workdir}")
-        return lines[-1].strip()
+        return remote_dir
 
     def _push_models(self, models: Mapping[str, Path], remote_dir: str) -> None:
         for tag, path in models.items():
@@ -219,7 +225,8 @@ class AdbDevice:
                     if outcome is not None and not outcome.timed_out:
                         self._wait_for_device()  # a dropped link (USB glitch, adb reconnect) often comes back
                     # the link dropped (or we were interrupted): stop the agent so its last chunk is written
-                    run_process(self.shell_command(stop_agent_script(shlex.quote(remote_dir))), timeout_s=_ADB_TIMEOUT_S)
+                    with contextlib.suppress(DeviceError):  # best effort: never in place of the run's own error
+                        run_process(self.shell_command(stop_agent_script(shlex.quote(remote_dir))), timeout_s=_ADB_TIMEOUT_S)
                 collected = self._pull(remote_dir, staging, results_dir, tags, force=force)
         return self._finish(outcome, collected, tags, where=where, spec=spec, remote_dir=remote_dir)
 
@@ -238,17 +245,10 @@ class AdbDevice:
                 f"{where}: lost the device during the run ({why}); partial results kept for {sorted(collected) or 'no model'}{where_left}",
                 results=collected,
             )
-        if code == 127:
-            raise DeviceRunError(
-                f"{where}: python command {shlex.join(self.python or ())!r} not found on the device; install "
-                "Python there (e.g. Termux: pkg install python) or set benchmark_model in the profile",
-                results=collected,
-            )
-        if code == 124:
-            outcome = ProcessOutcome(None, outcome.stdout, outcome.stderr, timed_out=True)
-        elif code is not None:
-            outcome = ProcessOutcome(code, outcome.stdout, outcome.stderr, timed_out=outcome.timed_out)
-        return finish_run(outcome, collected, tags, where=where, timeout_s=spec.timeout_s)
+        if code == EXIT_NOT_FOUND:
+            hint = "install Python there (e.g. Termux: pkg install python) or set benchmark_model in the profile"
+            raise python_not_found(where, self.python or (), hint=hint, results=collected)
+        return finish_run(agent_outcome(outcome, code), collected, tags, where=where, timeout_s=spec.timeout_s)
 
     def _pull(self, remote_dir: str, staging: Path, results_dir: Path, tags: Sequence[str], *, force: bool) -> dict[str, RunResults]:
         outcome = run_process(self.adb_command("pull", f"{remote_dir}/out", str(staging)), timeout_s=_ADB_TIMEOUT_S)
@@ -257,9 +257,7 @@ class AdbDevice:
         return collect_results(staging / "out", results_dir, tags, force=force)
 
     def _cleanup(self, remote_dir: str) -> None:
-        quoted = shlex.quote(remote_dir)
-        command = f"{stop_agent_script(quoted)}; rm -rf {quoted}"
-        run_process(self.shell_command(command), timeout_s=_ADB_TIMEOUT_S)
+        run_process(self.shell_command(cleanup_command(remote_dir)), timeout_s=_ADB_TIMEOUT_S)
 
     def _benchmark(
         self,

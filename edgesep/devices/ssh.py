@@ -38,11 +38,20 @@ from edgesep.devices.base import (
     stage_inputs,
     stop_agent_script,
 )
+from edgesep.devices.remote import (
+    EXIT_NOT_FOUND,
+    agent_outcome,
+    cleaned_up,
+    cleanup_command,
+    made_dir,
+    make_dir_command,
+    python_not_found,
+    remote_models,
+)
 from edgesep.errors import DeviceError, InputError
 from edgesep.results import RunResults
 
 SSH_EXIT_CONNECTION = 255
-REMOTE_EXIT_NOT_FOUND = 127
 _TRANSFER_TIMEOUT_S = 300.0
 _RETRY_PAUSE_S = 1.0
 _HOST = re.compile(r"^[A-Za-z0-9_:][A-Za-z0-9_.:%-]*$")  # names, IPv4, IPv6 (no brackets); never "-..."
@@ -182,13 +191,13 @@ class SshDevice:
             try:
                 inputs_path = stage_inputs(inputs, staging)
                 self._retrying(self._push, checked, inputs_path, remote_dir)
-                remote_models = {tag: f"{remote_dir}/models/{tag}/{path.name}" for tag, path in checked.items()}
-                outcome = self._run_agent(remote_dir, remote_models, has_inputs=inputs_path is not None, spec=spec)
+                models_there = remote_models(remote_dir, checked)
+                outcome = self._run_agent(remote_dir, models_there, has_inputs=inputs_path is not None, spec=spec)
             finally:
-                if outcome is None or outcome.returncode == SSH_EXIT_CONNECTION:
-                    self._stop_agent(remote_dir)  # a lost link leaves the agent running: stop it, keep its last chunk
-                collected = self._pull(remote_dir, staging, results_dir, tags, force=force)
-                self._cleanup(remote_dir)
+                with cleaned_up(lambda: self._cleanup(remote_dir)):
+                    if outcome is None or outcome.returncode == SSH_EXIT_CONNECTION:
+                        self._stop_agent(remote_dir)  # a lost link leaves the agent running: stop it, keep its last chunk
+                    collected = self._pull(remote_dir, staging, results_dir, tags, force=force)
         where = f"{self.name} ({self.address})"
         if outcome.returncode == SSH_EXIT_CONNECTION:
             lost = outcome.stderr.strip().splitlines()[-1] if outcome.stderr.strip() else "ssh exited with 255"
@@ -197,29 +206,22 @@ class SshDevice:
                 f"partial results kept for {sorted(collected) or 'no model'}",
                 results=collected,
             )
-        if outcome.returncode == REMOTE_EXIT_NOT_FOUND:
-            raise DeviceRunError(
-                f"{where}: python command {shlex.join(self.python)!r} not found on the device; "
-                "install python3 there or set 'python' in the device profile",
-                results=collected,
-            )
-        return finish_run(outcome, collected, tags, where=where, timeout_s=spec.timeout_s)
+        if outcome.returncode == EXIT_NOT_FOUND:
+            raise python_not_found(where, self.python, hint="install python3 there or set 'python' in the device profile",
+                                   results=collected)  # fmt: skip
+        return finish_run(agent_outcome(outcome, outcome.returncode), collected, tags, where=where, timeout_s=spec.timeout_s)
 
     def _make_remote_dir(self, tags: Sequence[str]) -> str:
-        template = f"{self.workdir.rstrip('/')}/edgesep-XXXXXXXX"
-        model_dirs = " ".join(shlex.quote(f"models/{tag}") for tag in tags)
-        command = (
-            f'd=$(mktemp -d {shlex.quote(template)}) && cd "$d" && mkdir -p out {model_dirs} && echo "$d"'
-        )
+        command, template = make_dir_command(self.workdir, tags)
         outcome = self._ssh(command, timeout_s=self.connect_timeout_s + 30, what="mktemp -d")
-        lines = outcome.stdout.strip().splitlines()
-        if outcome.returncode != 0 or not lines or not lines[-1].startswith("/"):
+        remote_dir = made_dir(outcome.stdout) if outcome.returncode == 0 else None
+        if remote_dir is None:
             detail = outcome.stderr.strip() or outcome.stdout.strip()
             raise DeviceError(
                 f"{self.name} ({self.address}): cannot create a temp dir in {self.workdir}: "
                 f"{' '.join(detail.split())}; tried: mktemp -d {template}"
             )
-        return lines[-1]
+        return remote_dir
 
     def _push(self, models: Mapping[str, Path], inputs_path: Path | None, remote_dir: str) -> None:
         files = [str(AGENT_PATH)] + ([str(inputs_path)] if inputs_path else [])
@@ -248,10 +250,7 @@ class SshDevice:
             f"cd {shlex.quote(remote_dir)} && echo $$ > agent.pid && "
             f"exec timeout -k 5 {hard_limit:g} {agent}"
         )
-        outcome = run_process(self.ssh_command(command), timeout_s=hard_limit + TIMEOUT_GRACE_S)
-        if outcome.returncode == 124:  # coreutils timeout killed the agent
-            return ProcessOutcome(None, outcome.stdout, outcome.stderr, timed_out=True)
-        return outcome
+        return run_process(self.ssh_command(command), timeout_s=hard_limit + TIMEOUT_GRACE_S)
 
     def _pull(self, remote_dir: str, staging: Path, results_dir: Path, tags: Sequence[str], *, force: bool) -> dict[str, RunResults]:
         """Fetch ``<remote>/out`` (best effort: a dead link leaves what was already pulled)."""
@@ -267,13 +266,8 @@ class SshDevice:
         return collect_results(staging / "out", results_dir, tags, force=force)
 
     def _cleanup(self, remote_dir: str) -> None:
-        """Stop the agent if it still runs and remove the temp dir (best effort)."""
-        quoted = shlex.quote(remote_dir)
-        command = f"{stop_agent_script(quoted)}; rm -rf {quoted}"
-        try:
-            run_process(self.ssh_command(command), timeout_s=self.connect_timeout_s + 30)
-        except DeviceError:
-            pass
+        """Stop the agent if it still runs and remove the temp dir (best effort: see ``cleaned_up``)."""
+        run_process(self.ssh_command(cleanup_command(remote_dir)), timeout_s=self.connect_timeout_s + 30)
 
     def _stop_agent(self, remote_dir: str) -> None:
         try:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgesep.errors import ConfigError, EdgesepError, ThresholdError
+from edgesep.errors import ConfigError, EdgesepError
 from edgesep.fileio import write_json
 from edgesep.pipeline.cache import StepCache, data_files, step_key
 from edgesep.pipeline.config import DEFAULT_CONFIG, STEPS, PipelineConfig, load_config
@@ -284,8 +284,9 @@ class _Pipeline:
 
     def validate(self, device: str, float_path: Path, quantized: dict[str, Path]) -> list[dict[str, Any]]:
         from edgesep.pipeline.adapters import run_validate
+        from edgesep.validate.multi import device_slug
 
-        folder = self.output / "validate" / _safe_name(device)
+        folder = self.output / "validate" / device_slug(device)
         summary = folder / "rows.json"
         settings = {"device": device, "validate": dataclasses.asdict(self.config.validate)}
         inputs = [float_path, *quantized.values()]
@@ -294,19 +295,18 @@ class _Pipeline:
                 inputs += data_files(self.config.resolve(named))
 
         def action() -> dict[str, Any]:
-            rows = run_validate(self.config, device, float_path, quantized, folder=folder,
-                                progress=self.options.progress)
+            rows = run_validate(self.config, device, float_path, quantized, folder=folder)
             write_json(summary, rows, force=True)
             return {"rows": rows}
 
-        result = self._step(f"validate-{_safe_name(device)}", "validate", settings, inputs, [summary], action)
+        result = self._step(f"validate-{device_slug(device)}", "validate", settings, inputs, [summary], action)
         return list(result.get("rows", []))
 
     def finish(self, rows: list[dict[str, Any]]) -> PipelineResult:
-        from edgesep.pipeline.adapters import write_pipeline_report
+        from edgesep.validate.report import write_summary_report
 
         summary_path = self.output / "summary.json"
-        report_path = write_pipeline_report(self.output, rows) if rows else None
+        report_path = write_summary_report(rows, self.output, force=True) if rows else None
         result = PipelineResult(
             output=self.output,
             steps=tuple(self.outcomes),
@@ -317,13 +317,13 @@ class _Pipeline:
         write_json(summary_path, {"config": self.config.to_dict(), **result.to_dict()}, force=True)
         gate = self.config.validate.fail_if_drop
         if gate is not None:
+            from edgesep.validate import check_drop
+
             for row in rows:
                 drop = row.get("accuracy_drop_pp")
-                if drop is not None and drop > gate:
-                    raise ThresholdError(
-                        f"{row['variant']} on {row['device']}: accuracy dropped {drop:.2f} points "
-                        f"(> --fail-if-drop {gate}); results kept in {self.output}"
-                    )
+                if drop is not None:
+                    check_drop(drop, gate, baseline_pct=row["accuracy"] + drop, candidate_pct=row["accuracy"],
+                               subject=f"{row['variant']} on {row['device']}:", where=f"; results kept in {self.output}")
         return result
 
 
@@ -335,10 +335,6 @@ def _default_checkpoint() -> Path:
     if not path.is_file():
         load_default_model()
     return path
-
-
-def _safe_name(device: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in device)
 
 
 def _say(message: str, options: RunOptions) -> None:

@@ -12,7 +12,8 @@ from edgesep.quantize.calibration import (
 )
 from edgesep.quantize.preprocessing import PreprocessingSpec
 from edgesep.quantize.recipe import QuantRecipe
-from edgesep.quantize.step import QuantizeResult, Variant, quantize
+from edgesep.quantize.result import QuantizeResult, Variant
+from edgesep.quantize.step import quantize
 
 __all__ = [
     "ArraySource",

@@ -84,16 +84,8 @@ def quantize_keras(
     from edgesep.fileio import publish_model
     from edgesep.quantize import engine
     from edgesep.quantize.agreement import agreement, run_tflite
-    from edgesep.quantize.step import (
-        QuantizeResult,
-        Variant,
-        _calibration_info,
-        _draw_data,
-        _progress,
-        _sidecar,
-        _split,
-        _tflite_samples,
-    )  # fmt: skip
+    from edgesep.quantize.result import QuantizeResult, Variant, quantized_sidecar
+    from edgesep.quantize.samples import calibration_info, calibration_progress, draw_data, split_data, tflite_samples
 
     started = time.perf_counter()
     if analyze or auto_fallback or getattr(recipe, "needs_torch_model", False):
@@ -101,14 +93,14 @@ def quantize_keras(
     if calibration is None:
         raise CalibrationError("int8 quantization needs calibration data: a folder of images, a .npy/.npz or 'digits'")
     source, lowered = keras_source(model_path, mode=recipe.mode)
-    recipe, data = _draw_data(source, recipe, calibration, holdout=holdout)
-    calib, evaluation, held_out = _split(data, recipe, source, holdout=holdout)
+    recipe, data = draw_data(source, recipe, calibration, holdout=holdout)
+    calib, evaluation, held_out = split_data(data, recipe, source, holdout=holdout)
 
     float_bytes = lowered.float_bytes
-    eval_samples = _tflite_samples(lowered, evaluation)
-    calib_samples = _tflite_samples(lowered, calib)
+    eval_samples = tflite_samples(lowered, evaluation)
+    calib_samples = tflite_samples(lowered, calib)
     reference = run_tflite(float_bytes, eval_samples)
-    calibrated = engine.calibrate(float_bytes, lambda: _progress(calib_samples, enabled=progress))
+    calibrated = engine.calibrate(float_bytes, lambda: calibration_progress(calib_samples, enabled=progress))
     from edgesep.quantize.activation_ranges import apply_activation_ranges
     from edgesep.quantize.ranges import RangeConfig
 
@@ -125,9 +117,9 @@ def quantize_keras(
     result = QuantizeResult(
         path=path, source=str(source.given), recipe=recipe, float_size_bytes=len(float_bytes),
         size_bytes=len(quant_bytes), fidelity=fidelity, eval_samples=len(eval_samples), held_out=held_out,
-        calibration=_calibration_info(data, calib, evaluation, held_out), kernel_dtypes=engine.kernel_dtypes(quant_bytes),
+        calibration=calibration_info(data, calib, evaluation, held_out), kernel_dtypes=engine.kernel_dtypes(quant_bytes),
         layers=(), variants=variants, seconds=time.perf_counter() - started,
     )  # fmt: skip
-    sidecar = replace(_sidecar(result, source, quant_bytes, lowered), source_format="keras", onnx_input_layout=None)
+    sidecar = replace(quantized_sidecar(result, source, quant_bytes, lowered), source_format="keras", onnx_input_layout=None)
     publish_model(path, lambda tmp: tmp.write_bytes(quant_bytes), sidecar, force=force, inputs=[source.given])
     return result

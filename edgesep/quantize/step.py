@@ -11,85 +11,24 @@ write the model atomically with its sidecar.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgesep.errors import CalibrationError, ConfigError, InputError
 from edgesep.fileio import check_output, publish_model
-from edgesep.numerics import Fidelity
 from edgesep.quantize.analysis import LayerError
-from edgesep.quantize.calibration import CalibrationData, ImageFolderSource, draw, open_source
+from edgesep.quantize.calibration import CalibrationData
 from edgesep.quantize.keras_input import is_keras_input
 from edgesep.quantize.recipe import QuantRecipe
+from edgesep.quantize.result import QuantizeResult, Variant, quantized_sidecar
+from edgesep.quantize.samples import calibration_info, calibration_progress, draw_data, split_data, tflite_samples
 from edgesep.quantize.sensitivity import LayerSensitivity, greedy_fallback, task_metric
 from edgesep.quantize.source import SourceModel, resolve
-from edgesep.sidecar import Sidecar, TensorInfo, TensorQuantization
+
+__all__ = ["DEFAULT_HOLDOUT", "QuantizeResult", "Variant", "quantize"]
 
 DEFAULT_HOLDOUT = 100
 ANALYSIS_SAMPLES = 32
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One model of the size/accuracy/latency trade-off (agreement is vs the float32 TFLite model)."""
-
-    name: str
-    keep_float: tuple[str, ...]
-    size_bytes: int
-    fidelity: Fidelity
-    latency_ms: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "keep_float": list(self.keep_float), "fidelity": self.fidelity.to_dict()}
-
-
-@dataclass(frozen=True)
-class QuantizeResult:
-    path: Path
-    source: str
-    recipe: QuantRecipe  # as applied: preprocessing resolved, auto-fallback layers included in keep_float
-    float_size_bytes: int
-    size_bytes: int
-    fidelity: Fidelity  # quantized vs float32 TFLite on the evaluation samples
-    eval_samples: int
-    held_out: bool  # evaluation samples were not used for calibration
-    calibration: dict[str, Any] | None
-    kernel_dtypes: dict[str, str]
-    layers: tuple[LayerError, ...]  # per-layer error, worst first (with analyze/auto_fallback)
-    variants: tuple[Variant, ...]  # float32, the written model, and the full-int8 model it was chosen over
-    seconds: float
-    prepared: dict[str, Any] | None = None  # what equalization / bias correction did (PreparedModel.to_dict())
-    sensitivity: tuple[LayerSensitivity, ...] = ()  # auto-fallback candidates ranked by the output metric
-    metric: str = "cosine"
-
-    @property
-    def size_ratio(self) -> float:
-        return self.size_bytes / self.float_size_bytes if self.float_size_bytes else float("nan")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "source": self.source,
-            "recipe": self.recipe.to_dict(),
-            "float_size_bytes": self.float_size_bytes,
-            "size_bytes": self.size_bytes,
-            "size_ratio": self.size_ratio,
-            "fidelity": self.fidelity.to_dict(),
-            "eval_samples": self.eval_samples,
-            "held_out": self.held_out,
-            "calibration": self.calibration,
-            "kernel_dtypes": dict(self.kernel_dtypes),
-            "layers": [layer.to_dict() for layer in self.layers],
-            "variants": [variant.to_dict() for variant in self.variants],
-            "seconds": self.seconds,
-            "prepared": self.prepared,
-            "metric": self.metric,
-            "sensitivity": [s.to_dict() for s in self.sensitivity],
-        }
 
 
 def quantize(
@@ -137,8 +76,8 @@ def quantize(
     score = task_metric(metric)  # an unknown metric fails before any work
     source = resolve(model_path, input_shape=input_shape)
     _check_torch_half(recipe, model, source)
-    recipe, data = _draw_data(source, recipe, calibration, holdout=holdout)
-    calib, evaluation, held_out = _split(data, recipe, source, holdout=holdout)
+    recipe, data = draw_data(source, recipe, calibration, holdout=holdout)
+    calib, evaluation, held_out = split_data(data, recipe, source, holdout=holdout)
 
     import onnx
 
@@ -152,7 +91,7 @@ def quantize(
     graph = simplify(onnx.load(str(source.onnx_path)))  # the same graph `edgesep convert` lowers
     shapes = {spec.name: spec.shape for spec in source.inputs}
     lowered = lower(graph, keep_nchw=source.keep_nchw, input_shapes=shapes)
-    eval_samples = _tflite_samples(lowered, evaluation)
+    eval_samples = tflite_samples(lowered, evaluation)
     float_bytes = engine.float_model(lowered)
     reference = run_tflite(float_bytes, eval_samples)
     variants = [Variant("float32", (), len(float_bytes), agreement(reference, reference), reference.latency_ms)]
@@ -161,14 +100,14 @@ def quantize(
     prepared = None
 
     if recipe.mode == "int8":
-        calib_samples = _tflite_samples(lowered, calib)
+        calib_samples = tflite_samples(lowered, calib)
         # the int8 graph's float form: activations in the forms XNNPACK runs in int8 (convert/ops/activations.py)
         to_calibrate = float_bytes
         if recipe.needs_torch_model:
             to_calibrate, prepared = _prepared_float_model(model, source, calib, recipe, weights=weights)
         elif has_integer_forms(graph):
             to_calibrate = engine.float_model(lower(graph, keep_nchw=source.keep_nchw, input_shapes=shapes, integer=True))
-        calibrated = engine.calibrate(to_calibrate, lambda: _progress(calib_samples, enabled=progress))
+        calibrated = engine.calibrate(to_calibrate, lambda: calibration_progress(calib_samples, enabled=progress))
         # our measured ranges replace the calibrator's min/max, also for minmax (see activation_ranges.py)
         calibrated, _ = apply_activation_ranges(calibrated, calib_samples, RangeConfig(method=recipe.activation_range))
         quant_bytes = engine.quantize_calibrated(calibrated, recipe)
@@ -213,7 +152,7 @@ def quantize(
         fidelity=fidelity,
         eval_samples=len(eval_samples),
         held_out=held_out,
-        calibration=_calibration_info(data, calib, evaluation, held_out),
+        calibration=calibration_info(data, calib, evaluation, held_out),
         kernel_dtypes=engine.kernel_dtypes(quant_bytes),
         layers=layers,
         variants=tuple(variants),
@@ -222,7 +161,7 @@ def quantize(
         sensitivity=sensitivity,
         metric=metric,
     )
-    publish_model(path, lambda tmp: tmp.write_bytes(quant_bytes), _sidecar(result, source, quant_bytes, lowered),
+    publish_model(path, lambda tmp: tmp.write_bytes(quant_bytes), quantized_sidecar(result, source, quant_bytes, lowered),
                   force=force, inputs=[source.given, source.onnx_path])  # fmt: skip
     return result
 
@@ -261,100 +200,3 @@ def _prepared_float_model(torch_model: Any, source: SourceModel, calib: Calibrat
         graph = onnx.load(str(onnx_path))
         lowered = lower(graph, keep_nchw=source.keep_nchw, input_shapes={graph.graph.input[0].name: shape}, integer=True)
         return engine.float_model(lowered), prepared
-
-
-def _draw_data(model: SourceModel, recipe: QuantRecipe, calibration: Any, *, holdout: int):
-    """Open and validate the calibration data (before any conversion); resolve the preprocessing spec."""
-    if calibration is None:
-        if recipe.needs_calibration:
-            raise CalibrationError("int8 quantization needs calibration data: a folder of images, a .npy/.npz or 'digits'")
-        return recipe, None
-    source = open_source(calibration, preprocessing=recipe.preprocessing, input_shape=model.inputs[0].shape)
-    if isinstance(source, ImageFolderSource) and recipe.preprocessing is None:
-        recipe = replace(recipe, preprocessing=source.spec)
-    count = recipe.samples + max(0, holdout) if recipe.needs_calibration else max(1, holdout)
-    required = recipe.samples if recipe.needs_calibration else 1
-    data = draw(source, model.inputs, count=count, seed=recipe.seed, required=required)
-    return recipe, data
-
-
-def _split(data: CalibrationData | None, recipe: QuantRecipe, model: SourceModel, *, holdout: int):
-    """(calibration part, evaluation part, held_out): evaluation reuses calibration data only if there is no more."""
-    if data is None:
-        from edgesep.data.synthetic import random_inputs
-
-        count = max(1, min(holdout, 32))
-        arrays = tuple(random_inputs((count, *spec.shape[1:]), seed=recipe.seed + i) for i, spec in enumerate(model.inputs))
-        return None, CalibrationData(arrays=arrays, requested=count, skipped=0, description={}), False
-    if not recipe.needs_calibration:
-        return None, data, False
-    total = len(data)
-    if total > recipe.samples and holdout > 0:
-        return data.take(0, recipe.samples), data.take(recipe.samples, total), True
-    return data, data, False
-
-
-def _calibration_info(data, calib, evaluation, held_out: bool) -> dict[str, Any] | None:
-    """The sidecar's "calibration": the source, samples used to calibrate, samples drawn and evaluated."""
-    if data is None:
-        return None
-    info = {**data.description, "drawn": len(data), "samples": len(calib) if calib is not None else 0}
-    info["eval_samples"] = len(evaluation)
-    info["held_out"] = held_out
-    return info
-
-
-def _tflite_samples(lowered, data: CalibrationData) -> list[list[np.ndarray]]:
-    """NCHW batches -> a list of batch-1 input lists in the TFLite model's layout."""
-    converted = [lowered.to_tflite_input(i, array) for i, array in enumerate(data.arrays)]
-    return [[array[n : n + 1] for array in converted] for n in range(len(data))]
-
-
-def _progress(samples: Sequence[Any], *, enabled: bool):
-    from tqdm import tqdm
-
-    return iter(tqdm(samples, desc="calibrating", unit="sample", disable=not enabled, leave=False))
-
-
-def _sidecar(result: QuantizeResult, model: SourceModel, quant_bytes: bytes, lowered) -> Sidecar:
-    from edgesep.quantize.engine import interpreter
-
-    runner = interpreter(quant_bytes)
-
-    def describe(detail: dict, *, layout: str | None) -> TensorInfo:
-        shape = tuple(int(d) for d in detail["shape"])
-        scale, zero_point = detail["quantization"]
-        return TensorInfo(
-            shape,
-            np.dtype(detail["dtype"]).name,
-            name=detail["name"],
-            layout=layout if len(shape) == 4 else None,
-            quantization=TensorQuantization(float(scale), int(zero_point)) if scale else None,
-        )
-
-    return Sidecar(
-        format="tflite",
-        source=str(model.onnx_path),
-        inputs=tuple(describe(d, layout=lowered.input_layout) for d in runner.get_input_details()),
-        outputs=tuple(describe(d, layout=None) for d in runner.get_output_details()),
-        onnx_input_layout="NCHW",
-        verification={
-            "reference": "float32 tflite",
-            "cosine": result.fidelity.cosine,
-            "top1_agreement": result.fidelity.top1_agreement,
-            "max_abs": result.fidelity.max_abs,
-            "samples": result.eval_samples,
-            "held_out": result.held_out,
-        },
-        recipe=result.recipe.to_dict(),
-        preprocessing=None if result.recipe.preprocessing is None else result.recipe.preprocessing.to_dict(),
-        calibration=result.calibration,
-        quantization={
-            "float_size_bytes": result.float_size_bytes,
-            "size_bytes": result.size_bytes,
-            "kernel_dtypes": result.kernel_dtypes,
-            "worst_layers": [layer.to_dict() for layer in result.layers[:5]],
-            "sensitivity": {"metric": result.metric, "layers": [s.to_dict() for s in result.sensitivity]},
-            "prepared": result.prepared,
-        },
-    )

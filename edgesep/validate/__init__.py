@@ -4,7 +4,14 @@ from edgesep.validate.bench import BenchReport, benchmark
 from edgesep.validate.comparison import Comparison, ModelSummary, compare_runs
 from edgesep.validate.metrics import LatencyStats, latency_stats, topk_accuracy
 from edgesep.validate.multi import MultiDeviceReport, validate_on_devices
-from edgesep.validate.step import ValidationReport, check_accuracy_drop, compare_results, validate
+from edgesep.validate.step import (
+    ValidationReport,
+    check_accuracy_drop,
+    check_drop,
+    compare_results,
+    validate,
+    validate_variants,
+)
 
 __all__ = [
     "BenchReport",
@@ -15,12 +22,14 @@ __all__ = [
     "ValidationReport",
     "benchmark",
     "check_accuracy_drop",
+    "check_drop",
     "compare_results",
     "compare_runs",
     "latency_stats",
     "topk_accuracy",
     "validate",
     "validate_on_devices",
+    "validate_variants",
 ]
 
 from edgesep._callable import make_module_callable  # noqa: E402

@@ -1,4 +1,7 @@
-"""Markdown + HTML validation report with a latency histogram and an accuracy-vs-latency plot.
+"""Every report edgesep writes: Markdown + HTML with a latency histogram and an accuracy-vs-latency plot.
+
+One pair of models (:func:`write_report`), several devices (:func:`write_multi_report`) and
+the variants summary of ``edgesep run`` (:func:`write_summary_report`).
 
 matplotlib is imported when a report is written (``Figure`` + the Agg canvas,
 no pyplot state); every file goes through ``edgesep.fileio.atomic_path``.
@@ -7,9 +10,9 @@ no pyplot state); every file goes through ``edgesep.fileio.atomic_path``.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -158,21 +161,28 @@ def _img(name: str, alt: str, images: Mapping[str, bytes] | None) -> str:
     return f"<p><img src=\"{source}\" alt=\"{alt}\"></p>"
 
 
-def render_html(report: ValidationReport, *, images: Mapping[str, bytes] | None = None) -> str:
+def _html_page(title: str, heading: str, lines: Sequence[str], columns: Sequence[str], rows: Sequence[Sequence[str]],
+               figures: Sequence[str]) -> str:
+    """The HTML of a validation report: summary lines, the table, then the figures (``<p><img ...></p>``)."""
     esc = html.escape
-    rows = comparison_rows(report.comparison)
-    header = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
+    header = "".join(f"<th>{esc(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows)
-    items = "".join(f"<li>{esc(line)}</li>" for line in _summary_lines(report))
+    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
     return (
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>edgesep validation report</title>"
+        f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>"
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
         "td,th{border:1px solid #999;padding:4px 8px;text-align:right}</style></head><body>\n"
-        f"<h1>edgesep validation report</h1>\n<ul>{items}</ul>\n"
+        f"<h1>{heading}</h1>\n<ul>{items}</ul>\n"
         f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>\n"
-        f"{_img(LATENCY_PNG, 'latency histogram', images)}\n"
-        f"{_img(ACCURACY_PNG, 'accuracy vs latency', images)}\n</body></html>\n"
-    )
+        + "".join(f"{figure}\n" for figure in figures)
+        + "</body></html>\n"
+    )  # fmt: skip
+
+
+def render_html(report: ValidationReport, *, images: Mapping[str, bytes] | None = None) -> str:
+    figures = [_img(LATENCY_PNG, "latency histogram", images), _img(ACCURACY_PNG, "accuracy vs latency", images)]
+    return _html_page("edgesep validation report", "edgesep validation report", _summary_lines(report), COLUMNS,
+                      comparison_rows(report.comparison), figures)  # fmt: skip
 
 
 def write_report(
@@ -238,16 +248,47 @@ def write_multi_report(result, folder: Path, *, force: bool = False) -> tuple[Pa
     _scatter(points, png, labelled=labelled, emulated=emulated, force=force)
     markdown = render_multi_markdown(result)
     write_text(md, markdown, force=force)
-    esc = html.escape
-    header = "".join(f"<th>{esc(c)}</th>" for c in MULTI_COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in multi_device_rows(result))
-    items = "".join(f"<li>{esc(line[2:])}</li>" for line in markdown.splitlines() if line.startswith("- "))
-    write_text(page, (
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>edgesep validation: several devices</title>"
-        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-        "td,th{border:1px solid #999;padding:4px 8px;text-align:right}</style></head><body>\n"
-        f"<h1>edgesep validation report: several devices</h1>\n<ul>{items}</ul>\n"
-        f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>\n"
-        f"{_img(ACCURACY_PNG, 'accuracy vs latency', {ACCURACY_PNG: png.read_bytes()})}\n</body></html>\n"
-    ), force=force)  # fmt: skip
+    lines = [line[2:] for line in markdown.splitlines() if line.startswith("- ")]
+    figure = _img(ACCURACY_PNG, "accuracy vs latency", {ACCURACY_PNG: png.read_bytes()})
+    write_text(page, _html_page("edgesep validation: several devices", "edgesep validation report: several devices",
+                                lines, MULTI_COLUMNS, multi_device_rows(result), [figure]), force=force)  # fmt: skip
     return md, page, png
+
+
+SUMMARY_HEADERS = ("device", "model", "size KB", "accuracy %", "top-1 agreement %", "cosine", "p50 ms", "speed-up")
+_SUMMARY_CELLS = (("device", "{}"), ("variant", "{}"), ("size_kb", "{:.1f}"), ("accuracy", "{:.2f}"),
+                  ("agreement", "{:.2f}"), ("cosine", "{:.5f}"), ("p50_ms", "{:.3f}"), ("speedup", "{:.2f}x"))  # fmt: skip
+
+
+def write_summary_report(rows: Sequence[Mapping[str, Any]], folder: Path, *, force: bool = False) -> Path:
+    """``edgesep run``'s report.md + report.html: the summary table of every (device, variant) row
+    (:func:`~edgesep.validate.table.variant_rows`) and an accuracy-vs-latency plot; returns report.md."""
+    folder = Path(folder)
+    md, page = check_output(folder / REPORT_MD, force=force), check_output(folder / REPORT_HTML, force=force)
+    plotted = [r for r in rows if r.get("p50_ms") is not None and r.get("accuracy") is not None]
+    points = [(f"{r['variant']} ({r['device']})", r["p50_ms"], r["accuracy"]) for r in plotted]
+    plot = None
+    if points:
+        emulated_points = any(r.get("emulated") for r in plotted)
+        plot = _scatter(points, folder / ACCURACY_PNG, labelled=True, emulated=emulated_points, force=force)
+    body = [[("-" if r.get(key) is None else fmt.format(r[key])) for key, fmt in _SUMMARY_CELLS] for r in rows]
+    emulated = sorted({r["device"] for r in rows if r.get("emulated")})
+    lines = ["# edgesep run", "", "| " + " | ".join(SUMMARY_HEADERS) + " |", "|" + "---|" * len(SUMMARY_HEADERS)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    if emulated:
+        lines += ["", f"Latency on {', '.join(emulated)} is **EMULATED** (qemu): not the speed of the real board."]
+    lines += ["", "Per-variant reports (latency histograms, device facts): `validate/<device>/<mode>/report.md`."]
+    if plot is not None:
+        lines += ["", f"![accuracy vs latency]({plot.name})"]
+    write_text(md, "\n".join(lines) + "\n", force=force)
+    html_rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in body)
+    write_text(page, (
+        "<!doctype html><html><head><meta charset='utf-8'><title>edgesep run</title>"
+        "<style>body{font-family:sans-serif}td,th{padding:4px 10px;border-bottom:1px solid #ddd}</style></head>"
+        "<body><h1>edgesep run</h1><table><tr>" + "".join(f"<th>{h}</th>" for h in SUMMARY_HEADERS) + "</tr>"
+        + html_rows + "</table>"
+        + (f"<p><b>EMULATED</b> latency on {', '.join(emulated)}: not the speed of the real board.</p>" if emulated else "")
+        + (f"<img src='{plot.name}' alt='accuracy vs latency'>" if plot is not None else "")
+        + "</body></html>\n"
+    ), force=force)  # fmt: skip
+    return md

@@ -14,6 +14,7 @@ import numpy as np
 from edgesep.errors import DeviceError, EdgesepError, InputError, ShapeError, ThresholdError
 from edgesep.validate.comparison import Comparison, compare_runs
 from edgesep.validate.data import ModelInput, ValidationData, load_validation_data, model_input, to_model_layout
+from edgesep.validate.table import BASELINE_VARIANT
 
 FLOAT_TAG = "float"
 QUANT_TAG = "quant"
@@ -112,13 +113,19 @@ def check_accuracy_drop(report: ValidationReport, max_drop_pp: float) -> None:
         why = ("labels (data with labels or --labels)" if report.comparison.agreement is not None
                else "model outputs (this device measured latency only)")  # fmt: skip
         raise InputError(f"--fail-if-drop needs {why}")
-    if drop > max_drop_pp:
-        base_top1, cand_top1 = report.comparison.baseline.top1, report.comparison.candidate.top1
-        assert base_top1 is not None and cand_top1 is not None  # a drop is only computed from both accuracies
+    base_top1, cand_top1 = report.comparison.baseline.top1, report.comparison.candidate.top1
+    assert base_top1 is not None and cand_top1 is not None  # a drop is only computed from both accuracies
+    check_drop(drop, max_drop_pp, baseline_pct=100 * base_top1, candidate_pct=100 * cand_top1)
+
+
+def check_drop(drop_pp: float, max_drop_pp: float, *, baseline_pct: float, candidate_pct: float,
+               subject: str = "quantized", where: str = "") -> None:
+    """The ``--fail-if-drop`` gate of ``edgesep validate`` and ``edgesep run``: ThresholdError above the limit."""
+    if drop_pp > max_drop_pp:
         raise ThresholdError(
-            f"quantized top-1 accuracy dropped {drop:.2f} pp "
-            f"({100 * base_top1:.2f}% -> {100 * cand_top1:.2f}%), "
-            f"more than the allowed {max_drop_pp:g} pp"
+            f"{subject} top-1 accuracy dropped {drop_pp:.2f} pp "
+            f"({baseline_pct:.2f}% -> {candidate_pct:.2f}%), "
+            f"more than the allowed {max_drop_pp:g} pp{where}"
         )
 
 
@@ -184,6 +191,47 @@ def validate(
     if fail_if_drop is not None:
         check_accuracy_drop(result, fail_if_drop)
     return result
+
+
+def validate_variants(
+    float_model: Path,
+    variants: Mapping[str, Path],
+    *,
+    data: str | Path,
+    output_dir: Path,
+    labels: str | Path | None = None,
+    device="local",
+    spec=None,
+    samples: int | None = None,
+    force: bool = False,
+) -> tuple[ValidationReport, ...]:
+    """The float model and every variant (tag -> .tflite) in ONE device session on the same inputs.
+
+    One session means one float baseline (tag ``float32``) that every variant is compared with
+    (the same latency reference for every speed-up), and the inputs are pushed once.  Results
+    files go to ``output_dir``; each variant's report (as :func:`validate` writes it) to
+    ``output_dir/<tag>``.  Returns one report per variant, in order.
+    """
+    spec = spec or _default_spec()
+    reference = next(iter(variants.values()), float_model)  # its sidecar carries the preprocessing spec
+    batch = load_validation_data(data, reference, labels=labels, samples=samples)
+    models = {BASELINE_VARIANT: float_model, **variants}
+    shapes = {tag: model_input(path).shape[1:] for tag, path in models.items()}
+    mismatched = sorted(tag for tag, shape in shapes.items() if tuple(shape) != tuple(batch.x.shape[1:]))
+    if mismatched:
+        raise ShapeError(f"validation data {batch.x.shape[1:]} does not fit {', '.join(mismatched)} {shapes}")
+    device_name, dev = _open(device)
+    runs = dev.run(models, batch.x, output_dir, spec=spec, force=force)
+    reports = []
+    for tag, path in variants.items():
+        report = ValidationReport(
+            float_model=float_model, quant_model=path, data=batch.source, samples=batch.samples,
+            device=device_name, runs=spec.runs, warmup=spec.warmup, threads=spec.threads,
+            comparison=compare_runs(runs[BASELINE_VARIANT], runs[tag], labels=batch.labels),
+            results={BASELINE_VARIANT: runs[BASELINE_VARIANT], tag: runs[tag]},
+        )  # fmt: skip
+        reports.append(_with_report(report, output_dir / tag, force=force))
+    return tuple(reports)
 
 
 def compare_results(

@@ -21,6 +21,7 @@ COLUMNS = (
     "model", "top-1", "top-5", "agreement", "cosine", "max-abs",
     "p50 ms", "p90 ms", "p99 ms", "mean ms", "std ms", "speed-up", "size MB",
 )  # fmt: skip
+BASELINE_VARIANT = "float32"  # the float model's tag in validate_variants and its rows
 EMULATED_LABEL = "EMULATED latency (qemu): not the speed of the real device"
 
 
@@ -183,3 +184,44 @@ def multi_device_table(report, *, title: str = "edgesep validate") -> Table:
     for row in multi_device_rows(report):
         table.add_row(*row)
     return table
+
+
+def variant_rows(reports: Sequence) -> list[dict[str, Any]]:
+    """The rows of ``edgesep run``'s summary (JSON-ready) for :func:`~edgesep.validate.step.validate_variants`'s
+    reports on one device: the float baseline first, then one row per variant (size, accuracy, agreement, latency)."""
+    if not reports:
+        return []
+    first = reports[0]
+    baseline = first.comparison.baseline
+    rows = [_variant_row(first.device, BASELINE_VARIANT, baseline, baseline=baseline)]
+    for report in reports:
+        comparison = report.comparison
+        tag = next(tag for tag in report.results if tag != BASELINE_VARIANT)
+        rows.append(_variant_row(report.device, tag, comparison.candidate, baseline=baseline, comparison=comparison))
+    return rows
+
+
+def _variant_row(device: str, variant: str, summary: ModelSummary, *, baseline: ModelSummary,
+                 comparison: Comparison | None = None) -> dict[str, Any]:
+    p50 = summary.latency.p50 if summary.latency is not None else None
+    base_p50 = baseline.latency.p50 if baseline.latency is not None else None
+    agreement = comparison.agreement if comparison is not None else None
+    return {
+        "device": device,
+        "variant": variant,
+        "model": summary.model_name,
+        "size_kb": summary.size_bytes / 1024,
+        "accuracy": None if summary.top1 is None else 100 * summary.top1,
+        "top5": None if summary.top5 is None else 100 * summary.top5,
+        "agreement": 100.0 if comparison is None else (
+            None if agreement is None or agreement.top1_agreement is None else 100 * agreement.top1_agreement),
+        "cosine": 1.0 if comparison is None else (None if agreement is None else agreement.cosine),
+        "max_abs": 0.0 if comparison is None else (None if agreement is None else agreement.max_abs),
+        "p50_ms": p50,
+        "p90_ms": summary.latency.p90 if summary.latency is not None else None,
+        "speedup": (base_p50 / p50) if p50 and base_p50 else None,
+        "accuracy_drop_pp": None if comparison is None else comparison.accuracy_drop_pp,
+        "samples": summary.samples,
+        "emulated": bool(summary.emulated),
+        "complete": bool(summary.complete),
+    }  # fmt: skip

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from edgesep.errors import InputError, ToleranceError
+from edgesep.errors import ConfigError, InputError, ToleranceError
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +115,22 @@ def test_cli_convert_keras_and_bad_file_exit_codes(keras_example, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("edgesep: error:") and "is not a Keras model" in err[-1]
     assert not (tmp_path / "bad.tflite").exists()
+
+
+def test_onnx_only_options_are_refused_and_samples_honoured_for_keras(keras_example, tmp_path, capsys):
+    """convert() used to drop keep_nchw/input_shape/verify_data/samples/seed for Keras input without a word."""
+    from edgesep.cli.main import main
+    from edgesep.convert import convert
+    from edgesep.fileio import sidecar_path
+
+    _, folder = keras_example
+    out = tmp_path / "refused.tflite"
+    with pytest.raises(ConfigError, match="--keep-nchw, --input-shape: for ONNX input only"):
+        convert(folder / "example.keras", out, keep_nchw=True, input_shape=(1, 3, 32, 32))
+    assert main(["-q", "convert", str(folder / "example.keras"), "-o", str(out), "--verify-data", "x.npy"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("edgesep: error:") and "--verify-data: for ONNX input only" in err[0]
+    assert not out.exists()
+    result = convert(folder / "example.keras", out, samples=7, seed=3)
+    assert result.fidelity.max_abs < 1e-4 and result.fidelity.cosine > 0.999999
+    assert json.loads(sidecar_path(out).read_text())["verification"]["samples"] == 7

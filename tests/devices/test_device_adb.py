@@ -226,3 +226,21 @@ def test_empty_serial_means_the_only_attached_device(phones):
     with pytest.raises(DeviceError, match=r"expected one attached device, found 127\.0\.0\.1:\d+ \w+, 127"):
         AdbDevice(serial="").only_serial()
     assert other.serial != phone.serial
+
+
+def test_failing_cleanup_never_hides_the_run_error(phones, tiny_models, tmp_path, monkeypatch):
+    """The run fails (no python3 on the phone) and then its cleanup fails too (adb gone): the run's error is
+    reported, not the cleanup's (adb's cleanup in a bare ``finally`` used to replace it)."""
+    phone = phones.start()
+    real_run_process = adb_module.run_process
+
+    def adb_gone_at_cleanup(argv, **options):
+        if "rm -rf" in argv[-1]:
+            raise DeviceError("command not found: adb")
+        return real_run_process(argv, **options)
+
+    monkeypatch.setattr(adb_module, "run_process", adb_gone_at_cleanup)
+    device = AdbDevice(serial=phone.serial, python=("python3",))
+    with pytest.raises(DeviceRunError, match="'python3' not found on the device"):
+        device.run({"f": tiny_models["float"]}, None, tmp_path)
+    assert len(_remote_dirs(phone)) == 1  # the cleanup did fail: its folder is still there
