@@ -79,6 +79,37 @@ def photo_crops(height: int, width: int, count: int, *, seed: int, names: tuple[
     return np.stack(out).transpose(0, 3, 1, 2).astype(np.float32)
 
 
+WORDS = ("edge", "model", "int8", "phone", "board", "latency", "kernel", "tensor", "quantize", "float", "depthwise",
+         "separable", "camera", "signal", "OPEN", "EXIT", "SALE", "2026", "Route 66", "No. 42", "coffee", "station")
+
+
+def text_scenes(height: int, width: int, count: int, *, seed: int) -> np.ndarray:
+    """Seeded photo crops with 2-5 lines of printed words on them (PIL's bundled font, 14-34 px, dark on a light
+    label or light on a dark one): NCHW RGB in [0, 1], pixel values on the 8-bit grid. Images with text a detector
+    must find, where the photographs alone give it only stray "text" regions."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rng = np.random.default_rng(seed)
+    backgrounds = photo_crops(height, width, count, seed=seed)
+    out = []
+    for background in backgrounds:
+        image = Image.fromarray(np.round(background.transpose(1, 2, 0) * 255).astype(np.uint8))
+        draw = ImageDraw.Draw(image)
+        for _ in range(int(rng.integers(2, 6))):
+            font = ImageFont.load_default(size=int(rng.integers(14, 35)))
+            text = " ".join(str(rng.choice(WORDS)) for _ in range(int(rng.integers(1, 4))))
+            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+            if right - left >= width - 8 or bottom - top >= height - 8:
+                continue
+            x = int(rng.integers(4, width - (right - left) - 4))
+            y = int(rng.integers(4, height - (bottom - top) - 4))
+            light = bool(rng.integers(0, 2))
+            draw.rectangle((x + left - 3, y + top - 3, x + right + 3, y + bottom + 3), fill=(235, 235, 225) if light else (25, 25, 35))
+            draw.text((x, y), text, font=font, fill=(20, 20, 20) if light else (240, 240, 240))
+        out.append(np.asarray(image, np.float32).transpose(2, 0, 1) / 255.0)
+    return np.stack(out).astype(np.float32)
+
+
 def _rgb(image) -> np.ndarray:
     image = image[0] if isinstance(image, tuple) else image
     image = np.asarray(image, np.float32)
