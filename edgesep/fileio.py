@@ -52,8 +52,10 @@ def check_input(path: str | os.PathLike, *, what: str = "input file") -> Path:
     source = Path(path)
     if not source.exists():
         raise InputError(f"{what} not found: {source}")
+    if source.is_dir():
+        raise InputError(f"{what} {source} is a folder, not a file")
     if not source.is_file():
-        raise InputError(f"{what} is not a file: {source}")
+        raise InputError(f"{what} {source} is not a regular file")
     return source
 
 

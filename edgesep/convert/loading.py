@@ -23,8 +23,8 @@ def read_model(path: str | Path):
     try:
         onnx.checker.check_model(model)
     except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{source} fails onnx.checker: {first}") from None
+        reason = " ".join(str(error).split())[:300] or type(error).__name__  # the checker's message spans lines
+        raise InputError(f"{source} fails onnx.checker: {reason}") from None
     return model
 
 

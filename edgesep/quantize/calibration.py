@@ -26,6 +26,7 @@ import numpy as np
 
 from edgesep.data.arrays import read_npy, read_npz
 from edgesep.errors import CalibrationError, InputError
+from edgesep.fileio import check_input
 from edgesep.quantize.preprocessing import PreprocessingSpec
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -102,8 +103,7 @@ class ArraySource(IndexedSource):
 
     def __init__(self, path: str | Path, *, key: str | None = None):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise InputError(f"calibration array file not found: {self.path}")
+        check_input(self.path, what="calibration array file")
         if self.path.suffix not in ARRAY_SUFFIXES:
             raise InputError(f"calibration arrays must be .npy or .npz, got {self.path.name}")
         self._arrays: dict[str, np.ndarray] | np.ndarray

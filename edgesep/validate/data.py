@@ -20,6 +20,7 @@ import numpy as np
 
 from edgesep.data.arrays import read_npy, read_npz
 from edgesep.errors import InputError, ShapeError
+from edgesep.fileio import check_input
 from edgesep.runners.interpreter import open_interpreter
 from edgesep.sidecar import read_sidecar
 
@@ -79,8 +80,7 @@ def model_input(model_path: str | Path) -> ModelInput:
 
 
 def _model_input_from_tflite(path: Path) -> ModelInput:
-    if not path.is_file():
-        raise InputError(f"model not found: {path}")
+    check_input(path, what="model")
     try:
         detail = open_interpreter(path, allocate=False).get_input_details()[0]
     except (ValueError, RuntimeError) as error:
@@ -165,8 +165,7 @@ def _load_image_folder(
 
 def load_labels(path: str | Path) -> np.ndarray:
     source = Path(path)
-    if not source.is_file():
-        raise InputError(f"labels file not found: {source}")
+    check_input(source, what="labels file")
     try:
         if source.suffix == ".npz":
             archive = read_npz(source, what="labels")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgesep.errors import DeviceError, EdgesepError, InputError, ShapeError, ThresholdError
+from edgesep.fileio import check_input
 from edgesep.validate.comparison import Comparison, compare_runs
 from edgesep.validate.data import ModelInput, ValidationData, load_validation_data, model_input, to_model_layout
 
@@ -148,8 +149,7 @@ def validate(
     stage = on_stage or (lambda name: None)
     float_model, quant_model = Path(float_model), Path(quant_model)
     for path in (float_model, quant_model):
-        if not path.is_file():
-            raise InputError(f"model not found: {path}")
+        check_input(path, what="model")
     spec = spec or _default_spec()
     stage(STAGES[0])
     quant_input, float_input = model_input(quant_model), model_input(float_model)
