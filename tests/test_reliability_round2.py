@@ -65,12 +65,13 @@ def test_a_folder_given_as_a_model_file_says_it_is_a_folder(tmp_path, capsys):
         folder.mkdir()
     cases = [
         (["inspect", str(onnx_dir)], f"ONNX model {onnx_dir} is a folder, not a file"),
-        (["quantize", str(onnx_dir), "-o", str(tmp_path / "q.tflite"), "--mode", "dynamic"],
-         f"{onnx_dir} is a folder"),
+        (["quantize", str(onnx_dir), "-o", str(tmp_path / "q.tflite"), "--mode", "dynamic"], f"{onnx_dir} is a folder"),
         (["bench", str(tflite_dir), "--runs", "1"], f"model {tflite_dir} is a folder, not a file"),
         (["validate", "--float", str(tflite_dir), "--quant", str(tflite_dir), "--data", "digits"], f"model {tflite_dir} is a folder"),
-        (["export", TINY, "--weights", str(weights_dir), "-o", str(tmp_path / "e.onnx")],
-         f"weights file {weights_dir} is a folder, not a file"),
+        (
+            ["export", TINY, "--weights", str(weights_dir), "-o", str(tmp_path / "e.onnx")],
+            f"weights file {weights_dir} is a folder, not a file",
+        ),
     ]
     before = files_under(tmp_path)
     for argv, expected in cases:
@@ -93,8 +94,7 @@ def onnx_model(tmp_path_factory):
 
 def test_run_only_convert_on_a_new_folder_runs_convert_and_stops(tmp_path, capsys, onnx_model):
     config = tmp_path / "p.toml"
-    config.write_text(f'output = "out"\ndevices = ["local"]\n[model]\nonnx = "{onnx_model}"\n'
-                      '[quantize]\nmodes = ["int8"]\n')
+    config.write_text(f'output = "out"\ndevices = ["local"]\n[model]\nonnx = "{onnx_model}"\n[quantize]\nmodes = ["int8"]\n')
     assert main(["-q", "run", str(config), "--only", "convert", "--json"]) == 0
     captured = capsys.readouterr()
     assert "error" not in captured.err
@@ -119,3 +119,146 @@ def test_an_output_outside_the_config_folder_is_allowed_and_said_once(tmp_path, 
     inside.write_text(f'output = "out"\n[model]\nonnx = "{onnx_model}"\n')
     assert main(["-q", "run", str(inside), "--until", "convert"]) == 0
     assert "outside" not in capsys.readouterr().err
+
+
+# -- class 4: a non-numeric model input is refused, not "verified" with cosine 1.0 ---------------------------------
+
+
+def identity_model(path: Path, elem_type: int, name: str = "text") -> Path:
+    value = helper.make_tensor_value_info(name, elem_type, [1, 4])
+    out = helper.make_tensor_value_info("y", elem_type, [1, 4])
+    node = helper.make_node("Identity", [name], ["y"])
+    graph = helper.make_graph([node], "g", [value], [out])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("elem_type", "dtype"), [(TensorProto.STRING, "string"), (TensorProto.BOOL, "bool"), (TensorProto.COMPLEX64, "complex64")]
+)
+def test_a_model_with_a_non_numeric_input_is_refused(tmp_path, capsys, elem_type, dtype):
+    model = identity_model(tmp_path / f"{dtype}.onnx", elem_type)
+    before = files_under(tmp_path)
+    for argv in (
+        ["convert", str(model), "-o", str(tmp_path / "c.tflite")],
+        ["quantize", str(model), "-o", str(tmp_path / "q.tflite"), "--mode", "dynamic"],
+    ):
+        line = one_error_line(capsys, ["-q", *argv])
+        assert f"input 'text' of {model} has dtype {dtype}" in line, line
+    assert files_under(tmp_path) == before
+
+
+def test_validate_refuses_a_tflite_with_a_non_numeric_input(tmp_path, capsys):
+    """A third-party .tflite (no sidecar) whose input is bool: built by lowering directly, as no edgesep command
+    writes one any more."""
+    import onnx
+
+    from edgesep.convert.lowering import lower
+    from edgesep.convert.tflite import to_tflite_bytes
+
+    model = onnx.load(str(identity_model(tmp_path / "b.onnx", TensorProto.BOOL, name="flags")))
+    tflite = tmp_path / "b.tflite"
+    tflite.write_bytes(to_tflite_bytes(lower(model)))
+    np.save(tmp_path / "x.npy", np.ones((4, 4), dtype=np.float32))
+    before = files_under(tmp_path)
+    line = one_error_line(
+        capsys,
+        [
+            "-q",
+            "validate",
+            "--float",
+            str(tflite),
+            "--quant",
+            str(tflite),
+            "--data",
+            str(tmp_path / "x.npy"),
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+        ],
+    )
+    assert f"input 'flags' of {tflite} has dtype bool" in line, line
+    assert files_under(tmp_path) == before
+
+
+# -- class 4: an image folder where many images do not decode ------------------------------------------------------
+
+
+def image_folder(folder: Path, *, good: int, bad: int) -> list[Path]:
+    """``good`` seeded 16x16 RGB PNGs and ``bad`` files that claim to be images; returns the bad ones."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(good):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"ok{i:02d}.png")
+    broken = []
+    for i in range(bad):
+        path = folder / f"broken{i}.{'png' if i % 2 else 'jpg'}"
+        path.write_bytes(b"\x89PNG\r\n\x1a\n not really" if i % 2 else b"\xff\xd8\xff truncated jpeg")
+        broken.append(path)
+    return broken
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    onnx_path, float_path, int8_path = folder / "m.onnx", folder / "m.tflite", folder / "m_int8.tflite"
+    assert main(["-q", "export", TINY, "-o", str(onnx_path)]) == 0
+    assert main(["-q", "convert", str(onnx_path), "-o", str(float_path)]) == 0
+    assert main(["-q", "quantize", str(onnx_path), "-o", str(int8_path), "--mode", "dynamic"]) == 0
+    return onnx_path, float_path, int8_path
+
+
+def test_calibration_folder_with_too_many_undecodable_images_fails_naming_them(tmp_path, capsys, tiny_models):
+    onnx_path = tiny_models[0]
+    broken = image_folder(tmp_path / "calib", good=16, bad=4)  # 4 of 20 = 20 % > 10 %
+    target = tmp_path / "q.tflite"
+    line = one_error_line(
+        capsys, ["-q", "quantize", str(onnx_path), "-o", str(target), "--calib", str(tmp_path / "calib"), "--samples", "20"]
+    )
+    assert "4 of 20 calibration images could not be decoded" in line and "more than 10%" in line, line
+    assert sum(str(path) in line for path in broken) == 3 and "and 1 more" in line
+    assert not target.exists() and not any(tmp_path.glob(".*tmp"))
+
+
+def test_calibration_folder_below_the_threshold_warns_naming_the_file(tmp_path, capsys, tiny_models):
+    onnx_path = tiny_models[0]
+    broken = image_folder(tmp_path / "calib", good=19, bad=1)  # 1 of 20 = 5 %
+    target = tmp_path / "q.tflite"
+    assert main(["-q", "quantize", str(onnx_path), "-o", str(target), "--calib", str(tmp_path / "calib"), "--samples", "20"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "could not be decoded" in line]
+    assert warnings == [f"edgesep: warning: 1 of 20 calibration images could not be decoded: {broken[0]} (skipped; up to 10% may fail)"]
+    assert target.is_file()
+
+
+def test_validation_folder_with_too_many_undecodable_images_fails_naming_them(tmp_path, capsys, tiny_models):
+    _, float_path, int8_path = tiny_models
+    data = tmp_path / "val"
+    broken = image_folder(data / "cats", good=8, bad=1) + image_folder(data / "dogs", good=8, bad=1)  # 2 of 18
+    out = tmp_path / "out"
+    argv = [
+        "-q",
+        "validate",
+        "--float",
+        str(float_path),
+        "--quant",
+        str(int8_path),
+        "--data",
+        str(data),
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--output-dir",
+        str(out),
+    ]
+    line = one_error_line(capsys, argv)
+    assert "2 of 18 validation images could not be decoded" in line and all(str(p) in line for p in broken)
+    assert not out.exists()
+
+    broken[1].unlink()  # 1 of 17 = 5.9 %: validated, with a warning naming the file
+    assert main(argv) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgesep: warning:")]
+    assert len(warnings) == 1 and str(broken[0]) in warnings[0]
