@@ -236,9 +236,12 @@ def collect_results(
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.part")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    """Copy through a temp file beside ``target`` (named like every edgesep temp file, so a run killed here
+    leaves nothing the next run does not remove: ``fileio.remove_stale_temps``)."""
+    from edgesep.fileio import atomic_path
+
+    with atomic_path(target, force=True) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def finish_run(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.errors import ConfigError, EdgesepError, ThresholdError
-from edgesep.fileio import output_error, write_json
+from edgesep.fileio import output_error, remove_stale_temps, write_json
 from edgesep.pipeline.cache import StepCache, data_files, step_key
 from edgesep.pipeline.config import DEFAULT_CONFIG, STEPS, PipelineConfig, load_config
 
@@ -80,6 +80,7 @@ def run(config: PipelineConfig | str | Path | None = None, *, options: RunOption
         output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise output_error(output, error) from None
+    remove_stale_temps(output)  # left by a run that was killed (SIGKILL, power loss) while writing
     cache = StepCache.open(output)
     pipeline = _Pipeline(config, output, cache, options)
     return pipeline.run()
