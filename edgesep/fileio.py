@@ -49,6 +49,20 @@ def check_output(path: str | os.PathLike, *, force: bool = False, inputs: Iterab
     return target
 
 
+def check_output_folder(path: str | os.PathLike, *, create: bool = True) -> Path:
+    """An output folder: refuse a file in its place (one OutputError line), create it (and its parents) when
+    ``create``; operating-system errors become OutputError naming the folder."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"cannot write into {folder}: it is a file, not a folder")
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise output_error(folder, error) from None
+    return folder
+
+
 def check_input(path: str | os.PathLike, *, what: str = "input file") -> Path:
     source = Path(path)
     if not source.exists():

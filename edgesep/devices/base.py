@@ -171,8 +171,9 @@ def check_models(models: Mapping[str, Path]) -> dict[str, Path]:
 
 def check_results_dir(results_dir: Path, tags: Sequence[str], *, force: bool) -> Path:
     """Create ``results_dir``; refuse existing results for these tags unless ``force``."""
-    folder = Path(results_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    from edgesep.fileio import check_output_folder
+
+    folder = check_output_folder(results_dir)
     if not force:
         existing = [p.name for tag in tags for p in results_paths(folder, tag) if p.exists()]
         if existing:
