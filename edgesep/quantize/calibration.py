@@ -304,7 +304,7 @@ def _some(paths: Sequence[Path], *, limit: int = 3) -> str:
 def _draw_indexed(source: IndexedSource, inputs: Sequence[InputSpec], *, count: int, seed: int) -> list:
     if hasattr(source, "skipped"):
         source.skipped = 0
-    if hasattr(source, "unreadable"):
+    if isinstance(source, ImageFolderSource):
         source.unreadable, source.attempted = [], 0
     order = np.random.default_rng(seed).permutation(len(source))
     samples: list = []
