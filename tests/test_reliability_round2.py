@@ -61,7 +61,8 @@ def test_a_valid_graph_still_inspects(tmp_path, capsys):
 
 def test_a_folder_given_as_a_model_file_says_it_is_a_folder(tmp_path, capsys):
     onnx_dir, tflite_dir, weights_dir = tmp_path / "m.onnx", tmp_path / "m.tflite", tmp_path / "w.pt"
-    for folder in (onnx_dir, tflite_dir, weights_dir):
+    pruned_dir = tmp_path / "pruned.pt"
+    for folder in (onnx_dir, tflite_dir, weights_dir, pruned_dir):
         folder.mkdir()
     cases = [
         (["inspect", str(onnx_dir)], f"ONNX model {onnx_dir} is a folder, not a file"),
@@ -71,6 +72,10 @@ def test_a_folder_given_as_a_model_file_says_it_is_a_folder(tmp_path, capsys):
         (
             ["export", TINY, "--weights", str(weights_dir), "-o", str(tmp_path / "e.onnx")],
             f"weights file {weights_dir} is a folder, not a file",
+        ),
+        (
+            ["prune", str(pruned_dir), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5"],
+            f"pruned checkpoint {pruned_dir} is a folder, not a file",
         ),
     ]
     before = files_under(tmp_path)
