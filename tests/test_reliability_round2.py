@@ -124,6 +124,9 @@ def test_an_output_outside_the_config_folder_is_allowed_and_said_once(tmp_path, 
     inside.write_text(f'output = "out"\n[model]\nonnx = "{onnx_model}"\n')
     assert main(["-q", "run", str(inside), "--until", "convert"]) == 0
     assert "outside" not in capsys.readouterr().err
+    absolute = tmp_path / "given"  # -o (like an absolute output in the file) already says where the run writes
+    assert main(["-q", "run", str(inside), "--until", "convert", "-o", str(absolute)]) == 0
+    assert "outside" not in capsys.readouterr().err and (absolute / "model_float32.tflite").is_file()
 
 
 # -- class 4: a non-numeric model input is refused, not "verified" with cosine 1.0 ---------------------------------

@@ -346,11 +346,12 @@ def _default_checkpoint() -> Path:
 
 
 def _say_if_outside(output: Path, config: PipelineConfig) -> None:
-    """An ``output`` that leaves the config's folder (``../..``, an absolute path) is allowed, but said once,
-    with its resolved path, so that a config never writes somewhere unexpected without a word."""
+    """A relative ``output`` that leaves the config's folder (``../..``, a symlink) is allowed, but said once,
+    with its resolved path, so that a config never writes somewhere unexpected without a word. An absolute
+    ``output`` (written as such in the file, ``-o``, a farm worker's folder) says where it goes already."""
     import sys
 
-    if config.base_dir == ".":  # the built-in default, not read from a file: there is no config folder
+    if config.base_dir == "." or Path(config.output).is_absolute():  # built-in default: no config folder
         return
     base = Path(config.base_dir).resolve()
     resolved = output.resolve()
