@@ -73,3 +73,7 @@ class IncompleteError(EdgesepError):
     """Part of a sweep was lost or failed; the finished part is kept and a re-run does only the rest."""
 
     exit_code = 1
+
+
+class EdgesepWarning(UserWarning):
+    """A user-facing warning: the CLI prints it as one ``edgesep: warning:`` line."""

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -48,12 +49,28 @@ def check_output(path: str | os.PathLike, *, force: bool = False, inputs: Iterab
     return target
 
 
+def check_output_folder(path: str | os.PathLike, *, create: bool = True) -> Path:
+    """An output folder: refuse a file in its place (one OutputError line), create it (and its parents) when
+    ``create``; operating-system errors become OutputError naming the folder."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"cannot write into {folder}: it is a file, not a folder")
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise output_error(folder, error) from None
+    return folder
+
+
 def check_input(path: str | os.PathLike, *, what: str = "input file") -> Path:
     source = Path(path)
     if not source.exists():
         raise InputError(f"{what} not found: {source}")
+    if source.is_dir():
+        raise InputError(f"{what} {source} is a folder, not a file")
     if not source.is_file():
-        raise InputError(f"{what} is not a file: {source}")
+        raise InputError(f"{what} {source} is not a regular file")
     return source
 
 
@@ -114,9 +131,41 @@ def publish_model(
     return target
 
 
+# a temp file is ".<target name>.<writer's pid>.<mkstemp's 8 random characters>.tmp"
+_TEMP_NAME = re.compile(r"^\..+\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temp files that a killed edgesep process left under ``folder`` (SIGKILL, power loss: no
+    ``finally`` ran). Only files named like ours whose writer (the pid in the name) is no longer running are
+    removed, so a run writing into the same folder at the same time keeps its temp files. Returns the removed."""
+    removed = []
+    for path in sorted(Path(folder).rglob(".*.tmp")):
+        match = _TEMP_NAME.match(path.name)
+        if match is None or not path.is_file() or _running(int(match["pid"])):
+            continue
+        _discard(path)
+        removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    except OSError:
+        return False
+    return True
+
+
 def _temp_beside(target: Path) -> Path:
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     except OSError as error:
         raise output_error(target, error) from None
     os.close(fd)

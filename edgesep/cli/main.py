@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import warnings
 
 import typer
 
 from edgesep.cli.app import OPTIONS, app
-from edgesep.errors import EdgesepError
+from edgesep.errors import EdgesepError, EdgesepWarning
 
 COMMAND_MODULES = (
     "train",
@@ -54,6 +55,18 @@ def _show_usage_error(error: Exception) -> None:
         print(f"Error: {error}", file=sys.stderr)
 
 
+def _one_line_warning(fallback):
+    """edgesep's own warnings as one ``edgesep: warning:`` line on stderr; others as Python prints them."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, EdgesepWarning):
+            print(f"edgesep: warning: {message}", file=sys.stderr)
+        else:
+            fallback(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     from typer.main import get_command
 
@@ -61,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     usage_error = _usage_error_type()
     command = get_command(app)
     try:
-        result = command.main(args=argv, prog_name="edgesep", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", EdgesepWarning)
+            warnings.showwarning = _one_line_warning(warnings.showwarning)
+            result = command.main(args=argv, prog_name="edgesep", standalone_mode=False)
     except EdgesepError as error:
         if OPTIONS.debug:
             raise

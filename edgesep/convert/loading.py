@@ -23,9 +23,30 @@ def read_model(path: str | Path):
     try:
         onnx.checker.check_model(model)
     except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{source} fails onnx.checker: {first}") from None
+        reason = " ".join(str(error).split())[:300] or type(error).__name__  # the checker's message spans lines
+        raise InputError(f"{source} fails onnx.checker: {reason}") from None
+    check_numeric_inputs(model, source)
     return model
+
+
+# ONNX element types edgesep can feed, compare and quantize: floats and integers (not string, bool, complex,
+# float8 or 4-bit types, whose "verification" by max-abs/cosine would mean nothing)
+NUMERIC_ONNX_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 16})
+
+
+def check_numeric_inputs(model, source: str | Path) -> None:
+    """Refuse a model with a non-numeric input (a string or bool tensor...): one line naming it and its dtype."""
+    import onnx
+
+    for value in graph_inputs(model):
+        elem_type = value.type.tensor_type.elem_type
+        if elem_type not in NUMERIC_ONNX_TYPES:
+            kind = value.type.WhichOneof("value")
+            name = onnx.TensorProto.DataType.Name(elem_type).lower() if kind == "tensor_type" else kind
+            raise InputError(
+                f"input {value.name!r} of {source} has dtype {name}; edgesep converts, quantizes and verifies "
+                "models with numeric (float or integer) inputs only"
+            )
 
 
 def graph_inputs(model) -> list:

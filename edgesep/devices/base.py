@@ -171,8 +171,9 @@ def check_models(models: Mapping[str, Path]) -> dict[str, Path]:
 
 def check_results_dir(results_dir: Path, tags: Sequence[str], *, force: bool) -> Path:
     """Create ``results_dir``; refuse existing results for these tags unless ``force``."""
-    folder = Path(results_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    from edgesep.fileio import check_output_folder
+
+    folder = check_output_folder(results_dir)
     if not force:
         existing = [p.name for tag in tags for p in results_paths(folder, tag) if p.exists()]
         if existing:
@@ -236,9 +237,12 @@ def collect_results(
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.part")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    """Copy through a temp file beside ``target`` (named like every edgesep temp file, so a run killed here
+    leaves nothing the next run does not remove: ``fileio.remove_stale_temps``)."""
+    from edgesep.fileio import atomic_path
+
+    with atomic_path(target, force=True) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def finish_run(

@@ -23,6 +23,11 @@ def count_onnx(path: str | os.PathLike, *, input_shape: Sequence[int] | None = N
         model = onnx.load(str(source))
     except Exception as error:  # protobuf decode errors have no common base
         raise InputError(f"cannot read {source} as an ONNX model: {type(error).__name__}") from error
+    try:
+        onnx.checker.check_model(model)
+    except Exception as error:  # ValidationError, or a protobuf error on a malformed field
+        reason = " ".join(str(error).split())[:300] or type(error).__name__  # the checker's message spans lines
+        raise InputError(f"{source} fails onnx.checker: {reason}") from None
     graph = model.graph
     initializers = {t.name: t for t in graph.initializer}
     canonical = {name: name for name in initializers}  # Identity aliases of a weight resolve to the weight

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesep.errors import InputError
+from edgesep.fileio import check_input
 
 KERAS_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -15,8 +16,7 @@ def load_keras(path: str | Path):
     import keras
 
     source = Path(path)
-    if not source.is_file():
-        raise InputError(f"Keras model not found: {source}")
+    check_input(source, what="Keras model")
     if source.suffix.lower() not in KERAS_FILE_SUFFIXES:
         raise InputError(f"{source} is not a .keras or .h5 file")
     if not _has_keras_signature(source):

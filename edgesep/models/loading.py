@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from edgesep.errors import InputError
+from edgesep.fileio import check_input
 
 REFERENCE_HELP = "expected 'path/to/file.py:factory' or 'package.module:factory'"
 
@@ -21,8 +22,7 @@ def split_reference(reference: str) -> tuple[str, str]:
 
 
 def _import_file(path: Path):
-    if not path.is_file():
-        raise InputError(f"model file {path} does not exist")
+    check_input(path, what="model file")
     name = f"edgesep_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -72,8 +72,7 @@ def load_weights(module, path: str | Path) -> None:
     import torch
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"weights file {path} does not exist")
+    check_input(path, what="weights file")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.errors import ConfigError, EdgesepError
-from edgesep.fileio import write_json
+from edgesep.fileio import output_error, remove_stale_temps, write_json
 from edgesep.pipeline.cache import StepCache, data_files, step_key
 from edgesep.pipeline.config import DEFAULT_CONFIG, STEPS, PipelineConfig, load_config
 
@@ -75,7 +75,12 @@ def run(config: PipelineConfig | str | Path | None = None, *, options: RunOption
             raise ConfigError(f"{name} {value!r} is not a step; expected one of {', '.join(STEPS)}")
     preflight(config)
     output = config.resolve(config.output)
-    output.mkdir(parents=True, exist_ok=True)
+    _say_if_outside(output, config)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise output_error(output, error) from None
+    remove_stale_temps(output)  # left by a run that was killed (SIGKILL, power loss) while writing
     cache = StepCache.open(output)
     pipeline = _Pipeline(config, output, cache, options)
     return pipeline.run()
@@ -119,9 +124,12 @@ class _Pipeline:
         return True
 
     def stops_before(self, step: str) -> bool:
-        """--until names an earlier step: ``step`` and the ones after it are not run (nor required)."""
-        until = self.options.until_step
-        return until is not None and STEPS.index(step) > STEPS.index(until)
+        """--until (or --only) names an earlier step: ``step`` and the ones after it are not run (nor required)."""
+        last = self.options.until_step
+        if self.options.only_step is not None:
+            only = STEPS.index(self.options.only_step)
+            last = STEPS[only if last is None else min(only, STEPS.index(last))]
+        return last is not None and STEPS.index(step) > STEPS.index(last)
 
     def _step(self, name: str, kind: str, settings: Any, inputs: list[Path], artifacts: list[Path],
               action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -335,6 +343,20 @@ def _default_checkpoint() -> Path:
     if not path.is_file():
         load_default_model()
     return path
+
+
+def _say_if_outside(output: Path, config: PipelineConfig) -> None:
+    """A relative ``output`` that leaves the config's folder (``../..``, a symlink) is allowed, but said once,
+    with its resolved path, so that a config never writes somewhere unexpected without a word. An absolute
+    ``output`` (written as such in the file, ``-o``, a farm worker's folder) says where it goes already."""
+    import sys
+
+    if config.base_dir == "." or Path(config.output).is_absolute():  # built-in default: no config folder
+        return
+    base = Path(config.base_dir).resolve()
+    resolved = output.resolve()
+    if not resolved.is_relative_to(base):
+        print(f"edgesep: output folder {resolved} is outside the config's folder {base}", file=sys.stderr)
 
 
 def _say(message: str, options: RunOptions) -> None:

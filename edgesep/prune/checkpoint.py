@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.errors import InputError
-from edgesep.fileio import atomic_path
+from edgesep.fileio import atomic_path, check_input
 
 FORMAT = "edgesep.pruned/1"
 
@@ -125,7 +125,8 @@ def resolve_model(reference: str, *, weights: str | Path | None = None):
     from edgesep.models.loading import load_factory, load_weights
 
     path = Path(reference)
-    if path.suffix in (".pt", ".pth") and path.is_file():
+    if path.suffix in (".pt", ".pth"):
+        check_input(path, what="pruned checkpoint")  # missing or a folder: one line saying which
         payload = read_checkpoint(path)
         if payload is None:
             raise InputError(f"{path} is not an edgesep pruned checkpoint; give a factory and --weights {path}")

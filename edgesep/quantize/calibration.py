@@ -25,7 +25,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from edgesep.data.arrays import read_npy, read_npz
-from edgesep.errors import CalibrationError, InputError
+from edgesep.errors import CalibrationError, EdgesepWarning, InputError
+from edgesep.fileio import check_input
 from edgesep.quantize.preprocessing import PreprocessingSpec
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -40,7 +41,7 @@ class CalibrationSource(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
 
-class CalibrationWarning(UserWarning):
+class CalibrationWarning(EdgesepWarning):
     """Calibration proceeds, but with less (or skipped) data."""
 
 
@@ -102,8 +103,7 @@ class ArraySource(IndexedSource):
 
     def __init__(self, path: str | Path, *, key: str | None = None):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise InputError(f"calibration array file not found: {self.path}")
+        check_input(self.path, what="calibration array file")
         if self.path.suffix not in ARRAY_SUFFIXES:
             raise InputError(f"calibration arrays must be .npy or .npz, got {self.path.name}")
         self._arrays: dict[str, np.ndarray] | np.ndarray
@@ -164,7 +164,8 @@ class DigitsSource(IndexedSource):
 class ImageFolderSource(IndexedSource):
     """A folder (searched recursively) of .jpg/.png images, each turned into CHW by ``spec``.
 
-    Unreadable files are skipped and counted in ``skipped``.
+    Unreadable files are skipped, counted in ``skipped`` and listed in ``unreadable``; ``attempted`` counts
+    every file a load was tried on (see :func:`check_unreadable` for the threshold).
     """
 
     def __init__(self, folder: str | Path, spec: PreprocessingSpec):
@@ -176,6 +177,8 @@ class ImageFolderSource(IndexedSource):
         if not self.files:
             raise CalibrationError(f"no {'/'.join(IMAGE_SUFFIXES)} images in {self.folder}")
         self.skipped = 0
+        self.attempted = 0
+        self.unreadable: list[Path] = []
 
     def __len__(self) -> int:
         return len(self.files)
@@ -184,12 +187,14 @@ class ImageFolderSource(IndexedSource):
         from PIL import Image, UnidentifiedImageError
 
         path = self.files[index]
+        self.attempted += 1
         try:
             with Image.open(path) as image:
                 image.load()
                 chw = self.spec.apply(image)
         except (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError) as error:
             self.skipped += 1
+            self.unreadable.append(path)
             raise _Unreadable(str(path)) from error
         return chw[None]
 
@@ -249,11 +254,17 @@ def draw(
     else:
         samples = _draw_streamed(source, inputs, count=count, seed=seed)
     skipped = int(getattr(source, "skipped", 0))
+    unreadable = list(getattr(source, "unreadable", ()))
     if not samples:
         if skipped:
-            raise CalibrationError(f"all {skipped} calibration files are unreadable ({describe(source).get('source')})")
+            raise CalibrationError(
+                f"all {skipped} calibration files are unreadable ({describe(source).get('source')}): "
+                f"{_some(unreadable)}".rstrip(": ")
+            )
         raise CalibrationError(f"the calibration source yielded no samples ({describe(source).get('source')})")
-    if skipped:
+    if unreadable:
+        check_unreadable(unreadable, int(getattr(source, "attempted", 0)) or len(unreadable), what="calibration")
+    elif skipped:
         warnings.warn(f"skipped {skipped} unreadable calibration file(s)", CalibrationWarning, stacklevel=2)
     if len(samples) < required:
         warnings.warn(
@@ -267,9 +278,34 @@ def draw(
     return CalibrationData(arrays=arrays, requested=required, skipped=skipped, description=info)
 
 
+MAX_UNREADABLE_FRACTION = 0.10
+"""More undecodable images than this (of those tried) fail calibration/validation: the rest is not the data."""
+
+
+def check_unreadable(unreadable: Sequence[Path], attempted: int, *, what: str) -> None:
+    """Fail when more than MAX_UNREADABLE_FRACTION of the ``attempted`` image files did not decode (naming up
+    to 3 and the count); below it, warn naming them. Nothing to say when all decoded."""
+    if not unreadable:
+        return
+    text = f"{len(unreadable)} of {attempted} {what} images could not be decoded: {_some(unreadable)}"
+    if len(unreadable) > MAX_UNREADABLE_FRACTION * attempted:
+        raise CalibrationError(
+            f"{text}; more than {MAX_UNREADABLE_FRACTION:.0%} fail, so the rest does not stand for the data "
+            "(fix or remove them)"
+        )
+    warnings.warn(f"{text} (skipped; up to {MAX_UNREADABLE_FRACTION:.0%} may fail)", CalibrationWarning, stacklevel=3)
+
+
+def _some(paths: Sequence[Path], *, limit: int = 3) -> str:
+    shown = ", ".join(str(p) for p in paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
 def _draw_indexed(source: IndexedSource, inputs: Sequence[InputSpec], *, count: int, seed: int) -> list:
     if hasattr(source, "skipped"):
         source.skipped = 0
+    if isinstance(source, ImageFolderSource):
+        source.unreadable, source.attempted = [], 0
     order = np.random.default_rng(seed).permutation(len(source))
     samples: list = []
     for index in order:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgesep.convert.loading import check_numeric_inputs
 from edgesep.errors import InputError, ShapeError
 from edgesep.fileio import check_input, sidecar_path
 from edgesep.quantize.calibration import InputSpec
@@ -62,6 +63,7 @@ def onnx_inputs(onnx_path: Path, *, input_shape: tuple[int, ...] | None = None) 
     values = [v for v in model.graph.input if v.name not in initializers]
     if not values:
         raise InputError(f"{onnx_path} has no inputs")
+    check_numeric_inputs(model, onnx_path)
     specs = []
     for position, value in enumerate(values):
         dims = [d.dim_value if d.HasField("dim_value") else 0 for d in value.type.tensor_type.shape.dim]

@@ -98,7 +98,7 @@ def text_scenes(height: int, width: int, count: int, *, seed: int) -> np.ndarray
         for _ in range(int(rng.integers(2, 6))):
             font = ImageFont.load_default(size=int(rng.integers(14, 35)))
             text = " ".join(str(rng.choice(WORDS)) for _ in range(int(rng.integers(1, 4))))
-            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+            left, top, right, bottom = (int(v) for v in draw.textbbox((0, 0), text, font=font))
             if right - left >= width - 8 or bottom - top >= height - 8:
                 continue
             x = int(rng.integers(4, width - (right - left) - 4))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.errors import InputError
+from edgesep.fileio import check_input
 from edgesep.validate.comparison import ModelSummary, summarize
 
 
@@ -84,8 +85,7 @@ def benchmark(
         raise InputError("give at least one .tflite model to benchmark")
     paths = [Path(m) for m in models]
     for path in paths:
-        if not path.is_file():
-            raise InputError(f"model not found: {path}")
+        check_input(path, what="model")
     spec = spec or RunSpec()
     if isinstance(device, str):
         from edgesep.devices import open_device

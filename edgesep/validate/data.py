@@ -20,6 +20,7 @@ import numpy as np
 
 from edgesep.data.arrays import read_npy, read_npz
 from edgesep.errors import InputError, ShapeError
+from edgesep.fileio import check_input
 from edgesep.runners.interpreter import open_interpreter
 from edgesep.sidecar import read_sidecar
 
@@ -69,24 +70,36 @@ def guess_layout(shape: tuple[int, ...]) -> str:
     return "NHWC" if shape[-1] in (1, 3) else "NCHW"
 
 
+NUMERIC_DTYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64")
+
+
 def model_input(model_path: str | Path) -> ModelInput:
     """Input shape and layout from the sidecar, else from the .tflite itself."""
     sidecar = read_sidecar(model_path)
-    if sidecar is not None and sidecar.inputs and sidecar.inputs[0].shape:
+    if sidecar is not None and sidecar.inputs and sidecar.inputs[0].shape and sidecar.inputs[0].dtype in NUMERIC_DTYPES:
         first = sidecar.inputs[0]
         return ModelInput(shape=first.shape, layout=first.layout or guess_layout(first.shape), dtype=first.dtype)
     return _model_input_from_tflite(Path(model_path))
 
 
 def _model_input_from_tflite(path: Path) -> ModelInput:
-    if not path.is_file():
-        raise InputError(f"model not found: {path}")
+    check_input(path, what="model")
     try:
         detail = open_interpreter(path, allocate=False).get_input_details()[0]
     except (ValueError, RuntimeError) as error:
         raise InputError(f"cannot read {path} as a TFLite model: {error}") from None
     shape = tuple(int(d) for d in detail["shape"])
-    return ModelInput(shape=shape, layout=guess_layout(shape), dtype=np.dtype(detail["dtype"]).name)
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind not in "iuf":  # string (object/bytes), bool, complex: nothing to compare by cosine
+        raise InputError(
+            f"input {detail['name']!r} of {path} has dtype {_dtype_name(dtype)}; edgesep validates models with "
+            "numeric (float or integer) inputs only"
+        )
+    return ModelInput(shape=shape, layout=guess_layout(shape), dtype=dtype.name)
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    return "string" if dtype.kind in "OSU" else dtype.name
 
 
 def to_model_layout(x: np.ndarray, target: ModelInput) -> np.ndarray:
@@ -138,7 +151,7 @@ def _load_image_folder(
     Each image goes through the quantized model's saved PreprocessingSpec, or a
     plain one for the model's input size (stretch, GRAY/RGB, pixels / 255).
     """
-    from edgesep.quantize.calibration import ImageFolderSource
+    from edgesep.quantize.calibration import ImageFolderSource, check_unreadable
     from edgesep.quantize.preprocessing import PreprocessingSpec
 
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -151,22 +164,28 @@ def _load_image_folder(
     else:
         raise InputError(f"image folders need an image model; this one takes {target.shape}")
     if not classes:  # a flat folder of images: unlabeled
-        batches = list(ImageFolderSource(path, spec))
+        source = ImageFolderSource(path, spec)
+        batches = list(source)
+        check_unreadable(source.unreadable, source.attempted, what="validation")
         if not batches:
             raise InputError(f"{path} has no images and no class subfolders (<class>/<image>)")
         return np.concatenate(batches), None
     xs, ys = [], []
+    unreadable, attempted = [], 0
     for index, name in enumerate(classes):
-        for batch in ImageFolderSource(path / name, spec):
+        source = ImageFolderSource(path / name, spec)
+        for batch in source:
             xs.append(batch)
             ys.extend([index] * batch.shape[0])
+        unreadable += source.unreadable
+        attempted += source.attempted
+    check_unreadable(unreadable, attempted, what="validation")
     return np.concatenate(xs), np.asarray(ys, dtype=np.int64)
 
 
 def load_labels(path: str | Path) -> np.ndarray:
     source = Path(path)
-    if not source.is_file():
-        raise InputError(f"labels file not found: {source}")
+    check_input(source, what="labels file")
     try:
         if source.suffix == ".npz":
             archive = read_npz(source, what="labels")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgesep.errors import DeviceError, EdgesepError, InputError, ShapeError, ThresholdError
+from edgesep.fileio import check_input, check_output_folder
 from edgesep.validate.comparison import Comparison, compare_runs
 from edgesep.validate.data import ModelInput, ValidationData, load_validation_data, model_input, to_model_layout
 from edgesep.validate.table import BASELINE_VARIANT
@@ -155,8 +156,9 @@ def validate(
     stage = on_stage or (lambda name: None)
     float_model, quant_model = Path(float_model), Path(quant_model)
     for path in (float_model, quant_model):
-        if not path.is_file():
-            raise InputError(f"model not found: {path}")
+        check_input(path, what="model")
+    if output_dir is not None:
+        check_output_folder(output_dir, create=False)  # a file in the way fails now, not after the device run
     spec = spec or _default_spec()
     stage(STAGES[0])
     quant_input, float_input = model_input(quant_model), model_input(float_model)

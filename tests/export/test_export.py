@@ -92,7 +92,7 @@ def test_wrong_input_shape_names_expected_shape(tmp_path):
     [
         (f"{HERE / 'models_for_tests.py'}:not_a_module", "not a torch.nn.Module"),
         (f"{HERE / 'models_for_tests.py'}:exploding", "factory .* failed: ValueError: boom"),
-        (f"{HERE / 'missing.py'}:tiny", "does not exist"),
+        (f"{HERE / 'missing.py'}:tiny", "model file not found"),
         ("no_such_package.models:net", "cannot import module"),
         ("just_a_name", "is not understood"),
     ],

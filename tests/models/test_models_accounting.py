@@ -148,7 +148,7 @@ def write(path, text):
     "args, message",
     [
         (["missing.onnx"], "not found"),
-        (["nowhere/model.py:build"], "does not exist"),
+        (["nowhere/model.py:build"], "model file not found: nowhere/model.py"),
         (["edgesep.models.sepcnn"], "not understood"),
         (["edgesep.models.sepcnn:sepcnn", "--input-shape", "1,3,16,16"], "does not fit"),
     ],
