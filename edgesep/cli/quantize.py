@@ -59,6 +59,10 @@ def quantize_command(
     latency_budget_ms: float = typer.Option(
         None, "--latency-budget-ms", help="With --sweep: only recipes whose int8 p50 latency fits (ms)."
     ),
+    target: float = typer.Option(
+        None, "--target",
+        help="Search int8 recipes, cheapest first, until --metric on the held-out samples reaches this; exit 1 if none does.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
@@ -93,6 +97,14 @@ def quantize_command(
         raise InputError("--latency-budget-ms applies to --sweep only")
     if output is None:
         raise InputError("give the output file with -o/--output (optional only with --sweep)")
+    if target is not None:
+        from edgesep.cli.quantize_sweep import run_search
+
+        if recipe.mode != "int8" or auto_fallback or recipe.keep_float:
+            raise InputError("--target searches int8 recipes itself: drop --mode, --auto-fallback and --keep-float")
+        run_search(model, output, recipe=recipe, calib=calib, metric=metric, target=target, holdout=holdout,
+                   input_shape=parse_shape(input_shape), as_json=as_json, force=force)  # fmt: skip
+        return
     echo(f"quantizing {model} ({recipe.mode}) ...")
     with warnings.catch_warnings():
         warnings.simplefilter("always", CalibrationWarning)

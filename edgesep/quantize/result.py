@@ -48,6 +48,7 @@ class QuantizeResult:
     prepared: dict[str, Any] | None = None  # what equalization / bias correction did (PreparedModel.to_dict())
     sensitivity: tuple[LayerSensitivity, ...] = ()  # auto-fallback candidates ranked by the output metric
     metric: str = "cosine"
+    metric_value: float | None = None  # ``metric`` of the written model against float32 on the evaluation samples
 
     @property
     def size_ratio(self) -> float:
@@ -71,6 +72,7 @@ class QuantizeResult:
             "seconds": self.seconds,
             "prepared": self.prepared,
             "metric": self.metric,
+            "metric_value": self.metric_value,
             "sensitivity": [s.to_dict() for s in self.sensitivity],
         }
 

@@ -160,6 +160,7 @@ def quantize(
         prepared=None if prepared is None else prepared.to_dict(),
         sensitivity=sensitivity,
         metric=metric,
+        metric_value=score(reference, run),
     )
     publish_model(path, lambda tmp: tmp.write_bytes(quant_bytes), quantized_sidecar(result, source, quant_bytes, lowered),
                   force=force, inputs=[source.given, source.onnx_path])  # fmt: skip

@@ -205,3 +205,112 @@ def _measure(path: Path, inputs: tuple[np.ndarray, ...], labels, *, runs: int):
             times.append(runner.last_inference_ms or 0.0)
     accuracy = None if labels is None or len(labels) != len(predictions) else float(np.mean(np.asarray(predictions) == labels))
     return accuracy, float(np.median(times))
+
+
+@dataclass(frozen=True)
+class SearchStep:
+    """One recipe the target search tried: its task metric against float32 on the held-out samples."""
+
+    name: str
+    recipe: QuantRecipe
+    auto_fallback: int
+    metric_value: float
+    latency_ms: float  # mean batch-1 latency on the held-out samples, 1 thread
+    size_bytes: int
+    partitions: int  # XNNPACK partitions of the int8 model
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "recipe": self.recipe.to_dict(), "auto_fallback": self.auto_fallback,
+                "metric_value": self.metric_value, "latency_ms": self.latency_ms, "size_bytes": self.size_bytes,
+                "partitions": self.partitions}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    metric: str
+    target: float
+    steps: tuple[SearchStep, ...]  # in the order tried; the search stops at the first that meets the target
+    float_latency_ms: float
+    path: Path
+
+    @property
+    def met(self) -> bool:
+        return self.steps[-1].metric_value >= self.target
+
+    @property
+    def chosen(self) -> SearchStep:
+        """The first step that met the target, else the best one found."""
+        return self.steps[-1] if self.met else max(self.steps, key=lambda step: step.metric_value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "target": self.target, "met": self.met, "chosen": self.chosen.name,
+                "float_latency_ms": self.float_latency_ms, "steps": [step.to_dict() for step in self.steps],
+                "path": str(self.path)}  # fmt: skip
+
+
+def search_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[tuple[Candidate, int], ...]:
+    """Cheapest first: per-channel ranges (min/max, percentile, MSE, entropy: same graph, same speed), then the
+    percentile model with 2, then 5 layers kept in float by the output metric (each float island costs time)."""
+    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax")
+    ranges = [(Candidate(f"per-channel {method}", replace(plain, activation_range=method)), 0)
+              for method in ("minmax", "percentile", "mse", "entropy")]  # fmt: skip
+    percentile = replace(plain, activation_range="percentile")
+    fallbacks = [(Candidate(f"per-channel percentile + {count} float layers", percentile), count) for count in (2, 5)]
+    return tuple(ranges + fallbacks)
+
+
+def search(
+    model_path: str | Path,
+    output: str | Path,
+    *,
+    calibration: Any,
+    metric: str,
+    target: float,
+    base: QuantRecipe = QuantRecipe(),
+    candidates: Sequence[tuple[Candidate, int]] | None = None,
+    holdout: int = 50,
+    input_shape: tuple[int, ...] | None = None,
+    force: bool = False,
+    progress: bool = False,
+) -> SearchResult:
+    """Quantize with each candidate (default :func:`search_candidates`), cheapest first, until ``metric``
+    (:func:`~edgesep.quantize.sensitivity.task_metric`) against float32 on ``holdout`` held-out samples reaches
+    ``target``; write that model to ``output`` (else the best one found) with what was tried in its sidecar
+    (``search``). Raises ThresholdError after writing when no candidate meets the target."""
+    from edgesep.convert.tflite_inspect import delegation
+    from edgesep.quantize.sensitivity import task_metric
+    from edgesep.quantize.step import quantize
+
+    task_metric(metric)  # an unknown metric fails before any work
+    check_output(output, force=force)
+    if holdout <= 0:
+        raise ConfigError(f"the search measures on held-out samples: holdout must be > 0, got {holdout}")
+    tried = tuple(candidates) if candidates is not None else search_candidates(base)
+    steps: list[SearchStep] = []
+    files: list[Path] = []
+    float_ms = 0.0
+    with tempfile.TemporaryDirectory(prefix="edgesep-search-") as folder:
+        for index, (candidate, fallback) in enumerate(tried):
+            if progress:
+                print(f"search: trying {candidate.name} ...", flush=True)
+            path = Path(folder) / f"candidate{index}.tflite"
+            result = quantize(model_path, path, recipe=candidate.recipe, calibration=calibration, holdout=holdout,
+                              input_shape=input_shape, auto_fallback=fallback, metric=metric)  # fmt: skip
+            assert result.metric_value is not None
+            float_ms = result.variants[0].latency_ms
+            steps.append(SearchStep(candidate.name, result.recipe, fallback, result.metric_value, result.variants[-1].latency_ms,
+                                    result.size_bytes, delegation(path).partitions))  # fmt: skip
+            files.append(path)
+            if result.metric_value >= target:
+                break
+        outcome = SearchResult(metric, float(target), tuple(steps), float_ms, Path(output))
+        chosen = files[steps.index(outcome.chosen)]
+        sidecar = read_sidecar(chosen)
+        assert sidecar is not None  # quantize wrote it
+        sidecar = replace(sidecar, extra={**sidecar.extra, "search": outcome.to_dict()})
+        publish_model(output, lambda tmp: shutil.copyfile(chosen, tmp), sidecar, force=force)
+    if not outcome.met:
+        best = outcome.chosen
+        raise ThresholdError(f"no recipe reached {metric} >= {target:g} on {holdout} held-out samples; wrote the best one, "
+                             f"{best.name} ({best.metric_value:.4f}), to {output}")  # fmt: skip
+    return outcome

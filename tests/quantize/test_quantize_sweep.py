@@ -91,3 +91,32 @@ def test_cli_output_required_without_sweep(digits_onnx, capsys):
     assert main(["-q", "quantize", str(digits_onnx), "--calib", "digits"]) == 2
     assert "-o/--output" in capsys.readouterr().err
     assert main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--latency-budget-ms", "1", "-o", "x.tflite"]) == 2
+
+
+def test_search_stops_at_the_first_recipe_that_meets_the_target(digits_onnx, tmp_path, capsys):
+    out = tmp_path / "searched.tflite"
+    code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", *SMALL, "--metric", "top1", "--target", "0.9",
+                 "-o", str(out), "--json"])  # fmt: skip
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["met"] is True
+    # per-channel min/max already agrees on >= 90 % of the held-out digits: nothing else was tried
+    assert [step["name"] for step in payload["steps"]] == ["per-channel minmax"] and payload["chosen"] == "per-channel minmax"
+    assert payload["steps"][0]["metric_value"] >= 0.9 and payload["steps"][0]["partitions"] == 1
+    sidecar = json.loads(out.with_name(out.name + ".json").read_text())
+    assert sidecar["search"] == payload and sidecar["recipe"]["activation_range"] == "minmax"
+
+
+def test_search_that_misses_writes_the_best_and_raises(digits_onnx, tmp_path):
+    from edgesep.quantize.sweep import Candidate, search
+    from edgesep.sidecar import read_sidecar
+
+    base = QuantRecipe(samples=40)
+    candidates = [(Candidate("per-tensor", QuantRecipe(samples=40, per_channel=False)), 0),
+                  (Candidate("per-channel", base), 0)]  # fmt: skip
+    out = tmp_path / "best.tflite"
+    with pytest.raises(ThresholdError, match=r"no recipe reached cosine >= 1.01 on 40 held-out samples; wrote the best one"):
+        search(digits_onnx, out, calibration="digits", metric="cosine", target=1.01, candidates=candidates, holdout=40)
+    report = read_sidecar(out).extra["search"]
+    values = {step["name"]: step["metric_value"] for step in report["steps"]}
+    assert list(values) == ["per-tensor", "per-channel"] and report["met"] is False  # both tried: neither met 1.01
+    assert report["chosen"] == max(values, key=values.get) and all(0.9 < v < 1.01 for v in values.values())
