@@ -12,6 +12,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+try:  # torch's triton segfaults when imported after TensorFlow: import it first, whichever tests a run selects
+    import torch._dynamo  # noqa: F401
+except ImportError:  # pragma: no cover - the test extra installs torch
+    pass
+
 
 def pytest_configure(config) -> None:
     from edgesep.devices.emulated import default_rootfs_dir, is_ready
