@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +88,6 @@ class Sidecar:
     def input_layout(self) -> str | None:
         """The layout of the first 4-D input (None when there is none)."""
         return next((t.layout for t in self.inputs if len(t.shape) == 4), None)
-
-    def with_source(self, source: str | os.PathLike) -> Sidecar:
-        return replace(self, source=str(source))
 
     def to_dict(self) -> dict[str, Any]:
         payload: dict[str, Any] = {

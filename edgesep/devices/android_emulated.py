@@ -10,6 +10,7 @@ The emulator keeps its own files (state.json, the phone's file system, its log) 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from edgesep.devices.emulated import QEMU, build_arm64_rootfs, default_rootfs_dir, require_tools
@@ -23,8 +24,7 @@ TOOLS = {"adb": "adb", QEMU: "qemu-user-static"}
 def start(state_dir: Path, *, on_step: OnStep | None = None) -> SetupStatus:
     current = status(state_dir)
     if current.running:
-        return SetupStatus(NAME, True, current.pid, current.address, current.profile,
-                           detail=f"already running, reused; {current.detail}")  # fmt: skip
+        return replace(current, detail=f"already running, reused; {current.detail}")
     rootfs = default_rootfs_dir()
     check_tools(rootfs)
     rootfs = build_arm64_rootfs(rootfs, on_step=on_step)
