@@ -1,23 +1,81 @@
-"""What the ssh and adb devices share about a run in a temp folder on the device.
+"""One remote-shell transport, and a run in a temp folder on the device written once on top of it.
 
-The folder (``mktemp -d`` with ``out/`` and ``models/<tag>/`` in it), the agent's exit codes
-that ``timeout`` and the shell give (124: timed out, 127: python not found) and the cleanup
-(stop the agent, remove the folder), which never replaces the error of the run it follows.
+A :class:`Transport` runs one quoted command line on the device, pushes files into a folder there
+and pulls a folder back; ``ssh.py`` (ssh/scp) and ``adb.py`` (adb shell/push/pull) implement it.
+This module owns the rest, for both: the run's folder (``mktemp -d`` with ``out/`` and
+``models/<tag>/``), the agent's command line under ``timeout`` with its exit status echoed after
+a marker (so a lost link is told apart from the agent's own code; 124: timed out, 127: python not
+found), the pull of what was measured after any failure, and the cleanup (stop the agent, remove
+the folder), which never replaces the error of the run it follows.
 """
 
 from __future__ import annotations
 
 import shlex
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from edgesep.devices.base import DeviceRunError, ProcessOutcome, stop_agent_script
+import numpy as np
+
+from edgesep.devices.base import (
+    AGENT_PATH,
+    TIMEOUT_GRACE_S,
+    DeviceRunError,
+    ProcessOutcome,
+    RunSpec,
+    agent_arguments,
+    check_models,
+    check_results_dir,
+    collect_results,
+    finish_run,
+    stage_inputs,
+    stop_agent_script,
+)
 from edgesep.errors import DeviceError
 from edgesep.results import RunResults
 
 EXIT_TIMEOUT = 124  # coreutils timeout stopped the agent
 EXIT_NOT_FOUND = 127  # the shell did not find the python command
+EXIT_MARKER = "edgesep-exit:"  # the agent's exit status, echoed by the device's shell after it
+
+
+class Transport(Protocol):
+    """How the host reaches a device's shell and files (ssh.SshDevice, adb.AdbDevice)."""
+
+    @property
+    def where(self) -> str:
+        """``name (address)``, the start of every message about this device."""
+        ...
+
+    @property
+    def workdir(self) -> str:
+        """The device folder in which each run makes its temp folder."""
+        ...
+
+    def shell(self, command: str, *, timeout_s: float | None = None, what: str | None = None) -> ProcessOutcome:
+        """Run one command line (already quoted) on the device.  With ``what``: a failure to reach the device
+        raises a DeviceError naming ``what``; without it: the raw outcome, whatever happened."""
+        ...
+
+    def push(self, sources: Sequence[Path], folder: str, *, what: str) -> None:
+        """Copy local files into ``folder`` on the device, keeping their names (DeviceError naming ``what``)."""
+        ...
+
+    def pull(self, remote: str, local_dir: Path) -> bool:
+        """Copy the device folder ``remote`` into ``local_dir`` (best effort: False when nothing came back)."""
+        ...
+
+    def check_online(self) -> None:
+        """A DeviceError saying why, when the device cannot be reached now (before anything is made on it)."""
+        ...
+
+    def reconnect(self) -> None:
+        """After the link dropped mid-run: give the device a moment to come back before the results are pulled."""
+        ...
 
 
 def make_dir_command(workdir: str, tags: Sequence[str]) -> tuple[str, str]:
@@ -45,6 +103,26 @@ def cleanup_command(remote_dir: str) -> str:
     return f"{stop_agent_script(quoted)}; rm -rf {quoted}"
 
 
+def agent_command(remote_dir: str, models: Mapping[str, str], *, python: Sequence[str], has_inputs: bool, spec: RunSpec) -> str:
+    """The agent under ``timeout`` in the background (its pid in ``agent.pid`` for a later stop), then its exit
+    status after :data:`EXIT_MARKER`: no marker in the output means the link, not the agent, ended the run."""
+    args = agent_arguments(models, inputs="inputs.npy" if has_inputs else None, out_dir="out", spec=spec)
+    agent = shlex.join([*python, "agent.py", *args])
+    return (
+        f"cd {shlex.quote(remote_dir)} && {{ timeout -k 5 {spec.timeout_s + TIMEOUT_GRACE_S:g} {agent} & "
+        f"echo $! > agent.pid; wait $!; echo {EXIT_MARKER}$?; }}"
+    )
+
+
+def exit_code(stdout: str) -> int | None:
+    """The agent's exit status echoed by ``agent_command``, or None when the shell ended before echoing it."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(EXIT_MARKER):
+            value = line[len(EXIT_MARKER) :].strip()
+            return int(value) if value.lstrip("-").isdigit() else None
+    return None
+
+
 def agent_outcome(outcome: ProcessOutcome, code: int | None) -> ProcessOutcome:
     """The agent's outcome with its exit ``code`` (124 -> timed out) for ``finish_run``."""
     if code == EXIT_TIMEOUT:
@@ -54,9 +132,11 @@ def agent_outcome(outcome: ProcessOutcome, code: int | None) -> ProcessOutcome:
     return ProcessOutcome(code, outcome.stdout, outcome.stderr, timed_out=outcome.timed_out)
 
 
-def python_not_found(where: str, python: Sequence[str], *, hint: str, results: Mapping[str, RunResults]) -> DeviceRunError:
-    """Exit 127: the device has no such python command."""
-    return DeviceRunError(f"{where}: python command {shlex.join(python)!r} not found on the device; {hint}", results=dict(results))
+def link_failure(outcome: ProcessOutcome) -> str:
+    """What the transport's client said when the link dropped (not the agent's own log lines)."""
+    said = [line.strip() for line in outcome.stderr.splitlines()
+            if line.startswith(("error:", "adb:", "ssh:", "client_loop:")) or "connection" in line.lower()]  # fmt: skip
+    return said[-1] if said else f"the device's shell ended (exit {outcome.returncode}) without the agent's exit status"
 
 
 @contextmanager
@@ -79,3 +159,86 @@ def cleaned_up(cleanup: Callable[[], object]) -> Iterator[None]:
         cleanup()
     except DeviceError:
         pass
+
+
+@dataclass
+class RemoteFolder:
+    """The run's temp folder on the device; ``removed`` once the cleanup has removed it."""
+
+    path: str
+    removed: bool = False
+
+
+@contextmanager
+def remote_folder(transport: Transport, tags: Sequence[str]) -> Iterator[RemoteFolder]:
+    """Make the run's folder on the device; stop the agent and remove the folder afterwards (see ``cleaned_up``)."""
+    command, template = make_dir_command(transport.workdir, tags)
+    outcome = transport.shell(command, what="mktemp -d")
+    path = made_dir(outcome.stdout) if outcome.returncode == 0 else None
+    if path is None:
+        detail = " ".join((outcome.stderr.strip() or outcome.stdout.strip()).split())
+        raise DeviceError(f"{transport.where}: cannot create a temp dir in {transport.workdir}: {detail}; "
+                          f"tried: mktemp -d {template}")  # fmt: skip
+    folder = RemoteFolder(path)
+
+    def cleanup() -> None:
+        folder.removed = transport.shell(cleanup_command(path)).returncode == 0
+
+    with cleaned_up(cleanup):
+        yield folder
+
+
+def push_models(transport: Transport, remote_dir: str, models: Mapping[str, Path]) -> dict[str, str]:
+    """Push each model into ``models/<tag>/`` of the run's folder; where they are on the device."""
+    for tag, path in models.items():
+        transport.push([path], f"{remote_dir}/models/{tag}", what=f"pushing model {path.name}")
+    return remote_models(remote_dir, models)
+
+
+def run_agent(
+    transport: Transport,
+    models: Mapping[str, Path],
+    inputs: np.ndarray | None,
+    results_dir: Path,
+    *,
+    python: Sequence[str],
+    spec: RunSpec,
+    force: bool,
+    install_hint: str,
+) -> dict[str, RunResults]:
+    """``Device.run`` through a transport: push the agent, inputs and models into a temp folder, run the agent
+    under ``timeout``, pull ``out/`` (also after a failure: partial results are kept), clean up."""
+    checked = check_models(models)
+    tags = list(checked)
+    results_dir = check_results_dir(results_dir, tags, force=force)
+    transport.check_online()
+    outcome: ProcessOutcome | None = None
+    code: int | None = None
+    with remote_folder(transport, tags) as folder, tempfile.TemporaryDirectory(prefix="edgesep-remote-") as tmp:
+        staging = Path(tmp)
+        try:
+            inputs_path = stage_inputs(inputs, staging)
+            transport.push([AGENT_PATH, *([inputs_path] if inputs_path else [])], folder.path, what="pushing the agent and inputs")
+            models_there = push_models(transport, folder.path, checked)
+            command = agent_command(folder.path, models_there, python=python, has_inputs=inputs_path is not None, spec=spec)
+            outcome = transport.shell(command, timeout_s=spec.timeout_s + 2 * TIMEOUT_GRACE_S)
+            code = exit_code(outcome.stdout)
+        finally:
+            if code is None:  # the link dropped, the host stopped waiting, or we were interrupted
+                if outcome is not None and not outcome.timed_out:
+                    transport.reconnect()
+                with suppress(DeviceError):  # stop the agent so its last chunk is written before the pull
+                    transport.shell(stop_agent_script(shlex.quote(folder.path)))
+            pulled = transport.pull(f"{folder.path}/out", staging)
+            collected = collect_results(staging / "out", results_dir, tags, force=force) if pulled else {}
+    assert outcome is not None, "an outcome exists when the body finished"
+    if code is None and not outcome.timed_out:
+        kept = sorted(collected) or "no model"
+        left = "" if collected or folder.removed else (
+            f" (the device did not come back; what it measured stays in {folder.path} on it)")  # fmt: skip
+        raise DeviceRunError(f"{transport.where}: lost the device during the run ({link_failure(outcome)}); "
+                             f"partial results kept for {kept}{left}", results=collected)  # fmt: skip
+    if code == EXIT_NOT_FOUND:
+        raise DeviceRunError(f"{transport.where}: python command {shlex.join(python)!r} not found on the device; "
+                             f"{install_hint}", results=collected)  # fmt: skip
+    return finish_run(agent_outcome(outcome, code), collected, tags, where=transport.where, timeout_s=spec.timeout_s)
