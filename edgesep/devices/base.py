@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from edgesep.errors import DeviceError, InputError, ShapeError
-from edgesep.results import OUTPUTS_SUFFIX, RESULTS_SUFFIX, RunResults, results_paths
+from edgesep.results import RunResults, results_paths
 
 AGENT_PATH = Path(__file__).with_name("agent.py")
 AGENT_EXIT_BAD_INPUT = 2
@@ -147,8 +147,8 @@ def stop_agent_script(quoted_dir: str, *, wait_s: float = 5.0) -> str:
     ticks = max(1, int(wait_s * 10))
     return (
         f"if [ -f {quoted_dir}/agent.pid ]; then p=$(cat {quoted_dir}/agent.pid); "
-        f"kill -TERM \"$p\" 2>/dev/null; i=0; "
-        f"while kill -0 \"$p\" 2>/dev/null && [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done; fi"
+        f'kill -TERM "$p" 2>/dev/null; i=0; '
+        f'while kill -0 "$p" 2>/dev/null && [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done; fi'
     )
 
 
@@ -268,20 +268,3 @@ def finish_run(
     if incomplete:
         raise DeviceRunError(f"{where}: no complete results for {', '.join(incomplete)}", results=collected)
     return collected
-
-
-__all__ = [
-    "AGENT_PATH",
-    "Device",
-    "DeviceRunError",
-    "OUTPUTS_SUFFIX",
-    "RESULTS_SUFFIX",
-    "RunSpec",
-    "agent_arguments",
-    "check_models",
-    "check_results_dir",
-    "collect_results",
-    "finish_run",
-    "run_process",
-    "stage_inputs",
-]

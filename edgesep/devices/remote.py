@@ -44,38 +44,26 @@ EXIT_MARKER = "edgesep-exit:"  # the agent's exit status, echoed by the device's
 
 
 class Transport(Protocol):
-    """How the host reaches a device's shell and files (ssh.SshDevice, adb.AdbDevice)."""
+    """How the host reaches a device's shell and files (ssh.SshDevice, adb.AdbDevice).
+
+    ``where`` is "name (address)", the start of every message; ``workdir`` the device folder each run makes
+    its temp folder in.  ``shell`` runs one command line (already quoted) there: with ``what``, a failure to
+    reach the device raises a DeviceError naming ``what``; without, it returns the raw outcome.  ``push``
+    copies local files into a device folder keeping their names (DeviceError naming ``what``); ``pull`` copies
+    a device folder into a local one (best effort: False when nothing came back).  ``check_online`` raises a
+    DeviceError saying why the device cannot be reached (before anything is made on it); ``reconnect`` gives
+    a dropped link a moment to come back before the results are pulled.
+    """
 
     @property
-    def where(self) -> str:
-        """``name (address)``, the start of every message about this device."""
-        ...
-
+    def where(self) -> str: ...
     @property
-    def workdir(self) -> str:
-        """The device folder in which each run makes its temp folder."""
-        ...
-
-    def shell(self, command: str, *, timeout_s: float | None = None, what: str | None = None) -> ProcessOutcome:
-        """Run one command line (already quoted) on the device.  With ``what``: a failure to reach the device
-        raises a DeviceError naming ``what``; without it: the raw outcome, whatever happened."""
-        ...
-
-    def push(self, sources: Sequence[Path], folder: str, *, what: str) -> None:
-        """Copy local files into ``folder`` on the device, keeping their names (DeviceError naming ``what``)."""
-        ...
-
-    def pull(self, remote: str, local_dir: Path) -> bool:
-        """Copy the device folder ``remote`` into ``local_dir`` (best effort: False when nothing came back)."""
-        ...
-
-    def check_online(self) -> None:
-        """A DeviceError saying why, when the device cannot be reached now (before anything is made on it)."""
-        ...
-
-    def reconnect(self) -> None:
-        """After the link dropped mid-run: give the device a moment to come back before the results are pulled."""
-        ...
+    def workdir(self) -> str: ...
+    def shell(self, command: str, *, timeout_s: float | None = None, what: str | None = None) -> ProcessOutcome: ...
+    def push(self, sources: Sequence[Path], folder: str, *, what: str) -> None: ...
+    def pull(self, remote: str, local_dir: Path) -> bool: ...
+    def check_online(self) -> None: ...
+    def reconnect(self) -> None: ...
 
 
 def make_dir_command(workdir: str, tags: Sequence[str]) -> tuple[str, str]:

@@ -33,15 +33,7 @@ _TRANSFER_TIMEOUT_S = 300.0
 _RETRY_PAUSE_S = 1.0
 _HOST = re.compile(r"^[A-Za-z0-9_:][A-Za-z0-9_.:%-]*$")  # names, IPv4, IPv6 (no brackets); never "-..."
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_LINK_FAILURES = (
-    "connection closed",
-    "connection reset",
-    "connection refused",
-    "lost connection",
-    "connection timed out",
-    "broken pipe",
-    "kex_exchange_identification",
-)
+_LINK_FAILURE = re.compile(r"connection (closed|reset|refused|timed out)|lost connection|broken pipe|kex_exchange_identification")
 
 
 class SshLinkError(DeviceError):
@@ -109,7 +101,7 @@ class SshDevice:
         if outcome.timed_out:
             raise DeviceError(f"{self.name} ({self.address}): {what} did not finish within {timeout_s:g} s")
         if outcome.returncode == SSH_EXIT_CONNECTION:
-            transient = any(text in outcome.stderr.lower() for text in _LINK_FAILURES)
+            transient = _LINK_FAILURE.search(outcome.stderr.lower()) is not None
             raise (SshLinkError if transient else DeviceError)(self._connection_message(outcome.stderr))
         return outcome
 
@@ -139,10 +131,8 @@ class SshDevice:
         outcome = run_process(self.scp_command(sources, target), timeout_s=_TRANSFER_TIMEOUT_S)
         if outcome.timed_out or outcome.returncode != 0:
             detail = outcome.stderr.strip().splitlines()[-1] if outcome.stderr.strip() else "timed out"
-            low = outcome.stderr.lower()
-            error = (
-                SshLinkError if outcome.returncode == SSH_EXIT_CONNECTION or any(text in low for text in _LINK_FAILURES) else DeviceError
-            )
+            link = outcome.returncode == SSH_EXIT_CONNECTION or _LINK_FAILURE.search(outcome.stderr.lower())
+            error = SshLinkError if link else DeviceError
             raise error(f"{self.name} ({self.address}): {what} failed: {detail}; tried: scp to {target}")
         return outcome
 

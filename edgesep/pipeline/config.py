@@ -317,29 +317,15 @@ def _check_semantics(config: PipelineConfig, locator: _Locator) -> None:
         raise bad("model", "give either factory or onnx")
     if not config.devices:
         raise bad("devices", "name at least one device")
-    _check_shrink(config, bad)
-
-
-def _check_shrink(config: PipelineConfig, bad) -> None:
-    """[prune] / [distill] need a PyTorch model (their values were checked by PruneConfig / DistillConfig)."""
     if (config.prune or config.distill) and config.model.onnx is not None:
         raise bad("model.onnx", "[prune] and [distill] need a PyTorch model (model.factory), not an ONNX file")
 
 
 def shrink_config(section: PruneSection | DistillSection):
-    """The PruneConfig / DistillConfig a section maps to (InputError on bad values)."""
-    if isinstance(section, PruneSection):
-        from edgesep.prune.config import PruneConfig
-
-        return PruneConfig(
-            ratio=section.ratio,
-            max_params=section.max_params,
-            max_macs=section.max_macs,
-            criterion=section.criterion,
-            round_to=section.round_to,
-            finetune_epochs=section.finetune_epochs,
-            seed=section.seed,
-        )
+    """The PruneConfig / DistillConfig a section maps to, from the section's keys it has (InputError on bad values)."""
     from edgesep.distill.config import DistillConfig
+    from edgesep.prune.config import PruneConfig
 
-    return DistillConfig(temperature=section.temperature, alpha=section.alpha, epochs=section.epochs, lr=section.lr, seed=section.seed)
+    step_config: type = PruneConfig if isinstance(section, PruneSection) else DistillConfig
+    names = {f.name for f in dataclasses.fields(step_config)}
+    return step_config(**{key: value for key, value in dataclasses.asdict(section).items() if key in names})

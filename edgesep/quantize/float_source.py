@@ -25,39 +25,26 @@ from edgesep.quantize.source import SourceModel, resolve
 
 
 class FloatSource(Protocol):
-    """A float32 TFLite model and what quantizing it needs to know."""
+    """A float32 TFLite model and what quantizing it needs to know.
+
+    ``model``: the given path and the NCHW input specs; ``input_layout``: "NHWC" or "NCHW", the layout of
+    the TFLite model's 4-D inputs (``to_tflite_input`` turns an NCHW data batch into it); ``source_format``:
+    the sidecar's ("keras"; None for ONNX).  ``float_model()`` is the float32 reference of every variant;
+    ``calibration_model(recipe, calib)`` the float model whose activation ranges int8 calibrates (the int8
+    graph's float form) and what preparing it did (``PreparedModel`` or None); ``converted(mode)`` the
+    float16 or dynamic-range model.
+    """
 
     @property
-    def model(self) -> SourceModel:
-        """The given path and the NCHW input specs."""
-        ...
-
+    def model(self) -> SourceModel: ...
     @property
-    def input_layout(self) -> str:
-        """ "NHWC" or "NCHW": the layout of the TFLite model's 4-D inputs."""
-        ...
-
+    def input_layout(self) -> str: ...
     @property
-    def source_format(self) -> str | None:
-        """The sidecar's ``source_format`` ("keras"; None for ONNX)."""
-        ...
-
-    def to_tflite_input(self, index: int, array: np.ndarray) -> np.ndarray:
-        """An NCHW data batch -> the layout the TFLite model's input ``index`` takes."""
-        ...
-
-    def float_model(self) -> bytes:
-        """The float32 TFLite model: the reference of every variant."""
-        ...
-
-    def calibration_model(self, recipe: QuantRecipe, calib: CalibrationData) -> tuple[bytes, Any]:
-        """The float model whose activation ranges are calibrated for int8 (the int8 graph's float form) and
-        what preparing it did (``PreparedModel`` or None)."""
-        ...
-
-    def converted(self, mode: str) -> bytes:
-        """The float16 or dynamic-range model (no calibration)."""
-        ...
+    def source_format(self) -> str | None: ...
+    def to_tflite_input(self, index: int, array: np.ndarray) -> np.ndarray: ...
+    def float_model(self) -> bytes: ...
+    def calibration_model(self, recipe: QuantRecipe, calib: CalibrationData) -> tuple[bytes, Any]: ...
+    def converted(self, mode: str) -> bytes: ...
 
 
 def open_float_source(
@@ -96,11 +83,12 @@ class OnnxFloatSource:
 
     @cached_property
     def graph(self) -> Any:
+        """The same onnxslim graph `edgesep convert` lowers."""
         import onnx
 
         from edgesep.convert.loading import simplify
 
-        return simplify(onnx.load(str(self.model.onnx_path)))  # the same graph `edgesep convert` lowers
+        return simplify(onnx.load(str(self.model.onnx_path)))
 
     def lower(self, *, integer: bool = False) -> Any:
         from edgesep.convert.lowering import lower
@@ -120,10 +108,10 @@ class OnnxFloatSource:
         return self.lowered.to_tflite_input(index, array)
 
     def float_model(self) -> bytes:
-        return self._float_bytes
+        return self.float_bytes
 
     @cached_property
-    def _float_bytes(self) -> bytes:
+    def float_bytes(self) -> bytes:
         from edgesep.quantize import engine
 
         return engine.float_model(self.lowered)
