@@ -80,11 +80,6 @@ def made_dir(stdout: str) -> str | None:
     return lines[-1].strip() if lines and lines[-1].startswith("/") else None
 
 
-def remote_models(remote_dir: str, models: Mapping[str, Path]) -> dict[str, str]:
-    """Where each pushed model is on the device."""
-    return {tag: f"{remote_dir}/models/{tag}/{path.name}" for tag, path in models.items()}
-
-
 def cleanup_command(remote_dir: str) -> str:
     """Stop the agent if it still runs, then remove the run's folder."""
     quoted = shlex.quote(remote_dir)
@@ -180,7 +175,7 @@ def push_models(transport: Transport, remote_dir: str, models: Mapping[str, Path
     """Push each model into ``models/<tag>/`` of the run's folder; where they are on the device."""
     for tag, path in models.items():
         transport.push([path], f"{remote_dir}/models/{tag}", what=f"pushing model {path.name}")
-    return remote_models(remote_dir, models)
+    return {tag: f"{remote_dir}/models/{tag}/{path.name}" for tag, path in models.items()}
 
 
 def run_agent(

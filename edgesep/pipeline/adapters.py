@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from edgesep.pipeline.config import PipelineConfig
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def calibration_inputs(config: PipelineConfig) -> list[Path]:
@@ -43,7 +42,7 @@ def run_quantize(
         progress=progress,
         force=True,
     )
-    return _jsonable(result.to_dict())
+    return json.loads(json.dumps(result.to_dict(), default=str))  # paths and tuples as JSON has them
 
 
 def run_validate(
@@ -67,9 +66,3 @@ def run_validate(
         force=True,
     )
     return variant_rows(reports)
-
-
-def _jsonable(value: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(value, default=str))
