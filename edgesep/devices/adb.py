@@ -156,7 +156,10 @@ class AdbDevice:
             self._adb("push", str(source), f"{folder}/{source.name}", what=what)
 
     def pull(self, remote: str, local_dir: Path) -> bool:
-        outcome = run_process(self.adb_command("pull", remote, str(local_dir)), timeout_s=_ADB_TIMEOUT_S)
+        try:
+            outcome = run_process(self.adb_command("pull", remote, str(local_dir)), timeout_s=_ADB_TIMEOUT_S)
+        except DeviceError:  # adb itself gone: nothing pulled (the run's error is the one to report)
+            return False
         return not outcome.timed_out and outcome.returncode == 0
 
     def reconnect(self) -> None:

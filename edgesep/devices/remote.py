@@ -208,10 +208,10 @@ def run_agent(
             code = exit_code(outcome.stdout)
         finally:
             if code is None:  # the link dropped, the host stopped waiting, or we were interrupted
-                if outcome is not None and not outcome.timed_out:
-                    transport.reconnect()
-                with suppress(DeviceError):  # stop the agent so its last chunk is written before the pull
-                    transport.shell(stop_agent_script(shlex.quote(folder.path)))
+                with suppress(DeviceError):  # best effort, never in place of the run's own error
+                    if outcome is not None and not outcome.timed_out:
+                        transport.reconnect()
+                    transport.shell(stop_agent_script(shlex.quote(folder.path)))  # its last chunk is written first
             pulled = transport.pull(f"{folder.path}/out", staging)
             collected = collect_results(staging / "out", results_dir, tags, force=force) if pulled else {}
     assert outcome is not None, "an outcome exists when the body finished"
