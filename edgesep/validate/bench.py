@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgesep.devices.registry import named_device
 from edgesep.errors import InputError
 from edgesep.fileio import check_input
 from edgesep.validate.comparison import ModelSummary, summarize
@@ -87,12 +88,7 @@ def benchmark(
     for path in paths:
         check_input(path, what="model")
     spec = spec or RunSpec()
-    if isinstance(device, str):
-        from edgesep.devices import open_device
-
-        device_name, dev = device, open_device(device)
-    else:
-        device_name, dev = getattr(device, "name", type(device).__name__), device
+    device_name, dev = named_device(device)
     entries: list[BenchEntry] = []
     files: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="edgesep-bench-") as scratch:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesep.devices.registry import named_device
 from edgesep.errors import DeviceError, EdgesepError, InputError, ShapeError, ThresholdError
 from edgesep.fileio import check_input, check_output_folder
 from edgesep.validate.comparison import Comparison, compare_runs
@@ -79,21 +80,12 @@ def _inputs_for(data: ValidationData, quant_input: ModelInput, float_input: Mode
     try:
         return to_model_layout(_nchw(data.x, quant_input.layout), float_input)
     except ShapeError:
-        raise ShapeError(
-            f"float model input {float_input.shape} and quantized model input {quant_input.shape} do not match"
-        ) from None
+        raise ShapeError(f"float model input {float_input.shape} and quantized model input {quant_input.shape} do not match") from None
 
 
-def _open(device):
-    if isinstance(device, str):
-        from edgesep.devices import open_device
-
-        return device, open_device(device)
-    return getattr(device, "name", type(device).__name__), device
-
-
-def _run_pair(dev, float_model: Path, quant_model: Path, float_x: np.ndarray, quant_x: np.ndarray,
-              results_dir: Path, *, spec, force: bool) -> dict:
+def _run_pair(
+    dev, float_model: Path, quant_model: Path, float_x: np.ndarray, quant_x: np.ndarray, results_dir: Path, *, spec, force: bool
+) -> dict:
     from edgesep.devices.base import DeviceRunError
 
     if float_x is quant_x:  # one run: the inputs are pushed once
@@ -119,8 +111,9 @@ def check_accuracy_drop(report: ValidationReport, max_drop_pp: float) -> None:
     check_drop(drop, max_drop_pp, baseline_pct=100 * base_top1, candidate_pct=100 * cand_top1)
 
 
-def check_drop(drop_pp: float, max_drop_pp: float, *, baseline_pct: float, candidate_pct: float,
-               subject: str = "quantized", where: str = "") -> None:
+def check_drop(
+    drop_pp: float, max_drop_pp: float, *, baseline_pct: float, candidate_pct: float, subject: str = "quantized", where: str = ""
+) -> None:
     """The ``--fail-if-drop`` gate of ``edgesep validate`` and ``edgesep run``: ThresholdError above the limit."""
     if drop_pp > max_drop_pp:
         raise ThresholdError(
@@ -164,7 +157,7 @@ def validate(
     quant_input, float_input = model_input(quant_model), model_input(float_model)
     batch = load_validation_data(data, quant_model, labels=labels, samples=samples)
     float_x = _inputs_for(batch, quant_input, float_input)
-    device_name, dev = _open(device)
+    device_name, dev = named_device(device)
 
     with tempfile.TemporaryDirectory(prefix="edgesep-validate-") as scratch:
         results_dir = Path(output_dir) if output_dir is not None else Path(scratch)
@@ -222,7 +215,7 @@ def validate_variants(
     mismatched = sorted(tag for tag, shape in shapes.items() if tuple(shape) != tuple(batch.x.shape[1:]))
     if mismatched:
         raise ShapeError(f"validation data {batch.x.shape[1:]} does not fit {', '.join(mismatched)} {shapes}")
-    device_name, dev = _open(device)
+    device_name, dev = named_device(device)
     runs = dev.run(models, batch.x, output_dir, spec=spec, force=force)
     reports = []
     for tag, path in variants.items():
