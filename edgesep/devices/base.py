@@ -21,6 +21,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from edgesep.errors import DeviceError, InputError, ShapeError
+from edgesep.fileio import atomic_path, check_output_folder
 from edgesep.results import RunResults, results_paths
 
 AGENT_PATH = Path(__file__).with_name("agent.py")
@@ -171,8 +172,6 @@ def check_models(models: Mapping[str, Path]) -> dict[str, Path]:
 
 def check_results_dir(results_dir: Path, tags: Sequence[str], *, force: bool) -> Path:
     """Create ``results_dir``; refuse existing results for these tags unless ``force``."""
-    from edgesep.fileio import check_output_folder
-
     folder = check_output_folder(results_dir)
     if not force:
         existing = [p.name for tag in tags for p in results_paths(folder, tag) if p.exists()]
@@ -239,8 +238,6 @@ def collect_results(
 def _copy_atomic(source: Path, target: Path) -> None:
     """Copy through a temp file beside ``target`` (named like every edgesep temp file, so a run killed here
     leaves nothing the next run does not remove: ``fileio.remove_stale_temps``)."""
-    from edgesep.fileio import atomic_path
-
     with atomic_path(target, force=True) as tmp:
         shutil.copyfile(source, tmp)
 

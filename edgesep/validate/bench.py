@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgesep.devices.base import RunSpec
 from edgesep.devices.registry import named_device
 from edgesep.errors import InputError
 from edgesep.fileio import check_input
+from edgesep.results import results_paths
 from edgesep.validate.comparison import ModelSummary, summarize
 
 
@@ -79,9 +81,6 @@ def benchmark(
     on_model: Callable[[str], None] | None = None,
 ) -> BenchReport:
     """Time each model on ``device`` with seeded random inputs of its own shape (one device run per model)."""
-    from edgesep.devices.base import RunSpec
-    from edgesep.results import results_paths
-
     if not models:
         raise InputError("give at least one .tflite model to benchmark")
     paths = [Path(m) for m in models]
