@@ -117,8 +117,8 @@ def agent_outcome(outcome: ProcessOutcome, code: int | None) -> ProcessOutcome:
 
 def link_failure(outcome: ProcessOutcome) -> str:
     """What the transport's client said when the link dropped (not the agent's own log lines)."""
-    said = [line.strip() for line in outcome.stderr.splitlines()
-            if line.startswith(("error:", "adb:", "ssh:", "client_loop:")) or "connection" in line.lower()]  # fmt: skip
+    markers = ("error:", "adb:", "ssh:", "client_loop:")
+    said = [line.strip() for line in outcome.stderr.splitlines() if line.startswith(markers) or "connection" in line.lower()]
     return said[-1] if said else f"the device's shell ended (exit {outcome.returncode}) without the agent's exit status"
 
 
@@ -160,8 +160,7 @@ def remote_folder(transport: Transport, tags: Sequence[str]) -> Iterator[RemoteF
     path = made_dir(outcome.stdout) if outcome.returncode == 0 else None
     if path is None:
         detail = " ".join((outcome.stderr.strip() or outcome.stdout.strip()).split())
-        raise DeviceError(f"{transport.where}: cannot create a temp dir in {transport.workdir}: {detail}; "
-                          f"tried: mktemp -d {template}")  # fmt: skip
+        raise DeviceError(f"{transport.where}: cannot create a temp dir in {transport.workdir}: {detail}; tried: mktemp -d {template}")
     folder = RemoteFolder(path)
 
     def cleanup() -> None:
@@ -217,11 +216,11 @@ def run_agent(
     assert outcome is not None, "an outcome exists when the body finished"
     if code is None and not outcome.timed_out:
         kept = sorted(collected) or "no model"
-        left = "" if collected or folder.removed else (
-            f" (the device did not come back; what it measured stays in {folder.path} on it)")  # fmt: skip
-        raise DeviceRunError(f"{transport.where}: lost the device during the run ({link_failure(outcome)}); "
-                             f"partial results kept for {kept}{left}", results=collected)  # fmt: skip
+        gone = not collected and not folder.removed
+        left = f" (the device did not come back; what it measured stays in {folder.path} on it)" if gone else ""
+        lost = f"{transport.where}: lost the device during the run ({link_failure(outcome)})"
+        raise DeviceRunError(f"{lost}; partial results kept for {kept}{left}", results=collected)
     if code == EXIT_NOT_FOUND:
-        raise DeviceRunError(f"{transport.where}: python command {shlex.join(python)!r} not found on the device; "
-                             f"{install_hint}", results=collected)  # fmt: skip
+        missing = f"{transport.where}: python command {shlex.join(python)!r} not found on the device"
+        raise DeviceRunError(f"{missing}; {install_hint}", results=collected)
     return finish_run(agent_outcome(outcome, code), collected, tags, where=transport.where, timeout_s=spec.timeout_s)

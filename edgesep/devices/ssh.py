@@ -171,9 +171,9 @@ class SshDevice:
 
     def pull(self, remote: str, local_dir: Path) -> bool:
         """``scp -r`` (best effort: a dead link leaves what was already pulled)."""
+        command = self.scp_command([self.remote(remote)], str(local_dir), recursive=True)
         try:
-            outcome = run_process(self.scp_command([self.remote(remote)], str(local_dir), recursive=True),
-                                  timeout_s=_TRANSFER_TIMEOUT_S)  # fmt: skip
+            outcome = run_process(command, timeout_s=_TRANSFER_TIMEOUT_S)
         except DeviceError:
             return False
         return not outcome.timed_out

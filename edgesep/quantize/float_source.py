@@ -157,8 +157,10 @@ class OnnxFloatSource:
         with tempfile.TemporaryDirectory(prefix="edgesep-prepare-") as tmp:
             onnx_path = Path(tmp) / "prepared.onnx"
             shape = self.model.inputs[0].shape
-            prepared = export_prepared(self.torch_model, self.model.onnx_path, onnx_path, recipe=recipe, data=calib.arrays[0],
-                                       input_shape=shape, weights=self.weights)  # fmt: skip
+            source = self.model.onnx_path
+            prepared = export_prepared(
+                self.torch_model, source, onnx_path, recipe=recipe, data=calib.arrays[0], input_shape=shape, weights=self.weights
+            )
             graph = onnx.load(str(onnx_path))
             lowered = lower(graph, keep_nchw=self.model.keep_nchw, input_shapes={graph.graph.input[0].name: shape}, integer=True)
             return engine.float_model(lowered), prepared

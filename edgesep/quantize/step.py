@@ -142,6 +142,6 @@ def quantize(
         metric=metric,
         metric_value=score(reference, run),
     )
-    publish_model(path, lambda tmp: tmp.write_bytes(quant_bytes), quantized_sidecar(result, source, quant_bytes),
-                  force=force, inputs=[source.model.given, source.model.onnx_path])  # fmt: skip
+    sidecar = quantized_sidecar(result, source, quant_bytes)
+    publish_model(path, lambda tmp: tmp.write_bytes(quant_bytes), sidecar, force=force, inputs=[source.model.given, source.model.onnx_path])
     return result
