@@ -4,16 +4,15 @@ Every ``adb shell`` command is ONE string built with ``shlex.quote`` (adb joins
 its arguments into one remote command line anyway).  With a Python on the device
 (e.g. Termux) the agent runs as on any board; without one, TFLite's
 ``benchmark_model`` binary (path from the profile) measures latency only and its
-summary lines are parsed.  The work dir is ``/data/local/tmp/edgesep-XXXXXXXX``,
-removed in a ``finally``; results are pulled also after a failure.
+summary lines are parsed.  The device is a ``remote.Transport``; both routes run in a
+``remote.remote_folder`` (``/data/local/tmp/edgesep-XXXXXXXX``, removed afterwards) and the
+agent's run, with its partial results after a failure, is ``remote.run_agent``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shlex
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,34 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from edgesep.devices.base import (
-    AGENT_PATH,
     TIMEOUT_GRACE_S,
     DeviceRunError,
     ProcessOutcome,
     RunSpec,
-    agent_arguments,
     check_models,
     check_results_dir,
-    collect_results,
-    finish_run,
     run_process,
-    stage_inputs,
-    stop_agent_script,
 )
-from edgesep.devices.remote import (
-    EXIT_NOT_FOUND,
-    agent_outcome,
-    cleaned_up,
-    cleanup_command,
-    made_dir,
-    make_dir_command,
-    python_not_found,
-    remote_models,
-)
+from edgesep.devices.remote import push_models, remote_folder, run_agent
 from edgesep.errors import DeviceError
 from edgesep.results import RunResults
 
-EXIT_MARKER = "edgesep-exit:"
 _ADB_TIMEOUT_S = 120.0
 RECONNECT_WAIT_S = 10.0  # after a dropped link, how long to wait for the device before pulling
 _TIMINGS = re.compile(
@@ -155,6 +138,35 @@ class AdbDevice:
         if outcome.timed_out or outcome.returncode != 0 or state != "device":
             raise DeviceError(f"{self.name} ({self.serial}) is not available: {self._explain(outcome)}")
 
+    # the Transport of edgesep.devices.remote
+
+    @property
+    def where(self) -> str:
+        return f"{self.name} ({self.serial})"
+
+    def shell(self, command: str, *, timeout_s: float | None = None, what: str | None = None) -> ProcessOutcome:
+        """``adb -s SERIAL shell command``; with ``what`` any failure raises, explained."""
+        timeout_s = _ADB_TIMEOUT_S if timeout_s is None else timeout_s
+        if what is None:
+            return run_process(self.shell_command(command), timeout_s=timeout_s)
+        return self._adb("shell", command, what=what, timeout_s=timeout_s)
+
+    def push(self, sources: Sequence[Path], folder: str, *, what: str) -> None:
+        for source in sources:
+            self._adb("push", str(source), f"{folder}/{source.name}", what=what)
+
+    def pull(self, remote: str, local_dir: Path) -> bool:
+        try:
+            outcome = run_process(self.adb_command("pull", remote, str(local_dir)), timeout_s=_ADB_TIMEOUT_S)
+        except DeviceError:  # adb itself gone: nothing pulled (the run's error is the one to report)
+            return False
+        return not outcome.timed_out and outcome.returncode == 0
+
+    def reconnect(self) -> None:
+        """``adb -s SERIAL wait-for-device``, at most RECONNECT_WAIT_S (a USB glitch or adb reconnect often
+        comes back)."""
+        run_process(self.adb_command("wait-for-device"), timeout_s=RECONNECT_WAIT_S)
+
     def run(
         self,
         models: Mapping[str, Path],
@@ -166,98 +178,17 @@ class AdbDevice:
     ) -> dict[str, RunResults]:
         if not self.serial:
             return replace(self, serial=self.only_serial()).run(models, inputs, results_dir, spec=spec, force=force)
-        checked = check_models(models)
-        tags = list(checked)
-        results_dir = check_results_dir(results_dir, tags, force=force)
         if self.python is None and self.benchmark_model is None:
             raise DeviceError(f"{self.name}: the profile needs 'python' or 'benchmark_model' (a path on the device)")
-        self.check_online()
-        remote_dir = self._make_remote_dir(tags)
-        with cleaned_up(lambda: self._cleanup(remote_dir)):  # a failing cleanup never hides the run's error
-            self._push_models(checked, remote_dir)
-            models_there = remote_models(remote_dir, checked)
-            if self.python is None:
-                return self._benchmark(checked, models_there, results_dir, spec=spec, force=force)
-            return self._run_agent(remote_dir, models_there, inputs, results_dir, spec=spec, force=force)
-
-    def _make_remote_dir(self, tags: Sequence[str]) -> str:
-        command, _template = make_dir_command(self.workdir, tags)
-        remote_dir = made_dir(self._adb("shell", command, what="mktemp -d").stdout)
-        if remote_dir is None:
-            raise DeviceError(f"{self.name} ({self.serial}): cannot create a temp dir in {self.workdir}")
-        return remote_dir
-
-    def _push_models(self, models: Mapping[str, Path], remote_dir: str) -> None:
-        for tag, path in models.items():
-            self._adb("push", str(path), f"{remote_dir}/models/{tag}/{path.name}", what=f"pushing {path.name}")
-
-    def _run_agent(
-        self,
-        remote_dir: str,
-        remote_models: Mapping[str, str],
-        inputs: np.ndarray | None,
-        results_dir: Path,
-        *,
-        spec: RunSpec,
-        force: bool,
-    ) -> dict[str, RunResults]:
-        assert self.python is not None, "run() uses benchmark_model when python is not set"
-        tags = list(remote_models)
-        where = f"{self.name} ({self.serial})"
-        with tempfile.TemporaryDirectory(prefix="edgesep-adb-") as tmp:
-            staging = Path(tmp)
-            outcome = None
-            try:
-                self._adb("push", str(AGENT_PATH), f"{remote_dir}/agent.py", what="pushing the agent")
-                inputs_path = stage_inputs(inputs, staging)
-                if inputs_path is not None:
-                    self._adb("push", str(inputs_path), f"{remote_dir}/inputs.npy", what="pushing the inputs")
-                args = agent_arguments(remote_models, inputs="inputs.npy" if inputs_path else None, out_dir="out", spec=spec)
-                hard_limit = spec.timeout_s + TIMEOUT_GRACE_S
-                agent = shlex.join([*self.python, "agent.py", *args])
-                command = (
-                    f"cd {shlex.quote(remote_dir)} && {{ timeout -k 5 {hard_limit:g} {agent} & "
-                    f"echo $! > agent.pid; wait $!; echo {EXIT_MARKER}$?; }}"
-                )
-                outcome = run_process(self.shell_command(command), timeout_s=hard_limit + TIMEOUT_GRACE_S)
-            finally:
-                if outcome is None or _exit_code(outcome.stdout) is None:
-                    if outcome is not None and not outcome.timed_out:
-                        self._wait_for_device()  # a dropped link (USB glitch, adb reconnect) often comes back
-                    # the link dropped (or we were interrupted): stop the agent so its last chunk is written
-                    with contextlib.suppress(DeviceError):  # best effort: never in place of the run's own error
-                        run_process(self.shell_command(stop_agent_script(shlex.quote(remote_dir))), timeout_s=_ADB_TIMEOUT_S)
-                collected = self._pull(remote_dir, staging, results_dir, tags, force=force)
-        return self._finish(outcome, collected, tags, where=where, spec=spec, remote_dir=remote_dir)
-
-    def _wait_for_device(self) -> bool:
-        """``adb -s SERIAL wait-for-device``, at most RECONNECT_WAIT_S; True when the device is back."""
-        outcome = run_process(self.adb_command("wait-for-device"), timeout_s=RECONNECT_WAIT_S)
-        return not outcome.timed_out and outcome.returncode == 0
-
-    def _finish(self, outcome: ProcessOutcome, collected, tags, *, where: str, spec: RunSpec, remote_dir: str) -> dict[str, RunResults]:
-        code = _exit_code(outcome.stdout)
-        if code is None and not outcome.timed_out:
-            adb_said = [line for line in outcome.stderr.splitlines() if line.startswith(("error:", "adb:"))]
-            why = adb_said[0] if adb_said else "adb shell ended without the agent's exit status"
-            where_left = "" if collected else f" (the device did not come back; what it measured stays in {remote_dir} on it)"
-            raise DeviceRunError(
-                f"{where}: lost the device during the run ({why}); partial results kept for {sorted(collected) or 'no model'}{where_left}",
-                results=collected,
-            )
-        if code == EXIT_NOT_FOUND:
+        if self.python is not None:
             hint = "install Python there (e.g. Termux: pkg install python) or set benchmark_model in the profile"
-            raise python_not_found(where, self.python or (), hint=hint, results=collected)
-        return finish_run(agent_outcome(outcome, code), collected, tags, where=where, timeout_s=spec.timeout_s)
-
-    def _pull(self, remote_dir: str, staging: Path, results_dir: Path, tags: Sequence[str], *, force: bool) -> dict[str, RunResults]:
-        outcome = run_process(self.adb_command("pull", f"{remote_dir}/out", str(staging)), timeout_s=_ADB_TIMEOUT_S)
-        if outcome.timed_out or outcome.returncode != 0:
-            return {}
-        return collect_results(staging / "out", results_dir, tags, force=force)
-
-    def _cleanup(self, remote_dir: str) -> None:
-        run_process(self.shell_command(cleanup_command(remote_dir)), timeout_s=_ADB_TIMEOUT_S)
+            return run_agent(self, models, inputs, results_dir, python=self.python, spec=spec, force=force, install_hint=hint)
+        checked = check_models(models)
+        results_dir = check_results_dir(results_dir, list(checked), force=force)
+        self.check_online()
+        with remote_folder(self, list(checked)) as folder:  # a failing cleanup never hides the run's error
+            models_there = push_models(self, folder.path, checked)
+            return self._benchmark(checked, models_there, results_dir, spec=spec, force=force)
 
     def _benchmark(
         self,
@@ -288,7 +219,7 @@ class AdbDevice:
             ]
             if spec.threads is not None:
                 argv.append(f"--num_threads={spec.threads}")
-            outcome = run_process(self.shell_command(shlex.join(argv)), timeout_s=remaining + TIMEOUT_GRACE_S)
+            outcome = self.shell(shlex.join(argv), timeout_s=remaining + TIMEOUT_GRACE_S)
             if outcome.timed_out or outcome.returncode != 0:
                 detail = "timed out" if outcome.timed_out else self._explain(outcome)
                 raise DeviceRunError(f"{self.name} ({self.serial}): benchmark_model failed on {tag}: {detail}", results=results)
@@ -319,7 +250,7 @@ class AdbDevice:
             "getprop ro.product.model; getprop ro.product.cpu.abi; nproc; "
             "grep -m1 -E '^(Hardware|model name)' /proc/cpuinfo; getprop ro.build.version.release"
         )
-        outcome = run_process(self.shell_command(command), timeout_s=_ADB_TIMEOUT_S)
+        outcome = self.shell(command)
         lines = (outcome.stdout.splitlines() + [""] * 5)[:5]
         cores = lines[2].strip()
         return {
@@ -332,11 +263,3 @@ class AdbDevice:
             "numpy": None,
             "runtime": {"name": "benchmark_model", "version": "unknown"},
         }
-
-
-def _exit_code(stdout: str) -> int | None:
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(EXIT_MARKER):
-            value = line[len(EXIT_MARKER) :].strip()
-            return int(value) if value.lstrip("-").isdigit() else None
-    return None

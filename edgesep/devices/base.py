@@ -21,7 +21,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from edgesep.errors import DeviceError, InputError, ShapeError
-from edgesep.results import OUTPUTS_SUFFIX, RESULTS_SUFFIX, RunResults, results_paths
+from edgesep.fileio import atomic_path, check_output_folder
+from edgesep.results import RunResults, results_paths
 
 AGENT_PATH = Path(__file__).with_name("agent.py")
 AGENT_EXIT_BAD_INPUT = 2
@@ -147,8 +148,8 @@ def stop_agent_script(quoted_dir: str, *, wait_s: float = 5.0) -> str:
     ticks = max(1, int(wait_s * 10))
     return (
         f"if [ -f {quoted_dir}/agent.pid ]; then p=$(cat {quoted_dir}/agent.pid); "
-        f"kill -TERM \"$p\" 2>/dev/null; i=0; "
-        f"while kill -0 \"$p\" 2>/dev/null && [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done; fi"
+        f'kill -TERM "$p" 2>/dev/null; i=0; '
+        f'while kill -0 "$p" 2>/dev/null && [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done; fi'
     )
 
 
@@ -171,8 +172,6 @@ def check_models(models: Mapping[str, Path]) -> dict[str, Path]:
 
 def check_results_dir(results_dir: Path, tags: Sequence[str], *, force: bool) -> Path:
     """Create ``results_dir``; refuse existing results for these tags unless ``force``."""
-    from edgesep.fileio import check_output_folder
-
     folder = check_output_folder(results_dir)
     if not force:
         existing = [p.name for tag in tags for p in results_paths(folder, tag) if p.exists()]
@@ -239,8 +238,6 @@ def collect_results(
 def _copy_atomic(source: Path, target: Path) -> None:
     """Copy through a temp file beside ``target`` (named like every edgesep temp file, so a run killed here
     leaves nothing the next run does not remove: ``fileio.remove_stale_temps``)."""
-    from edgesep.fileio import atomic_path
-
     with atomic_path(target, force=True) as tmp:
         shutil.copyfile(source, tmp)
 
@@ -268,20 +265,3 @@ def finish_run(
     if incomplete:
         raise DeviceRunError(f"{where}: no complete results for {', '.join(incomplete)}", results=collected)
     return collected
-
-
-__all__ = [
-    "AGENT_PATH",
-    "Device",
-    "DeviceRunError",
-    "OUTPUTS_SUFFIX",
-    "RESULTS_SUFFIX",
-    "RunSpec",
-    "agent_arguments",
-    "check_models",
-    "check_results_dir",
-    "collect_results",
-    "finish_run",
-    "run_process",
-    "stage_inputs",
-]

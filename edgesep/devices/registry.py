@@ -31,6 +31,13 @@ def open_device(name_or_url: str, *, overrides: Mapping[str, Any] | None = None)
     return device_from_profile(profile)
 
 
+def named_device(device: str | Device) -> tuple[str, Device]:
+    """(the name given, the Device) for a device name/URL/profile path (opened here) or a Device (passed through)."""
+    if isinstance(device, str):
+        return device, open_device(device)
+    return getattr(device, "name", type(device).__name__), device
+
+
 def parse_device(name_or_url: str) -> DeviceProfile:
     text = str(name_or_url).strip()
     if not text:

@@ -4,60 +4,36 @@ Every command is an argument list (no local shell); the one remote command
 line of each step is built with ``shlex.quote``.  Host keys are checked
 (``StrictHostKeyChecking=yes``, optionally against the profile's own
 known_hosts file) and ``BatchMode=yes`` means a missing key fails instead of
-prompting.  A run: ``mktemp -d`` on the device, push agent.py + models + inputs,
-run the agent under ``timeout``, pull the results folder (also after a failure,
-so partial results are kept), and always stop the agent and remove the temp dir.
-A connection failure before the agent starts (``mktemp``/push) is retried
-``retries`` times; the measured run itself is never re-run silently.
+prompting.  The device is a ``remote.Transport`` (shell / push / pull); the run itself
+(temp folder, agent, partial results, cleanup) is ``remote.run_agent``.  A connection
+failure before the agent starts (``mktemp``/push) is retried ``retries`` times; the
+measured run itself is never re-run silently.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
-from edgesep.devices.base import (
-    AGENT_PATH,
-    TIMEOUT_GRACE_S,
-    DeviceRunError,
-    ProcessOutcome,
-    RunSpec,
-    agent_arguments,
-    check_models,
-    check_results_dir,
-    collect_results,
-    finish_run,
-    run_process,
-    stage_inputs,
-    stop_agent_script,
-)
-from edgesep.devices.remote import (
-    EXIT_NOT_FOUND,
-    agent_outcome,
-    cleaned_up,
-    cleanup_command,
-    made_dir,
-    make_dir_command,
-    python_not_found,
-    remote_models,
-)
+from edgesep.devices.base import ProcessOutcome, RunSpec, run_process
+from edgesep.devices.remote import run_agent
 from edgesep.errors import DeviceError, InputError
 from edgesep.results import RunResults
 
+T = TypeVar("T")
 SSH_EXIT_CONNECTION = 255
 _TRANSFER_TIMEOUT_S = 300.0
 _RETRY_PAUSE_S = 1.0
 _HOST = re.compile(r"^[A-Za-z0-9_:][A-Za-z0-9_.:%-]*$")  # names, IPv4, IPv6 (no brackets); never "-..."
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_LINK_FAILURES = ("connection closed", "connection reset", "connection refused", "lost connection",
-                  "connection timed out", "broken pipe", "kex_exchange_identification")
+_LINK_FAILURE = re.compile(r"connection (closed|reset|refused|timed out)|lost connection|broken pipe|kex_exchange_identification")
 
 
 class SshLinkError(DeviceError):
@@ -125,7 +101,7 @@ class SshDevice:
         if outcome.timed_out:
             raise DeviceError(f"{self.name} ({self.address}): {what} did not finish within {timeout_s:g} s")
         if outcome.returncode == SSH_EXIT_CONNECTION:
-            transient = any(text in outcome.stderr.lower() for text in _LINK_FAILURES)
+            transient = _LINK_FAILURE.search(outcome.stderr.lower()) is not None
             raise (SshLinkError if transient else DeviceError)(self._connection_message(outcome.stderr))
         return outcome
 
@@ -151,25 +127,69 @@ class SshDevice:
                     "the profile pi-emulated-local runs the same emulated Pi without ssh")  # fmt: skip
         return f"cannot reach {self.address} over ssh ({reason}: {text}); tried: {tried}{hint}"
 
-    def _scp(self, sources: Sequence[str], target: str, *, what: str, recursive: bool = False) -> ProcessOutcome:
-        outcome = run_process(self.scp_command(sources, target, recursive=recursive), timeout_s=_TRANSFER_TIMEOUT_S)
+    def _scp(self, sources: Sequence[str], target: str, *, what: str) -> ProcessOutcome:
+        outcome = run_process(self.scp_command(sources, target), timeout_s=_TRANSFER_TIMEOUT_S)
         if outcome.timed_out or outcome.returncode != 0:
             detail = outcome.stderr.strip().splitlines()[-1] if outcome.stderr.strip() else "timed out"
-            low = outcome.stderr.lower()
-            error = SshLinkError if outcome.returncode == SSH_EXIT_CONNECTION or any(
-                text in low for text in _LINK_FAILURES) else DeviceError
+            link = outcome.returncode == SSH_EXIT_CONNECTION or _LINK_FAILURE.search(outcome.stderr.lower())
+            error = SshLinkError if link else DeviceError
             raise error(f"{self.name} ({self.address}): {what} failed: {detail}; tried: scp to {target}")
         return outcome
 
-    def _retrying(self, action, *args):
-        """Call ``action(*args)``; on :class:`SshLinkError` try again up to ``retries`` more times."""
+    def _retrying(self, action: Callable[[], T]) -> T:
+        """Call ``action()``; on :class:`SshLinkError` try again up to ``retries`` more times."""
         for attempt in range(self.retries + 1):
             try:
-                return action(*args)
+                return action()
             except SshLinkError as error:
                 if attempt == self.retries:
                     raise SshLinkError(f"{error} (gave up after {attempt + 1} attempt{'s' if attempt else ''})") from None
                 time.sleep(_RETRY_PAUSE_S * (attempt + 1))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    # the Transport of edgesep.devices.remote
+
+    @property
+    def where(self) -> str:
+        return f"{self.name} ({self.address})"
+
+    def shell(self, command: str, *, timeout_s: float | None = None, what: str | None = None) -> ProcessOutcome:
+        """``ssh ... -- command``; with ``what`` a link failure raises (retried ``retries`` times)."""
+        timeout_s = self.connect_timeout_s + 30 if timeout_s is None else timeout_s
+        if what is None:
+            return run_process(self.ssh_command(command), timeout_s=timeout_s)
+        return self._retrying(lambda: self._ssh(command, timeout_s=timeout_s, what=what))
+
+    def push(self, sources: Sequence[Path], folder: str, *, what: str) -> None:
+        try:
+            files = [str(source) for source in sources]
+            self._retrying(lambda: self._scp(files, self.remote(f"{folder}/"), what=what))
+        except SshLinkError:
+            raise
+        except DeviceError as error:  # sftp hides ENOSPC behind a generic failure: say how much room is left
+            raise DeviceError(f"{error}{self._free_space_note(folder)}") from None
+
+    def pull(self, remote: str, local_dir: Path) -> bool:
+        """``scp -r`` (best effort: a dead link leaves what was already pulled)."""
+        command = self.scp_command([self.remote(remote)], str(local_dir), recursive=True)
+        try:
+            outcome = run_process(command, timeout_s=_TRANSFER_TIMEOUT_S)
+        except DeviceError:
+            return False
+        return not outcome.timed_out
+
+    def check_online(self) -> None:
+        """Nothing to check apart: making the run's folder is the first connection (retried)."""
+
+    def reconnect(self) -> None:
+        """Each ssh command is a new connection."""
+
+    def _free_space_note(self, folder: str) -> str:
+        try:
+            free_kb = int(self.shell(f"df -Pk {shlex.quote(folder)}").stdout.strip().splitlines()[-1].split()[3])
+        except (DeviceError, IndexError, ValueError):
+            return ""
+        return f" ({free_kb} KiB free in {self.workdir}: the device's disk is full)" if free_kb < 1024 else ""
 
     def run(
         self,
@@ -180,97 +200,5 @@ class SshDevice:
         spec: RunSpec = RunSpec(),
         force: bool = False,
     ) -> dict[str, RunResults]:
-        checked = check_models(models)
-        tags = list(checked)
-        results_dir = check_results_dir(results_dir, tags, force=force)
-        remote_dir = self._retrying(self._make_remote_dir, tags)
-        collected: dict[str, RunResults] = {}
-        outcome: ProcessOutcome | None = None
-        with tempfile.TemporaryDirectory(prefix="edgesep-ssh-") as tmp:
-            staging = Path(tmp)
-            try:
-                inputs_path = stage_inputs(inputs, staging)
-                self._retrying(self._push, checked, inputs_path, remote_dir)
-                models_there = remote_models(remote_dir, checked)
-                outcome = self._run_agent(remote_dir, models_there, has_inputs=inputs_path is not None, spec=spec)
-            finally:
-                with cleaned_up(lambda: self._cleanup(remote_dir)):
-                    if outcome is None or outcome.returncode == SSH_EXIT_CONNECTION:
-                        self._stop_agent(remote_dir)  # a lost link leaves the agent running: stop it, keep its last chunk
-                    collected = self._pull(remote_dir, staging, results_dir, tags, force=force)
-        where = f"{self.name} ({self.address})"
-        if outcome.returncode == SSH_EXIT_CONNECTION:
-            lost = outcome.stderr.strip().splitlines()[-1] if outcome.stderr.strip() else "ssh exited with 255"
-            raise DeviceRunError(
-                f"{where}: connection lost during the run ({lost}); "
-                f"partial results kept for {sorted(collected) or 'no model'}",
-                results=collected,
-            )
-        if outcome.returncode == EXIT_NOT_FOUND:
-            raise python_not_found(where, self.python, hint="install python3 there or set 'python' in the device profile",
-                                   results=collected)  # fmt: skip
-        return finish_run(agent_outcome(outcome, outcome.returncode), collected, tags, where=where, timeout_s=spec.timeout_s)
-
-    def _make_remote_dir(self, tags: Sequence[str]) -> str:
-        command, template = make_dir_command(self.workdir, tags)
-        outcome = self._ssh(command, timeout_s=self.connect_timeout_s + 30, what="mktemp -d")
-        remote_dir = made_dir(outcome.stdout) if outcome.returncode == 0 else None
-        if remote_dir is None:
-            detail = outcome.stderr.strip() or outcome.stdout.strip()
-            raise DeviceError(
-                f"{self.name} ({self.address}): cannot create a temp dir in {self.workdir}: "
-                f"{' '.join(detail.split())}; tried: mktemp -d {template}"
-            )
-        return remote_dir
-
-    def _push(self, models: Mapping[str, Path], inputs_path: Path | None, remote_dir: str) -> None:
-        files = [str(AGENT_PATH)] + ([str(inputs_path)] if inputs_path else [])
-        try:
-            self._scp(files, self.remote(f"{remote_dir}/"), what="pushing the agent and inputs")
-            for tag, path in models.items():
-                self._scp([str(path)], self.remote(f"{remote_dir}/models/{tag}/"), what=f"pushing model {path.name}")
-        except SshLinkError:
-            raise
-        except DeviceError as error:  # sftp hides ENOSPC behind a generic failure: say how much room is left
-            raise DeviceError(f"{error}{self._free_space_note(remote_dir)}") from None
-
-    def _free_space_note(self, remote_dir: str) -> str:
-        try:
-            outcome = run_process(self.ssh_command(f"df -Pk {shlex.quote(remote_dir)}"), timeout_s=self.connect_timeout_s + 30)
-            free_kb = int(outcome.stdout.strip().splitlines()[-1].split()[3])
-        except (DeviceError, IndexError, ValueError):
-            return ""
-        return f" ({free_kb} KiB free in {self.workdir}: the device's disk is full)" if free_kb < 1024 else ""
-
-    def _run_agent(self, remote_dir: str, remote_models: Mapping[str, str], *, has_inputs: bool, spec: RunSpec) -> ProcessOutcome:
-        args = agent_arguments(remote_models, inputs="inputs.npy" if has_inputs else None, out_dir="out", spec=spec)
-        hard_limit = spec.timeout_s + TIMEOUT_GRACE_S
-        agent = shlex.join([*self.python, "agent.py", *args])
-        command = (
-            f"cd {shlex.quote(remote_dir)} && echo $$ > agent.pid && "
-            f"exec timeout -k 5 {hard_limit:g} {agent}"
-        )
-        return run_process(self.ssh_command(command), timeout_s=hard_limit + TIMEOUT_GRACE_S)
-
-    def _pull(self, remote_dir: str, staging: Path, results_dir: Path, tags: Sequence[str], *, force: bool) -> dict[str, RunResults]:
-        """Fetch ``<remote>/out`` (best effort: a dead link leaves what was already pulled)."""
-        try:
-            outcome = run_process(
-                self.scp_command([self.remote(f"{remote_dir}/out")], str(staging), recursive=True),
-                timeout_s=_TRANSFER_TIMEOUT_S,
-            )
-        except DeviceError:
-            return {}
-        if outcome.timed_out:
-            return {}
-        return collect_results(staging / "out", results_dir, tags, force=force)
-
-    def _cleanup(self, remote_dir: str) -> None:
-        """Stop the agent if it still runs and remove the temp dir (best effort: see ``cleaned_up``)."""
-        run_process(self.ssh_command(cleanup_command(remote_dir)), timeout_s=self.connect_timeout_s + 30)
-
-    def _stop_agent(self, remote_dir: str) -> None:
-        try:
-            run_process(self.ssh_command(stop_agent_script(shlex.quote(remote_dir))), timeout_s=self.connect_timeout_s + 30)
-        except DeviceError:
-            pass
+        hint = "install python3 there or set 'python' in the device profile"
+        return run_agent(self, models, inputs, results_dir, python=self.python, spec=spec, force=force, install_hint=hint)

@@ -30,23 +30,20 @@ def verify_against_torch(
     seed: int = 0,
     samples: int = 4,
 ) -> Fidelity:
-    """Run onnxruntime and PyTorch on the same seeded image-like inputs; ToleranceError above ``tolerance``.
+    """Run PyTorch and onnxruntime (runners.TorchRunner, runners.OnnxRunner) on the same seeded image-like inputs;
+    ToleranceError above ``tolerance``.
 
     ``tolerance`` bounds the maximum absolute error relative to each output's scale
     (max |onnx - torch| / max |torch|, with an absolute floor near zero), the same measure convert uses.
     """
-    import onnxruntime as ort
-    import torch
+    from edgesep.runners.onnxrt import OnnxRunner
+    from edgesep.runners.pytorch import TorchRunner
 
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
     references: list[list[np.ndarray]] = []
     candidates: list[list[np.ndarray]] = []
-    for index in range(samples):
-        batch = image_like_inputs(input_shape, seed=seed + index)
-        with torch.no_grad():
-            expected = module(torch.from_numpy(batch))
-        expected_list = [expected] if isinstance(expected, torch.Tensor) else list(expected)
-        references.append([t.detach().numpy() for t in expected_list])
-        candidates.append(session.run(None, {input_name: batch}))
+    with TorchRunner(module) as reference, OnnxRunner(onnx_path) as candidate:
+        for index in range(samples):
+            batch = image_like_inputs(input_shape, seed=seed + index)
+            references.append(list(reference.infer(batch).values()))
+            candidates.append(list(candidate.infer(batch).values()))
     return check_stacked(references, candidates, tolerance=tolerance, what="ONNX output differs from PyTorch")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 from edgesep.pipeline.config import PipelineConfig
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def calibration_inputs(config: PipelineConfig) -> list[Path]:
@@ -22,39 +20,16 @@ def calibration_inputs(config: PipelineConfig) -> list[Path]:
     return [path]
 
 
-def build_recipe(config: PipelineConfig, mode: str):
-    from edgesep.quantize.preprocessing import PreprocessingSpec
-    from edgesep.quantize.recipe import QuantRecipe
-
-    section = config.quantize
-    preprocessing = None
-    if config.calibration.preprocessing is not None:
-        preprocessing = PreprocessingSpec(**dataclasses.asdict(config.calibration.preprocessing))
-    integer_io = mode == "int8"
-    return QuantRecipe(
-        mode=mode,
-        input_type=section.input_type if integer_io else "float32",
-        output_type=section.output_type if integer_io else "float32",
-        per_channel=section.per_channel,
-        samples=config.calibration.samples,
-        seed=config.calibration.seed,
-        keep_float=section.keep_float if integer_io else (),
-        preprocessing=preprocessing,
-        equalize=section.equalize if mode == "int8" else False,
-        bias_correction=section.bias_correction if mode == "int8" else "none",
-        activation_range=section.activation_range if mode == "int8" else "minmax",
-    )
-
-
-def run_quantize(config: PipelineConfig, onnx_path: Path, target: Path, *, mode: str,
-                 torch_model: Any = None, progress: bool = False) -> dict[str, Any]:
+def run_quantize(
+    config: PipelineConfig, onnx_path: Path, target: Path, *, mode: str, torch_model: Any = None, progress: bool = False
+) -> dict[str, Any]:
     """``torch_model`` (the PyTorch model behind ``onnx_path``: a factory reference or an nn.Module)
     is needed only by equalization / bias correction."""
     from edgesep.quantize import quantize
 
     source = config.calibration.source
     calibration = source if source == "digits" else str(config.resolve(source))
-    recipe = build_recipe(config, mode)
+    recipe = config.quantize.recipe(mode, config.calibration)
     weights = config.resolve(config.model.weights) if isinstance(torch_model, str) and config.model.weights else None
     result = quantize(
         onnx_path,
@@ -67,14 +42,14 @@ def run_quantize(config: PipelineConfig, onnx_path: Path, target: Path, *, mode:
         progress=progress,
         force=True,
     )
-    return _jsonable(result.to_dict())
+    return json.loads(json.dumps(result.to_dict(), default=str))  # paths and tuples as JSON has them
 
 
-def run_validate(config: PipelineConfig, device: str, float_path: Path, quantized: dict[str, Path], *,
-                 folder: Path) -> list[dict[str, Any]]:
+def run_validate(
+    config: PipelineConfig, device: str, float_path: Path, quantized: dict[str, Path], *, folder: Path
+) -> list[dict[str, Any]]:
     """The float model and every quantized variant in one session on ``device``
     (:func:`edgesep.validate.step.validate_variants`): the summary rows, reports in ``folder/<mode>``."""
-    from edgesep.devices.base import RunSpec
     from edgesep.validate import validate_variants
     from edgesep.validate.table import variant_rows
 
@@ -85,15 +60,9 @@ def run_validate(config: PipelineConfig, device: str, float_path: Path, quantize
         data=section.data if section.data == "digits" else str(config.resolve(section.data)),
         labels=str(config.resolve(section.labels)) if section.labels else None,
         device=device,
-        spec=RunSpec(runs=section.runs, warmup=section.warmup, threads=section.threads),
+        spec=section.run_spec(),
         samples=section.samples,
         output_dir=folder,
         force=True,
     )
     return variant_rows(reports)
-
-
-def _jsonable(value: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(value, default=str))

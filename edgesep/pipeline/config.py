@@ -1,7 +1,9 @@
 """The pipeline config (`edgesep run pipeline.toml`): typed, frozen, validated in full before any work.
 
-Every section is a frozen dataclass; an unknown key or a value of the wrong type
-is a ConfigError naming the key, the file and line, and what was expected.
+Every section is a frozen dataclass that embeds or builds its step's own config (QuantRecipe,
+PreprocessingSpec, RunSpec, PruneConfig, DistillConfig), so modes, types and value checks are
+defined once, by the step.  An unknown key, a value of the wrong type or a value the step's config
+refuses is a ConfigError naming the key (or section), the file and line.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgesep.errors import ConfigError
+from edgesep.devices.base import RunSpec
+from edgesep.errors import ConfigError, EdgesepError
 from edgesep.numerics import DEFAULT_TOLERANCE
+from edgesep.quantize.preprocessing import PreprocessingSpec
+from edgesep.quantize.recipe import MODES, QuantRecipe
 
-MODES = ("float16", "dynamic", "int8")
 STEPS = ("prune", "distill", "export", "convert", "quantize", "validate")
 
 
@@ -40,26 +44,22 @@ class ConvertSection:
 
 
 @dataclass(frozen=True)
-class PreprocessingSection:
-    resize: tuple[int, int] | None = None
-    center_crop: tuple[int, int] | None = None
-    channel_order: str = "RGB"
-    scale: float = 1.0 / 255.0
-    mean: tuple[float, ...] = (0.0,)
-    std: tuple[float, ...] = (1.0,)
-
-
-@dataclass(frozen=True)
 class CalibrationSection:
     source: str = "digits"
     """'digits', a folder of images, or a .npy/.npz file."""
     samples: int = 300
     seed: int = 0
-    preprocessing: PreprocessingSection | None = None
+    preprocessing: PreprocessingSpec | None = None
+    """The quantize step's own spec (edgesep.quantize.preprocessing), every key of it."""
+
+    def __post_init__(self) -> None:
+        QuantRecipe(samples=self.samples, seed=self.seed, preprocessing=self.preprocessing)  # the recipe's own checks
 
 
 @dataclass(frozen=True)
 class QuantizeSection:
+    """[quantize]: the QuantRecipe of each mode (with [calibration]'s samples, seed and preprocessing)."""
+
     modes: tuple[str, ...] = MODES
     input_type: str = "int8"
     output_type: str = "float32"
@@ -73,6 +73,29 @@ class QuantizeSection:
     activation_range: str = "minmax"
     """int8: 'minmax', 'percentile', 'mse' or 'entropy' activation ranges from the calibration data."""
 
+    def __post_init__(self) -> None:
+        for mode in self.modes or MODES:  # QuantRecipe's own checks, one definition of modes and types
+            self.recipe(mode, CalibrationSection())
+        if self.auto_fallback < 0:
+            raise ConfigError(f"auto_fallback must be >= 0, got {self.auto_fallback}")
+
+    def recipe(self, mode: str, calibration: CalibrationSection) -> QuantRecipe:
+        """The recipe of ``mode``: integer I/O, kept layers and the int8 remedies apply to int8 only."""
+        int8 = mode == "int8"
+        return QuantRecipe(
+            mode=mode,
+            input_type=self.input_type if int8 else "float32",
+            output_type=self.output_type if int8 else "float32",
+            per_channel=self.per_channel,
+            samples=calibration.samples,
+            seed=calibration.seed,
+            keep_float=self.keep_float if int8 else (),
+            preprocessing=calibration.preprocessing,
+            equalize=self.equalize and int8,
+            bias_correction=self.bias_correction if int8 else "none",
+            activation_range=self.activation_range if int8 else "minmax",
+        )
+
 
 @dataclass(frozen=True)
 class ValidateSection:
@@ -85,6 +108,12 @@ class ValidateSection:
     threads: int | None = None
     fail_if_drop: float | None = None
     """Fail (exit 1) when int8 accuracy drops more than this many points below float."""
+
+    def __post_init__(self) -> None:
+        self.run_spec()  # RunSpec's own checks
+
+    def run_spec(self) -> RunSpec:
+        return RunSpec(runs=self.runs, warmup=self.warmup, threads=self.threads)
 
 
 @dataclass(frozen=True)
@@ -101,6 +130,9 @@ class PruneSection:
     """Fine-tuning data: 'digits' or a .npz with x_train, y_train, x_test, y_test (NCHW)."""
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        shrink_config(self)  # PruneConfig's own checks
+
 
 @dataclass(frozen=True)
 class DistillSection:
@@ -115,6 +147,9 @@ class DistillSection:
     lr: float = 0.01
     data: str = "digits"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        shrink_config(self)  # DistillConfig's own checks
 
 
 @dataclass(frozen=True)
@@ -213,13 +248,13 @@ def _describe(tp: Any) -> str:
 
 def _convert(tp: Any, value: Any, locator: _Locator, dotted: str) -> Any:
     origin = typing.get_origin(tp)
-    fail = ConfigError(
-        f"{locator.where(dotted)}: {dotted} = {value!r} has the wrong type; expected {_describe(tp)}"
-    )
+    fail = ConfigError(f"{locator.where(dotted)}: {dotted} = {value!r} has the wrong type; expected {_describe(tp)}")
     if origin in (typing.Union, types.UnionType):
         for option in typing.get_args(tp):
             if option is type(None):
                 continue
+            if dataclasses.is_dataclass(option) and isinstance(value, dict):  # a table: its own errors, located
+                return _convert(option, value, locator, dotted)
             try:
                 return _convert(option, value, locator, dotted)
             except ConfigError:
@@ -258,70 +293,39 @@ def _build(cls: type, raw: dict[str, Any], locator: _Locator, *, prefix: str) ->
     known = {f.name for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in known:
-            raise ConfigError(
-                f"{locator.where(prefix + key)}: unknown key {prefix + key!r}; "
-                f"expected one of: {', '.join(sorted(known))}"
-            )
+            raise ConfigError(f"{locator.where(prefix + key)}: unknown key {prefix + key!r}; expected one of: {', '.join(sorted(known))}")
     values = {key: _convert(hints[key], value, locator, prefix + key) for key, value in raw.items()}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except EdgesepError as error:  # the step config's own check (ConfigError, InputError): one error type, located
+        section = prefix.rstrip(".")
+        raise ConfigError(f"{locator.where(section)}: [{section}]: {error}") from None
 
 
 def _check_semantics(config: PipelineConfig, locator: _Locator) -> None:
     def bad(dotted: str, message: str) -> ConfigError:
         return ConfigError(f"{locator.where(dotted)}: {dotted}: {message}")
 
-    for mode in config.quantize.modes:
-        if mode not in MODES:
-            raise bad("quantize.modes", f"unknown mode {mode!r}; expected some of {', '.join(MODES)}")
-    for key, value in (("quantize.input_type", config.quantize.input_type),
-                       ("quantize.output_type", config.quantize.output_type)):
-        if value not in ("int8", "uint8", "float32"):
-            raise bad(key, f"{value!r} is not one of int8, uint8, float32")
-    from edgesep.quantize.recipe import ACTIVATION_RANGES, BIAS_CORRECTIONS
-
-    if config.quantize.bias_correction not in BIAS_CORRECTIONS:
-        raise bad("quantize.bias_correction", f"{config.quantize.bias_correction!r} is not one of {', '.join(BIAS_CORRECTIONS)}")
-    if config.quantize.activation_range not in ACTIVATION_RANGES:
-        raise bad("quantize.activation_range",
-                  f"{config.quantize.activation_range!r} is not one of {', '.join(ACTIVATION_RANGES)}")
+    if not config.quantize.modes:
+        raise bad("quantize.modes", f"name at least one mode of {', '.join(MODES)}")
     if (config.quantize.equalize or config.quantize.bias_correction != "none") and config.model.onnx is not None:
-        raise bad("quantize.equalize" if config.quantize.equalize else "quantize.bias_correction",
-                  "equalization and bias correction act on the PyTorch model: give model.factory, not model.onnx")
+        raise bad(
+            "quantize.equalize" if config.quantize.equalize else "quantize.bias_correction",
+            "equalization and bias correction act on the PyTorch model: give model.factory, not model.onnx",
+        )
     if config.model.onnx is None and config.model.factory is None:
         raise bad("model", "give either factory or onnx")
-    if config.calibration.samples <= 0:
-        raise bad("calibration.samples", "must be positive")
-    if config.validate.runs <= 0:
-        raise bad("validate.runs", "must be positive")
     if not config.devices:
         raise bad("devices", "name at least one device")
-    _check_shrink(config, bad)
-
-
-def _check_shrink(config: PipelineConfig, bad) -> None:
-    """[prune] / [distill] values: the same checks as PruneConfig / DistillConfig, as ConfigErrors."""
-    from edgesep.errors import InputError
-
     if (config.prune or config.distill) and config.model.onnx is not None:
         raise bad("model.onnx", "[prune] and [distill] need a PyTorch model (model.factory), not an ONNX file")
-    for name, section in (("prune", config.prune), ("distill", config.distill)):
-        if section is None:
-            continue
-        try:
-            shrink_config(section)
-        except InputError as error:
-            raise bad(name, str(error)) from error
 
 
 def shrink_config(section: PruneSection | DistillSection):
-    """The PruneConfig / DistillConfig a section maps to (InputError on bad values)."""
-    if isinstance(section, PruneSection):
-        from edgesep.prune.config import PruneConfig
-
-        return PruneConfig(ratio=section.ratio, max_params=section.max_params, max_macs=section.max_macs,
-                           criterion=section.criterion, round_to=section.round_to,
-                           finetune_epochs=section.finetune_epochs, seed=section.seed)
+    """The PruneConfig / DistillConfig a section maps to, from the section's keys it has (InputError on bad values)."""
     from edgesep.distill.config import DistillConfig
+    from edgesep.prune.config import PruneConfig
 
-    return DistillConfig(temperature=section.temperature, alpha=section.alpha, epochs=section.epochs,
-                         lr=section.lr, seed=section.seed)
+    step_config: type = PruneConfig if isinstance(section, PruneSection) else DistillConfig
+    names = {f.name for f in dataclasses.fields(step_config)}
+    return step_config(**{key: value for key, value in dataclasses.asdict(section).items() if key in names})

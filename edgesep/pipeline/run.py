@@ -10,10 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgesep import __version__
+from edgesep.devices import open_device
 from edgesep.errors import ConfigError, EdgesepError
 from edgesep.fileio import output_error, remove_stale_temps, write_json
+from edgesep.pipeline.adapters import calibration_inputs, run_quantize, run_validate
 from edgesep.pipeline.cache import StepCache, data_files, step_key
 from edgesep.pipeline.config import DEFAULT_CONFIG, STEPS, PipelineConfig, load_config
+from edgesep.pipeline.shrink import run_distill, run_prune, shrink_inputs
+from edgesep.validate import check_drop
+from edgesep.validate.multi import device_slug
 
 DEFAULT_FACTORY = "edgesep.models.default:load_default_model"
 
@@ -89,8 +95,6 @@ def run(config: PipelineConfig | str | Path | None = None, *, options: RunOption
 def preflight(config: PipelineConfig) -> None:
     """Check everything the pipeline names (devices, data files) before the first step runs, so that a typo
     in the last section does not cost an export, a conversion and a quantization first."""
-    from edgesep.devices import open_device
-
     for device in config.devices:
         try:
             open_device(device)
@@ -131,10 +135,9 @@ class _Pipeline:
             last = STEPS[only if last is None else min(only, STEPS.index(last))]
         return last is not None and STEPS.index(step) > STEPS.index(last)
 
-    def _step(self, name: str, kind: str, settings: Any, inputs: list[Path], artifacts: list[Path],
-              action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        from edgesep import __version__
-
+    def _step(
+        self, name: str, kind: str, settings: Any, inputs: list[Path], artifacts: list[Path], action: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
         key = step_key({"edgesep": __version__, "settings": settings}, inputs)  # a new edgesep re-runs steps
         fresh = self.cache.is_fresh(name, key, artifacts)
         if not self.selected(kind) or (fresh and not self.options.force):
@@ -204,22 +207,24 @@ class _Pipeline:
 
     def shrink(self) -> Path | None:
         """Optional [prune] then [distill]; the checkpoint export should use (None: the [model] itself)."""
-        from edgesep.pipeline.shrink import run_distill, run_prune, shrink_inputs
-
         checkpoint = None
-        for name, section, action in (("prune", self.config.prune, run_prune),
-                                      ("distill", self.config.distill, run_distill)):
+        for name, section, action in (("prune", self.config.prune, run_prune), ("distill", self.config.distill, run_distill)):
             if section is None:
                 continue
             target = self.output / f"model_{'pruned' if name == 'prune' else 'distilled'}.pt"
             factory, inputs = self.model_source()
-            settings = {name: dataclasses.asdict(section), "model": dataclasses.asdict(self.config.model),
-                        "factory": factory}
+            settings = {name: dataclasses.asdict(section), "model": dataclasses.asdict(self.config.model), "factory": factory}
             inputs = [checkpoint] if checkpoint is not None else inputs
             inputs = inputs + shrink_inputs(self.config, section)
             source = checkpoint if checkpoint is not None else factory
-            self._step(name, name, settings, inputs, [target],
-                       functools.partial(action, self.config, source, target, progress=self.options.progress))
+            self._step(
+                name,
+                name,
+                settings,
+                inputs,
+                [target],
+                functools.partial(action, self.config, source, target, progress=self.options.progress),
+            )
             checkpoint = target
         return checkpoint
 
@@ -244,11 +249,16 @@ class _Pipeline:
             if shrunk is not None:
                 from edgesep.prune.checkpoint import load_pruned
 
-                result = export(load_pruned(shrunk), target, input_shape=model.input_shape, opset=model.opset,
-                                force=True)
+                result = export(load_pruned(shrunk), target, input_shape=model.input_shape, opset=model.opset, force=True)
             else:
-                result = export(factory, target, input_shape=model.input_shape,
-                                weights=self.config.resolve(model.weights), opset=model.opset, force=True)
+                result = export(
+                    factory,
+                    target,
+                    input_shape=model.input_shape,
+                    weights=self.config.resolve(model.weights),
+                    opset=model.opset,
+                    force=True,
+                )
             return {"max_abs": result.fidelity.max_abs, "cosine": result.fidelity.cosine}
 
         self._step("export", "export", settings, inputs, [target], action)
@@ -261,8 +271,9 @@ class _Pipeline:
         def action() -> dict[str, Any]:
             from edgesep.convert import convert
 
-            result = convert(onnx_path, target, keep_nchw=self.config.convert.keep_nchw,
-                             tolerance=self.config.convert.tolerance, force=True)
+            result = convert(
+                onnx_path, target, keep_nchw=self.config.convert.keep_nchw, tolerance=self.config.convert.tolerance, force=True
+            )
             fidelity = getattr(result, "fidelity", None)
             return {"max_abs": getattr(fidelity, "max_abs", None), "cosine": getattr(fidelity, "cosine", None)}
 
@@ -270,8 +281,6 @@ class _Pipeline:
         return target
 
     def quantize(self, onnx_path: Path, mode: str, *, shrunk: Path | None = None) -> Path:
-        from edgesep.pipeline.adapters import calibration_inputs
-
         target = self.output / f"model_{mode}.tflite"
         settings = {
             "mode": mode,
@@ -282,18 +291,14 @@ class _Pipeline:
         inputs = [onnx_path, *calibration_inputs(self.config)]
 
         def action() -> dict[str, Any]:
-            from edgesep.pipeline.adapters import run_quantize
-
-            return run_quantize(self.config, onnx_path, target, mode=mode, torch_model=self.torch_model(shrunk),
-                                progress=self.options.progress)
+            return run_quantize(
+                self.config, onnx_path, target, mode=mode, torch_model=self.torch_model(shrunk), progress=self.options.progress
+            )
 
         self._step(f"quantize-{mode}", "quantize", settings, inputs, [target], action)
         return target
 
     def validate(self, device: str, float_path: Path, quantized: dict[str, Path]) -> list[dict[str, Any]]:
-        from edgesep.pipeline.adapters import run_validate
-        from edgesep.validate.multi import device_slug
-
         folder = self.output / "validate" / device_slug(device)
         summary = folder / "rows.json"
         settings = {"device": device, "validate": dataclasses.asdict(self.config.validate)}
@@ -325,13 +330,17 @@ class _Pipeline:
         write_json(summary_path, {"config": self.config.to_dict(), **result.to_dict()}, force=True)
         gate = self.config.validate.fail_if_drop
         if gate is not None:
-            from edgesep.validate import check_drop
-
             for row in rows:
                 drop = row.get("accuracy_drop_pp")
                 if drop is not None:
-                    check_drop(drop, gate, baseline_pct=row["accuracy"] + drop, candidate_pct=row["accuracy"],
-                               subject=f"{row['variant']} on {row['device']}:", where=f"; results kept in {self.output}")
+                    check_drop(
+                        drop,
+                        gate,
+                        baseline_pct=row["accuracy"] + drop,
+                        candidate_pct=row["accuracy"],
+                        subject=f"{row['variant']} on {row['device']}:",
+                        where=f"; results kept in {self.output}",
+                    )
         return result
 
 

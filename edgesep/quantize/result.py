@@ -10,9 +10,9 @@ import numpy as np
 
 from edgesep.numerics import Fidelity
 from edgesep.quantize.analysis import LayerError
+from edgesep.quantize.float_source import FloatSource
 from edgesep.quantize.recipe import QuantRecipe
 from edgesep.quantize.sensitivity import LayerSensitivity
-from edgesep.quantize.source import SourceModel
 from edgesep.sidecar import Sidecar, TensorInfo, TensorQuantization
 
 
@@ -77,7 +77,8 @@ class QuantizeResult:
         }
 
 
-def quantized_sidecar(result: QuantizeResult, model: SourceModel, quant_bytes: bytes, lowered) -> Sidecar:
+def quantized_sidecar(result: QuantizeResult, source: FloatSource, quant_bytes: bytes) -> Sidecar:
+    """The int8/float16/dynamic model's sidecar: its source (ONNX or Keras), tensors, verification and recipe."""
     from edgesep.quantize.engine import interpreter
 
     runner = interpreter(quant_bytes)
@@ -95,10 +96,11 @@ def quantized_sidecar(result: QuantizeResult, model: SourceModel, quant_bytes: b
 
     return Sidecar(
         format="tflite",
-        source=str(model.onnx_path),
-        inputs=tuple(describe(d, layout=lowered.input_layout) for d in runner.get_input_details()),
+        source=str(source.model.onnx_path),
+        inputs=tuple(describe(d, layout=source.input_layout) for d in runner.get_input_details()),
         outputs=tuple(describe(d, layout=None) for d in runner.get_output_details()),
-        onnx_input_layout="NCHW",
+        onnx_input_layout="NCHW" if source.source_format is None else None,
+        source_format=source.source_format,
         verification={
             "reference": "float32 tflite",
             "cosine": result.fidelity.cosine,

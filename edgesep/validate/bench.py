@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgesep.devices.base import RunSpec
+from edgesep.devices.registry import named_device
 from edgesep.errors import InputError
 from edgesep.fileio import check_input
+from edgesep.results import results_paths
 from edgesep.validate.comparison import ModelSummary, summarize
 
 
@@ -78,21 +81,13 @@ def benchmark(
     on_model: Callable[[str], None] | None = None,
 ) -> BenchReport:
     """Time each model on ``device`` with seeded random inputs of its own shape (one device run per model)."""
-    from edgesep.devices.base import RunSpec
-    from edgesep.results import results_paths
-
     if not models:
         raise InputError("give at least one .tflite model to benchmark")
     paths = [Path(m) for m in models]
     for path in paths:
         check_input(path, what="model")
     spec = spec or RunSpec()
-    if isinstance(device, str):
-        from edgesep.devices import open_device
-
-        device_name, dev = device, open_device(device)
-    else:
-        device_name, dev = getattr(device, "name", type(device).__name__), device
+    device_name, dev = named_device(device)
     entries: list[BenchEntry] = []
     files: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="edgesep-bench-") as scratch:

@@ -11,21 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from edgesep.errors import DeviceError, EdgesepError, InputError, ShapeError, ThresholdError
+from edgesep.devices.base import DeviceRunError, RunSpec
+from edgesep.devices.registry import named_device
+from edgesep.errors import DeviceError, EdgesepError, InputError, OutputExistsError, ShapeError, ThresholdError
 from edgesep.fileio import check_input, check_output_folder
+from edgesep.results import RunResults, results_paths
 from edgesep.validate.comparison import Comparison, compare_runs
-from edgesep.validate.data import ModelInput, ValidationData, load_validation_data, model_input, to_model_layout
+from edgesep.validate.data import ModelInput, ValidationData, labels_only, load_validation_data, model_input, to_model_layout
 from edgesep.validate.table import BASELINE_VARIANT
 
 FLOAT_TAG = "float"
 QUANT_TAG = "quant"
 STAGES = ("loading data", "running on the device", "comparing", "writing the report")
-
-
-def _default_spec():
-    from edgesep.devices.base import RunSpec
-
-    return RunSpec()
 
 
 @dataclass(frozen=True)
@@ -79,23 +76,12 @@ def _inputs_for(data: ValidationData, quant_input: ModelInput, float_input: Mode
     try:
         return to_model_layout(_nchw(data.x, quant_input.layout), float_input)
     except ShapeError:
-        raise ShapeError(
-            f"float model input {float_input.shape} and quantized model input {quant_input.shape} do not match"
-        ) from None
+        raise ShapeError(f"float model input {float_input.shape} and quantized model input {quant_input.shape} do not match") from None
 
 
-def _open(device):
-    if isinstance(device, str):
-        from edgesep.devices import open_device
-
-        return device, open_device(device)
-    return getattr(device, "name", type(device).__name__), device
-
-
-def _run_pair(dev, float_model: Path, quant_model: Path, float_x: np.ndarray, quant_x: np.ndarray,
-              results_dir: Path, *, spec, force: bool) -> dict:
-    from edgesep.devices.base import DeviceRunError
-
+def _run_pair(
+    dev, float_model: Path, quant_model: Path, float_x: np.ndarray, quant_x: np.ndarray, results_dir: Path, *, spec, force: bool
+) -> dict:
     if float_x is quant_x:  # one run: the inputs are pushed once
         return dev.run({FLOAT_TAG: float_model, QUANT_TAG: quant_model}, quant_x, results_dir, spec=spec, force=force)
     results = dict(dev.run({FLOAT_TAG: float_model}, float_x, results_dir, spec=spec, force=force))
@@ -119,8 +105,9 @@ def check_accuracy_drop(report: ValidationReport, max_drop_pp: float) -> None:
     check_drop(drop, max_drop_pp, baseline_pct=100 * base_top1, candidate_pct=100 * cand_top1)
 
 
-def check_drop(drop_pp: float, max_drop_pp: float, *, baseline_pct: float, candidate_pct: float,
-               subject: str = "quantized", where: str = "") -> None:
+def check_drop(
+    drop_pp: float, max_drop_pp: float, *, baseline_pct: float, candidate_pct: float, subject: str = "quantized", where: str = ""
+) -> None:
     """The ``--fail-if-drop`` gate of ``edgesep validate`` and ``edgesep run``: ThresholdError above the limit."""
     if drop_pp > max_drop_pp:
         raise ThresholdError(
@@ -159,12 +146,12 @@ def validate(
         check_input(path, what="model")
     if output_dir is not None:
         check_output_folder(output_dir, create=False)  # a file in the way fails now, not after the device run
-    spec = spec or _default_spec()
+    spec = spec or RunSpec()
     stage(STAGES[0])
     quant_input, float_input = model_input(quant_model), model_input(float_model)
     batch = load_validation_data(data, quant_model, labels=labels, samples=samples)
     float_x = _inputs_for(batch, quant_input, float_input)
-    device_name, dev = _open(device)
+    device_name, dev = named_device(device)
 
     with tempfile.TemporaryDirectory(prefix="edgesep-validate-") as scratch:
         results_dir = Path(output_dir) if output_dir is not None else Path(scratch)
@@ -214,7 +201,7 @@ def validate_variants(
     files go to ``output_dir``; each variant's report (as :func:`validate` writes it) to
     ``output_dir/<tag>``.  Returns one report per variant, in order.
     """
-    spec = spec or _default_spec()
+    spec = spec or RunSpec()
     reference = next(iter(variants.values()), float_model)  # its sidecar carries the preprocessing spec
     batch = load_validation_data(data, reference, labels=labels, samples=samples)
     models = {BASELINE_VARIANT: float_model, **variants}
@@ -222,7 +209,7 @@ def validate_variants(
     mismatched = sorted(tag for tag, shape in shapes.items() if tuple(shape) != tuple(batch.x.shape[1:]))
     if mismatched:
         raise ShapeError(f"validation data {batch.x.shape[1:]} does not fit {', '.join(mismatched)} {shapes}")
-    device_name, dev = _open(device)
+    device_name, dev = named_device(device)
     runs = dev.run(models, batch.x, output_dir, spec=spec, force=force)
     reports = []
     for tag, path in variants.items():
@@ -249,9 +236,6 @@ def compare_results(
 
     Labels come from ``labels`` or from ``data`` ('digits' or a .npz with ``y``), cut to the samples run.
     """
-    from edgesep.results import RunResults, results_paths
-    from edgesep.validate.data import labels_only
-
     folder = Path(results_dir)
     runs = {tag: RunResults.load(results_paths(folder, tag)[0]) for tag in (FLOAT_TAG, QUANT_TAG)}
     samples = max(run.samples for run in runs.values())
@@ -305,14 +289,11 @@ def _partial_report(error, context: dict, batch: ValidationData, *, output_dir: 
 
 
 def _results_files(folder: Path) -> tuple[Path, ...]:
-    from edgesep.results import results_paths
-
     files = [p for tag in (FLOAT_TAG, QUANT_TAG) for p in results_paths(folder, tag)]
     return tuple(p for p in files if p.exists())
 
 
 def refuse_existing_report(folder: Path) -> None:
-    from edgesep.errors import OutputExistsError
     from edgesep.validate.report import REPORT_FILES
 
     existing = [name for name in REPORT_FILES if (folder / name).exists()]

@@ -23,11 +23,8 @@ def sepcnn_onnx(tmp_path_factory) -> Path:
     import torch
 
     from edgesep.export import export
+    from edgesep.models.sepcnn import sepcnn
 
-    try:
-        from edgesep.models.sepcnn import sepcnn
-    except ImportError:  # H1's package not there yet
-        pytest.skip("edgesep.models.sepcnn not available")
     torch.manual_seed(0)
     model = sepcnn().eval()
     path = tmp_path_factory.mktemp("sepcnn") / "sepcnn.onnx"

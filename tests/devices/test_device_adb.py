@@ -229,13 +229,13 @@ def test_empty_serial_means_the_only_attached_device(phones):
 
 
 def test_failing_cleanup_never_hides_the_run_error(phones, tiny_models, tmp_path, monkeypatch):
-    """The run fails (no python3 on the phone) and then its cleanup fails too (adb gone): the run's error is
-    reported, not the cleanup's (adb's cleanup in a bare ``finally`` used to replace it)."""
+    """The run fails (no python3 on the phone) and then its pull and cleanup fail too (adb gone): the run's error
+    is reported, not theirs (adb's cleanup in a bare ``finally`` used to replace it)."""
     phone = phones.start()
     real_run_process = adb_module.run_process
 
     def adb_gone_at_cleanup(argv, **options):
-        if "rm -rf" in argv[-1]:
+        if "rm -rf" in argv[-1] or "pull" in argv:
             raise DeviceError("command not found: adb")
         return real_run_process(argv, **options)
 

@@ -85,8 +85,8 @@ def test_an_edit_changes_the_keys_of_exactly_the_stages_it_affects(tmp_path):
         ({"devices": []}, "devices: give a list of device names"),
         ({"devices": ["local", "nosuchboard"]}, "unknown device 'nosuchboard'"),
         ({"devices": ["local", "local"]}, "devices: 'local' appears twice"),
-        ({"recipes": [{"name": "a", "mode": "int4"}]}, "recipes[0] (a): quantize.modes: unknown mode 'int4'"),
-        ({"recipes": [{"name": "a", "mode": "int8", "activation_range": "max"}]}, "'max' is not one of minmax"),
+        ({"recipes": [{"name": "a", "mode": "int4"}]}, "recipes[0] (a): [quantize]: recipe mode must be one of float16, dynamic, int8"),
+        ({"recipes": [{"name": "a", "mode": "int8", "activation_range": "max"}]}, "activation_range must be one of minmax, percentile"),
         ({"recipes": [{"name": "a", "mode": "int8", "per_channel": "yes"}]}, "quantize.per_channel = 'yes' has the wrong type"),
         ({"recipes": [{"name": "a", "mode": "int8"}, {"name": "a", "mode": "float16"}]}, "recipes: 'a' appears twice"),
         ({"recipes": [{"name": "../up", "mode": "int8"}]}, "name = '../up'"),
@@ -113,7 +113,7 @@ def test_the_cli_rejects_a_bad_sweep_with_exit_2_before_any_work(tmp_path, capsy
     )
     assert main(["farm", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"edgesep: error: {bad}: recipes[0] (r): quantize.modes: unknown mode 'int3'; expected some of float16, dynamic, int8"]
+    assert err == [f"edgesep: error: {bad}: recipes[0] (r): [quantize]: recipe mode must be one of float16, dynamic, int8, got 'int3'"]
     assert main(["farm", str(tmp_path / "missing.toml")]) == 2
     assert "missing.toml not found" in capsys.readouterr().err
     assert not (tmp_path / "edgesep-farm").exists()

@@ -17,7 +17,9 @@ def write(tmp_path, text):
 
 
 def test_full_config_round_trip(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 output = "out"
 devices = ["local", "ssh://pi@raspberrypi.local"]
 
@@ -30,6 +32,8 @@ source = "images"
 samples = 64
 [calibration.preprocessing]
 resize = [32, 32]
+resize_mode = "shorter_side"
+center_crop = [32, 32]
 mean = [0.485, 0.456, 0.406]
 std = [0.229, 0.224, 0.225]
 
@@ -41,15 +45,20 @@ input_type = "uint8"
 data = "digits"
 runs = 20
 fail_if_drop = 0.5
-""")
+""",
+    )
     config = load_config(path)
     assert config.model.input_shape == (1, 3, 32, 32)
     assert config.calibration.preprocessing.mean == (0.485, 0.456, 0.406)
+    assert config.calibration.preprocessing.resize_mode == "shorter_side"  # every key of PreprocessingSpec
+    recipe = config.quantize.recipe("int8", config.calibration)
+    assert recipe.preprocessing is config.calibration.preprocessing and recipe.input_type == "uint8"
+    assert config.quantize.recipe("float16", config.calibration).input_type == "float32"
     assert config.quantize.modes == ("int8", "float16")
     assert config.validate.fail_if_drop == 0.5
     assert config.devices == ("local", "ssh://pi@raspberrypi.local")
     assert config.resolve(config.output) == tmp_path.resolve() / "out"
-    assert config.resolve("/abs/x") .as_posix() == "/abs/x"
+    assert config.resolve("/abs/x").as_posix() == "/abs/x"
 
 
 @pytest.mark.parametrize(
@@ -57,12 +66,20 @@ fail_if_drop = 0.5
     [
         ('[model]\nfactory = "x.py:f"\nweigths = "w.pt"\n', r"pipeline.toml:3: unknown key 'model.weigths'; expected one of: "),
         ('[quantize]\n\nper_channel = "yes"\n', r"pipeline.toml:3: quantize.per_channel = 'yes' has the wrong type; expected true/false"),
-        ('[validate]\nruns = 2.5\n', r"pipeline.toml:2: validate.runs = 2.5 has the wrong type; expected an integer"),
+        ("[validate]\nruns = 2.5\n", r"pipeline.toml:2: validate.runs = 2.5 has the wrong type; expected an integer"),
         ('[model]\ninput_shape = [1, "a"]\n', r"model.input_shape .* expected a list of an integer or absent"),
-        ('[quantize]\nmodes = ["int4"]\n', r"unknown mode 'int4'"),
+        ('[quantize]\nmodes = ["int4"]\n', r"pipeline.toml:1: \[quantize\]: recipe mode must be one of float16, dynamic, int8, got 'int4'"),
+        ('\n[quantize]\ninput_type = "int16"\n', r"pipeline.toml:2: \[quantize\]: recipe input_type must be one of int8, uint8, float32"),
+        (
+            '[calibration]\n[calibration.preprocessing]\nresize_mode = "crop"\n',
+            r"pipeline.toml:2: \[calibration.preprocessing\]: preprocessing resize_mode must be one of",
+        ),
+        ("[calibration]\nsamples = 0\n", r"pipeline.toml:1: \[calibration\]: recipe samples must be positive"),
+        ("[validate]\nthreads = 0\n", r"pipeline.toml:1: \[validate\]: threads must be >= 1, got 0"),
+        ("[prune]\nratio = 1.5\n", r"pipeline.toml:1: \[prune\]: "),
         ('devices = "local"\n', r"pipeline.toml:1: devices = 'local' has the wrong type; expected a list of a string"),
-        ('[model\n', r"not valid TOML"),
-        ('colour = 1\n', r"unknown key 'colour'"),
+        ("[model\n", r"not valid TOML"),
+        ("colour = 1\n", r"unknown key 'colour'"),
     ],
 )
 def test_bad_configs_name_key_file_and_line(tmp_path, text, pattern):

@@ -34,7 +34,7 @@ def test_keras_model_quantizes_to_int8_matching_keras(keras_int8, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["recipe"]["mode"] == "int8" and result["held_out"] is True and result["eval_samples"] == 60
     assert result["fidelity"]["top1_agreement"] >= 0.98 and result["fidelity"]["cosine"] > 0.999
-    assert result["size_bytes"] < 0.35 * result["float_size_bytes"]   # measured 151,200 vs 581,728 bytes
+    assert result["size_bytes"] < 0.35 * result["float_size_bytes"]  # measured 151,200 vs 581,728 bytes
     sidecar = json.loads(out.with_name(out.name + ".json").read_text())
     assert sidecar["source_format"] == "keras" and sidecar["inputs"][0]["layout"] == "NHWC"
     assert sidecar["inputs"][0]["shape"] == [1, 32, 32, 3] and sidecar["calibration"]["samples"] == 100
@@ -53,9 +53,9 @@ def test_keras_model_quantizes_to_int8_matching_keras(keras_int8, capsys):
         got.append(interpreter.get_tensor(outp["index"])[0].copy())
     got = np.asarray(got)
     cosine = np.sum(expected * got, axis=1) / (np.linalg.norm(expected, axis=1) * np.linalg.norm(got, axis=1))
-    assert np.mean(expected.argmax(1) == got.argmax(1)) >= 0.95   # measured 1.0
-    assert cosine.min() > 0.999                                    # measured 0.99989
-    assert np.max(np.abs(expected - got)) < 0.01                   # measured 0.003 (softmax outputs)
+    assert np.mean(expected.argmax(1) == got.argmax(1)) >= 0.95  # measured 1.0
+    assert cosine.min() > 0.999  # measured 0.99989
+    assert np.max(np.abs(expected - got)) < 0.01  # measured 0.003 (softmax outputs)
 
 
 def test_keras_bad_input_is_one_error_and_no_output(keras_int8, tmp_path, capsys):
@@ -76,3 +76,17 @@ def test_keras_bad_input_is_one_error_and_no_output(keras_int8, tmp_path, capsys
     assert main(["-q", "quantize", str(junk), "-o", str(out), "--calib", str(folder / "calib.npy")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a Keras model" in err[0] and not out.exists()
+
+
+def test_keras_takes_the_same_int8_path_with_analysis_and_auto_fallback(keras_int8, tmp_path, capsys):
+    """One int8 path for every float source: --analyze and --auto-fallback work on Keras input as on ONNX."""
+    _, folder, _, args = keras_int8
+    out = tmp_path / "fallback.tflite"
+    assert main([*args[:3], "-o", str(out), *args[5:], "--auto-fallback", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    names = [variant["name"] for variant in result["variants"]]
+    assert names == ["float32", "int8", "int8+float(1)"] and len(result["recipe"]["keep_float"]) == 1
+    assert result["layers"] and result["sensitivity"][0]["name"] == result["recipe"]["keep_float"][0]
+    full, kept = result["variants"][1]["fidelity"], result["variants"][2]["fidelity"]
+    assert kept["cosine"] >= full["cosine"] > 0.999  # keeping the worst layer in float does not lower agreement
+    assert json.loads(out.with_name(out.name + ".json").read_text())["source_format"] == "keras"
