@@ -482,3 +482,22 @@ def test_paddle_hardswish_pattern_is_one_hardswish():
     assert fuse_hardswish(model) == 1 and [n.op_type for n in model.graph.node] == ["HardSwish"]
     shared = make_model(nodes + [helper.make_node("Relu", ["a"], ["z"])], [("x", [1, 4, 5, 6])], [("y", None), ("z", None)], inits)
     assert fuse_hardswish(shared) == 0  # the x + 3 tensor has another reader: left as it is
+
+
+@pytest.mark.parametrize("case", [c for c in POOLS if c.startswith("avg")] + ["avg-k3x2-s3x2"])
+def test_integer_average_pool_is_one_depthwise_matching_onnxruntime(case):
+    """For int8, AveragePool is a DEPTHWISE_CONV_2D with weights 1 / (kh * kw) (XNNPACK has no int8
+    AVERAGE_POOL_2D): the same numbers as onnxruntime in float, padded windows included, and no pool op."""
+    from edgesep.convert.lowering import has_integer_forms, lower
+    from edgesep.convert.tflite import to_tflite_bytes
+    from edgesep.convert.tflite_inspect import op_histogram
+    from edgesep.convert.verify import verify_tflite
+
+    attrs = dict(kernel_shape=[3, 2], strides=[3, 2]) if case == "avg-k3x2-s3x2" else POOLS[case][1]  # PP-OCRv5 rec's
+    model = make_model([helper.make_node("AveragePool", ["x"], ["y"], **attrs)], [("x", [1, 3, 9, 10])], [("y", None)])
+    assert has_integer_forms(model)
+    lowered = lower(model, integer=True)
+    model_bytes = to_tflite_bytes(lowered)
+    assert verify_tflite(model, model_bytes, lowered, tolerance=1e-5).relative < 1e-6
+    histogram = op_histogram(model_bytes)
+    assert histogram.get("DEPTHWISE_CONV_2D") == 1 and "AVERAGE_POOL_2D" not in histogram, histogram
