@@ -135,6 +135,25 @@ def test_prelu_per_channel():
     assert histogram == {"PRELU": 1}
 
 
+@pytest.mark.parametrize("slopes,expected", [
+    ([0.25, -0.1, 0.9], {"MUL": 1, "ADD": 1}),  # every slope < 1: x + relu((alpha - 1) x)
+    ([0.25, 1.5, 0.9], {"MUL": 2, "ADD": 1}),  # a slope >= 1: x + (1 - alpha) relu(-x)
+])  # fmt: skip
+def test_integer_prelu_forms_match_onnxruntime(slopes, expected):
+    """The int8 forms of PRelu (XNNPACK has no int8 PRELU): the same numbers as onnxruntime in float."""
+    from edgesep.convert.lowering import lower
+    from edgesep.convert.tflite import to_tflite_bytes
+    from edgesep.convert.tflite_inspect import op_histogram
+    from edgesep.convert.verify import verify_tflite
+
+    slope = np.array(slopes, np.float32).reshape(3, 1, 1)
+    model = make_model([helper.make_node("PRelu", ["x", "slope"], ["y"])], [("x", [1, 3, 6, 5])], [("y", None)], {"slope": slope})
+    lowered = lower(model, integer=True)
+    model_bytes = to_tflite_bytes(lowered)
+    assert verify_tflite(model, model_bytes, lowered, tolerance=1e-5).relative < 1e-6
+    assert op_histogram(model_bytes) == expected
+
+
 @pytest.mark.parametrize("axis,shape", [(1, (1, 5, 4, 3)), (-1, (1, 5, 4, 3)), (-1, (2, 7))])
 def test_softmax(axis, shape):
     check([helper.make_node("Softmax", ["x"], ["y"], axis=axis)], shape)

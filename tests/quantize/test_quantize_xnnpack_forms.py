@@ -1,7 +1,10 @@
-"""Float islands: in an int8 model, the ops XNNPACK has no int8 kernel for (BATCH_MATMUL of two activations,
+"""int8 models that XNNPACK runs as one partition.
+
+Float islands: in an int8 model, the ops XNNPACK has no int8 kernel for (BATCH_MATMUL of two activations,
 SOFTMAX, RSQRT, an ADD of a tiny constant) are kept in float between a DEQUANTIZE and a QUANTIZE, so the graph
 stays one XNNPACK partition; an AveragePool is an int8 DEPTHWISE_CONV_2D. On a small attention block shaped
-like PP-OCRv5 rec's (pool, LayerNorm, single-head attention, residual)."""
+like PP-OCRv5 rec's (pool, LayerNorm, single-head attention, residual). And PRelu + a ShuffleNet channel
+shuffle, lowered in forms XNNPACK runs in int8 (MTCNN, ShuffleNetV2)."""
 
 from __future__ import annotations
 
@@ -118,3 +121,50 @@ def test_without_islands_the_same_block_leaves_its_int8_attention_to_reference_k
     assert runtime.partitions > 1
     left_out = sorted(op.op for op in runtime.left_out)
     assert left_out == ["ADD", "BATCH_MATMUL", "BATCH_MATMUL", "RSQRT", "SOFTMAX"], runtime.summary()
+
+
+def test_int8_prelu_and_channel_shuffle_run_in_one_partition_and_match_onnxruntime(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from edgesep.convert.tflite_inspect import delegation, op_histogram
+    from edgesep.quantize import QuantRecipe, quantize
+    from edgesep.quantize.agreement import run_tflite
+
+    rng = np.random.default_rng(3)
+    inits = {
+        "w1": (rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), "b1": np.zeros(8, np.float32),
+        "slope": np.array([0.25, 0.1, -0.05, 0.3, 0.2, 0.6, 0.01, 0.4], np.float32).reshape(8, 1, 1),
+        "grid": np.array([1, 2, 4, 6, 6], np.int64), "flat": np.array([1, 8, 6, 6], np.int64),
+        "w2": (rng.standard_normal((4, 8, 1, 1)) * 0.3).astype(np.float32), "b2": np.zeros(4, np.float32),
+    }  # fmt: skip
+    node = helper.make_node
+    nodes = [
+        node("Conv", ["x", "w1", "b1"], ["c"], pads=[1, 1, 1, 1]),
+        node("PRelu", ["c", "slope"], ["p"]),
+        node("Reshape", ["p", "grid"], ["g"]),
+        node("Transpose", ["g"], ["t"], perm=[0, 2, 1, 3, 4]),
+        node("Reshape", ["t", "flat"], ["s"]),
+        node("Conv", ["s", "w2", "b2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "prelu_shuffle", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])],
+        initializer=[numpy_helper.from_array(a, n) for n, a in inits.items()],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "model.onnx")
+    np.save(tmp_path / "calibration.npy", rng.standard_normal((24, 3, 6, 6)).astype(np.float32))
+    result = quantize(tmp_path / "model.onnx", tmp_path / "model_int8.tflite", recipe=QuantRecipe(mode="int8", samples=16),
+                      calibration=str(tmp_path / "calibration.npy"), holdout=8)  # fmt: skip
+    runtime = delegation(result.path)
+    assert runtime.single_partition, runtime.summary()
+    histogram = op_histogram(result.path)
+    assert "PRELU" not in histogram and "GATHER" not in histogram and histogram["TRANSPOSE"] == 2, histogram
+    x = rng.standard_normal((8, 1, 3, 6, 6)).astype(np.float32)
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    expected = np.concatenate([session.run(None, {"x": sample})[0] for sample in x]).transpose(0, 2, 3, 1)
+    got = run_tflite(result.path.read_bytes(), [[sample.transpose(0, 2, 3, 1).copy()] for sample in x]).outputs[0]
+    cosine = float(np.dot(expected.ravel(), got.ravel()) / np.linalg.norm(expected) / np.linalg.norm(got))
+    assert cosine > 0.995, cosine  # measured 0.9993
