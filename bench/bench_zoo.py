@@ -2,12 +2,14 @@
 converter as it was before the runtime-view lowerings (``--baseline GIT_REF``: converted from a worktree of
 that commit), measured side by side in one run (interleaved, 1 thread).
 
-    python bench/bench_zoo.py [--baseline ee2094a] [--anchors] [--runs 50] [MODEL ...]
+    python bench/bench_zoo.py [--baseline ee2094a] [--anchors [--rounds 10]] [--runs 50] [--reuse] [MODEL ...]
 
 ``--anchors`` adds the files of onnx2tf (ONNX models) and litert-torch (PyTorch models) from
 bench/.work/zoo/anchors/<tool>/<model>{,_int8}.tflite, built in their own venvs by bench/anchors_zoo.py
 (bench/setup_onnx2tf.sh, bench/setup_litert_torch.sh), and prints a second table: edgesep's p50 over the
-best anchor's, float and int8. Prints Markdown tables.
+best anchor's, float and int8 (with ``--rounds R``: R rounds of ``--runs`` interleaved runs, the ratio being the
+median of the per-round ratios). ``--reuse`` times the files an earlier run wrote instead of converting again.
+Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -35,6 +37,19 @@ from edgesep.testing.zoo import ZOO  # noqa: E402
 
 def p50s(paths: list[Path], *, runs: int) -> list[float]:
     """Median latency (ms) of each model at 1 thread, runs interleaved across models (noise hits all alike)."""
+    return [float(np.median(t)) for t in latencies(paths, runs=runs)]
+
+
+def round_ratios(paths: list[Path], *, runs: int, rounds: int) -> tuple[list[float], list[list[float]]]:
+    """Each model's median of its per-round p50s, and the per-round p50s: ``rounds`` rounds of ``runs``
+    interleaved runs (on a shared host a ratio of per-round p50s is steadier than a ratio of two overall p50s)."""
+    per_round = [[float(np.median(t)) for t in latencies(paths, runs=runs)] for _ in range(rounds)]
+    everything = [[r[i] for r in per_round] for i in range(len(paths))]
+    return [float(np.median(t)) for t in everything], per_round
+
+
+def latencies(paths: list[Path], *, runs: int) -> list[list[float]]:
+    """Per-model latencies (ms) at 1 thread, runs interleaved across models."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreters = []
@@ -52,7 +67,7 @@ def p50s(paths: list[Path], *, runs: int) -> list[float]:
             start = time.perf_counter()
             interpreter.invoke()
             times[index].append((time.perf_counter() - start) * 1e3)
-    return [float(np.median(t)) for t in times]
+    return times
 
 
 def baseline_models(ref: str, names: list[str]) -> dict[str, Path]:
@@ -88,10 +103,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--baseline", default=None, help="git ref of an earlier edgesep to compare with")
     parser.add_argument("--anchors", action="store_true", help="also time onnx2tf's and litert-torch's files")
+    parser.add_argument("--rounds", type=int, default=1, help="anchor table: rounds of --runs interleaved runs each")
+    parser.add_argument("--reuse", action="store_true", help="time the files of an earlier run, do not convert")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     chosen = [m for m in ZOO if m.available() and (not args.models or m.name in args.models)]
     rows = []
+    if args.reuse:
+        rows = [(m.name, WORK / f"{m.name}.tflite", WORK / f"{m.name}_int8.tflite") for m in chosen]
+        chosen = []
     for model in chosen:
         onnx = model.onnx_path(WORK)
         (WORK / f"{model.name}.onnx.path").write_text(str(onnx))
@@ -127,27 +147,30 @@ def main() -> None:
                 line += " did not convert | - | - |"
         print(line, flush=True)
     if args.anchors:
-        anchor_table([(name, fpath, qpath) for name, fpath, qpath in rows], runs=args.runs)
+        anchor_table([(name, fpath, qpath) for name, fpath, qpath in rows], runs=args.runs, rounds=args.rounds)
 
 
 TOOLS = ("onnx2tf", "litert-torch")
 
 
-def anchor_table(rows, *, runs: int) -> None:
-    """edgesep vs the best of onnx2tf / litert-torch, float and int8, timed interleaved in one process."""
+def anchor_table(rows, *, runs: int, rounds: int = 1) -> None:
+    """edgesep vs the best of onnx2tf / litert-torch, float and int8, timed interleaved in one process: p50s, and
+    the ratio to the best anchor as the median of the per-round ratios (their range in brackets)."""
     print()
     print("| model | precision | edgesep p50 ms (partitions) | onnx2tf p50 ms (partitions) | litert-torch p50 ms (partitions) "
-          "| edgesep / best anchor |")  # fmt: skip
+          "| edgesep / best anchor (range over rounds) |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|")
     for name, fpath, qpath in rows:
         for precision, ours in (("float32", fpath), ("int8", qpath)):
             suffix = "" if precision == "float32" else "_int8"
             theirs = {tool: WORK / "anchors" / tool / f"{name}{suffix}.tflite" for tool in TOOLS}
             present = {tool: path for tool, path in theirs.items() if path.is_file()}
-            times = p50s([ours, *present.values()], runs=runs)
+            times, per_round = round_ratios([ours, *present.values()], runs=runs, rounds=rounds)
             cells = {tool: f"{t:.3f} ({delegation(path).partitions})" for (tool, path), t in zip(present.items(), times[1:])}
-            best = min(times[1:]) if present else None
-            ratio = f"{times[0] / best:.2f}" if best else "-"
+            ratios = [r[0] / min(r[1:]) for r in per_round] if present else []
+            ratio = "-"
+            if ratios:
+                ratio = f"{np.median(ratios):.2f}" + (f" ({min(ratios):.2f}-{max(ratios):.2f})" if rounds > 1 else "")
             print(f"| {name} | {precision} | {times[0]:.3f} ({delegation(ours).partitions}) | "
                   f"{cells.get('onnx2tf', '-')} | {cells.get('litert-torch', '-')} | {ratio} |", flush=True)  # fmt: skip
 

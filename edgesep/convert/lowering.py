@@ -89,7 +89,7 @@ class LoweringContext:
         return UnsupportedOpError(node.op_type, node.name, supported_ops(), detail)
 
 
-INTEGER_FORMS = frozenset({"HardSwish", "PRelu"})  # ops whose handler looks at LoweringContext.integer
+INTEGER_FORMS = frozenset({"HardSwish", "PRelu", "AveragePool"})  # ops whose handler looks at LoweringContext.integer
 CONSTANT_BIAS_FORMS = frozenset({"Add", "Sub"})  # ... when one operand is a constant (a bias)
 
 
@@ -112,8 +112,8 @@ def lower(
 ) -> LoweredModel:
     """Lower an ``onnx.ModelProto`` to a TF concrete function (NHWC I/O unless ``keep_nchw``).
 
-    ``integer=True`` lowers for int8 quantization: a few activations (HardSwish, PRelu) take a form of
-    several ops that XNNPACK runs in int8, where the single-op float form would leave its int8 kernel out.
+    ``integer=True`` lowers for int8 quantization: a few ops (HardSwish, PRelu, AveragePool, Add/Sub of a
+    constant) take a form that XNNPACK runs in int8, where the float form would leave its int8 kernel out.
 
     ``input_shapes`` maps ONNX input names to static ONNX-layout (NCHW) shapes;
     a dynamic batch defaults to 1.  Raises UnsupportedOpError before any output

@@ -73,10 +73,13 @@ def calibrate(float_tflite: bytes, samples: Callable[[], Iterable[Sequence[np.nd
 
 
 def quantize_calibrated(calibrated: bytes, recipe: QuantRecipe, *, debug: bool = False) -> bytes:
-    """The int8 model from a calibrated one; ``debug`` adds NumericVerify ops (for the per-layer analysis)."""
-    import tensorflow as tf
-    from tensorflow.lite.python import convert as tf_convert
+    """The int8 model from a calibrated one; ``debug`` adds NumericVerify ops (for the per-layer analysis).
 
+    Ops whose int8 kernel XNNPACK refuses (BATCH_MATMUL, SOFTMAX, RSQRT, an ADD with input scales too far
+    apart, ...) but whose float kernel it runs are kept in float: ``DEQUANTIZE -> op -> QUANTIZE``, which XNNPACK
+    runs in the same partition, where the int8 op would run on TFLite's reference kernel between two partitions
+    (``FloatIslands``). Not in ``debug`` mode: the per-layer analysis measures the int8 ops themselves.
+    """
     keep_float = list(recipe.keep_float)
     if recipe.output_type == "float32":
         keep_float += [name for name in float_tail(calibrated) if name not in keep_float]
@@ -86,6 +89,23 @@ def quantize_calibrated(calibrated: bytes, recipe: QuantRecipe, *, debug: bool =
         if unknown:
             more = f" and {len(names) - 8} more (--analyze lists them)" if len(names) > 8 else ""
             raise ConfigError(f"keep_float names unknown layer(s) {unknown}; layers: {', '.join(names[:8])}{more}")
+    model = _mlir_quantize(calibrated, recipe, keep_float, debug=debug)
+    if debug:
+        return model
+    islands = FloatIslands(calibrated)
+    for _ in range(ISLAND_PASSES):
+        new = [name for name in islands.worth_keeping(model) if name not in keep_float]
+        if not new:
+            break
+        keep_float += new
+        model = _mlir_quantize(calibrated, recipe, keep_float, debug=False)
+    return model
+
+
+def _mlir_quantize(calibrated: bytes, recipe: QuantRecipe, keep_float: list[str], *, debug: bool) -> bytes:
+    import tensorflow as tf
+    from tensorflow.lite.python import convert as tf_convert
+
     kwargs: dict[str, Any] = {}
     if not debug:
         kwargs = {
@@ -101,6 +121,41 @@ def quantize_calibrated(calibrated: bytes, recipe: QuantRecipe, *, debug: bool =
         **kwargs,
     )
     return bytes(model)
+
+
+ISLAND_PASSES = 3  # re-quantizing can move scales: an island's neighbour may need one too (rare; bounded)
+_CONVERSIONS = frozenset({"QUANTIZE", "DEQUANTIZE"})  # the int8 graph's own edges and the islands' boundaries
+
+
+class FloatIslands:
+    """Which ops of an int8 model to keep in float: those XNNPACK leaves out in int8 but runs in float (in the
+    ``calibrated`` float model). An op XNNPACK runs in neither (GATHER) gains nothing from it and stays int8."""
+
+    def __init__(self, calibrated: bytes) -> None:
+        self.calibrated = calibrated
+        self._float_side: tuple[set[str], set[str]] | None = None
+
+    def worth_keeping(self, quantized: bytes) -> list[str]:
+        """Output tensor names (the names keep_float takes) of the ops to keep in float."""
+        left_out = _left_out_outputs(quantized)
+        if not left_out:
+            return []
+        if self._float_side is None:  # computed once, and only for a model that has ops left out
+            self._float_side = set(layer_names(self.calibrated)), set(_left_out_outputs(self.calibrated))
+        layers, float_left_out = self._float_side
+        return [name for name in left_out if name in layers and name not in float_left_out]
+
+
+def _left_out_outputs(model: bytes) -> list[str]:
+    """Output tensor names of the ops (other than QUANTIZE / DEQUANTIZE) that XNNPACK does not take."""
+    from edgesep.convert.tflite_inspect import delegation
+
+    left_out = [op.index for op in delegation(model).left_out if op.op not in _CONVERSIONS]
+    if not left_out:
+        return []
+    runner = open_interpreter(model, allocate=False)
+    ops = op_details(runner)
+    return [tensor_detail(runner, i)["name"] for index in left_out for i in ops[index]["outputs"] if i >= 0]
 
 
 # ops at a graph output that XNNPACK does not run in int8: with a float output they stay float (DEQUANTIZE before

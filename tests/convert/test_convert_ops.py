@@ -135,6 +135,25 @@ def test_prelu_per_channel():
     assert histogram == {"PRELU": 1}
 
 
+@pytest.mark.parametrize("slopes,expected", [
+    ([0.25, -0.1, 0.9], {"MUL": 1, "ADD": 1}),  # every slope < 1: x + relu((alpha - 1) x)
+    ([0.25, 1.5, 0.9], {"MUL": 2, "ADD": 1}),  # a slope >= 1: x + (1 - alpha) relu(-x)
+])  # fmt: skip
+def test_integer_prelu_forms_match_onnxruntime(slopes, expected):
+    """The int8 forms of PRelu (XNNPACK has no int8 PRELU): the same numbers as onnxruntime in float."""
+    from edgesep.convert.lowering import lower
+    from edgesep.convert.tflite import to_tflite_bytes
+    from edgesep.convert.tflite_inspect import op_histogram
+    from edgesep.convert.verify import verify_tflite
+
+    slope = np.array(slopes, np.float32).reshape(3, 1, 1)
+    model = make_model([helper.make_node("PRelu", ["x", "slope"], ["y"])], [("x", [1, 3, 6, 5])], [("y", None)], {"slope": slope})
+    lowered = lower(model, integer=True)
+    model_bytes = to_tflite_bytes(lowered)
+    assert verify_tflite(model, model_bytes, lowered, tolerance=1e-5).relative < 1e-6
+    assert op_histogram(model_bytes) == expected
+
+
 @pytest.mark.parametrize("axis,shape", [(1, (1, 5, 4, 3)), (-1, (1, 5, 4, 3)), (-1, (2, 7))])
 def test_softmax(axis, shape):
     check([helper.make_node("Softmax", ["x"], ["y"], axis=axis)], shape)
@@ -300,8 +319,8 @@ def test_channel_shuffle():
              helper.make_node("Transpose", ["t"], ["u"], perm=[0, 2, 1, 3, 4]),
              helper.make_node("Reshape", ["u", "s2"], ["v"]), helper.make_node("Sigmoid", ["v"], ["y"])]
     histogram, _ = check(nodes, (1, 6, 5, 6), inits)
-    # one NHWC reshape-transpose-reshape, which XNNPACK delegates (a GATHER would not be)
-    assert histogram["TRANSPOSE"] == 1 and "GATHER" not in histogram
+    # (pixels, A, B) -> (B, A, pixels) -> (pixels, C): two transposes XNNPACK delegates (a GATHER it would not)
+    assert histogram["TRANSPOSE"] == 2 and "GATHER" not in histogram
 
 
 def test_channel_shuffle_of_a_pooled_vector_is_shuffled():
@@ -482,3 +501,22 @@ def test_paddle_hardswish_pattern_is_one_hardswish():
     assert fuse_hardswish(model) == 1 and [n.op_type for n in model.graph.node] == ["HardSwish"]
     shared = make_model(nodes + [helper.make_node("Relu", ["a"], ["z"])], [("x", [1, 4, 5, 6])], [("y", None), ("z", None)], inits)
     assert fuse_hardswish(shared) == 0  # the x + 3 tensor has another reader: left as it is
+
+
+@pytest.mark.parametrize("case", [c for c in POOLS if c.startswith("avg")] + ["avg-k3x2-s3x2"])
+def test_integer_average_pool_is_one_depthwise_matching_onnxruntime(case):
+    """For int8, AveragePool is a DEPTHWISE_CONV_2D with weights 1 / (kh * kw) (XNNPACK has no int8
+    AVERAGE_POOL_2D): the same numbers as onnxruntime in float, padded windows included, and no pool op."""
+    from edgesep.convert.lowering import has_integer_forms, lower
+    from edgesep.convert.tflite import to_tflite_bytes
+    from edgesep.convert.tflite_inspect import op_histogram
+    from edgesep.convert.verify import verify_tflite
+
+    attrs = dict(kernel_shape=[3, 2], strides=[3, 2]) if case == "avg-k3x2-s3x2" else POOLS[case][1]  # PP-OCRv5 rec's
+    model = make_model([helper.make_node("AveragePool", ["x"], ["y"], **attrs)], [("x", [1, 3, 9, 10])], [("y", None)])
+    assert has_integer_forms(model)
+    lowered = lower(model, integer=True)
+    model_bytes = to_tflite_bytes(lowered)
+    assert verify_tflite(model, model_bytes, lowered, tolerance=1e-5).relative < 1e-6
+    histogram = op_histogram(model_bytes)
+    assert histogram.get("DEPTHWISE_CONV_2D") == 1 and "AVERAGE_POOL_2D" not in histogram, histogram

