@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edgesep.errors import ToleranceError
+
 
 @dataclass(frozen=True)
 class Fidelity:
@@ -95,7 +97,6 @@ def check_stacked(
     output's max-abs error exceeds ``tolerance`` times its scale: max |reference|, but at least ``min_scale``
     (so ``tolerance * min_scale`` is an absolute floor for outputs near zero, and ``tolerance=0`` stays
     exact). ``what`` names the pair, e.g. "TFLite output differs from onnxruntime", ``names`` the outputs."""
-    from edgesep.errors import ToleranceError
 
     count = len(reference[0])
     stacked_ref = [np.concatenate([sample[i] for sample in reference]) for i in range(count)]

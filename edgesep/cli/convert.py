@@ -9,6 +9,7 @@ import typer
 
 from edgesep.cli.app import app, echo
 from edgesep.cli.parsing import parse_input_shapes
+from edgesep.convert import convert
 from edgesep.numerics import DEFAULT_TOLERANCE
 
 
@@ -33,7 +34,6 @@ def convert_command(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Convert an ONNX model to a float32 TFLite model (NHWC) and verify it against onnxruntime."""
-    from edgesep.convert import convert
 
     echo(f"converting {model} ...")
     result = convert(

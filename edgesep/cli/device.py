@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from edgesep.cli.app import app, echo, progress_enabled
+from edgesep.cli.native_stderr import unfiltered_stderr
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -93,8 +94,6 @@ def _progress_bar() -> Iterator[OnStep | None]:
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from edgesep.cli.native_stderr import unfiltered_stderr
 
     with unfiltered_stderr() as stream:
         console = Console(file=stream)

@@ -9,6 +9,8 @@ import typer
 
 from edgesep.cli.app import app, echo, progress_enabled
 from edgesep.cli.parsing import resolve_model_reference
+from edgesep.fileio import check_output
+from edgesep.prune.checkpoint import resolve_model, save_pruned
 
 DEFAULT_STUDENT = "edgesep.models.sepcnn:sepcnn"
 
@@ -41,8 +43,6 @@ def distill_command(
     """Distill a teacher into a (small, maybe pruned) student on the digits set or your .npz."""
     from edgesep.distill import DistillConfig, distill
     from edgesep.distill.teacher import TEACHER_FACTORY
-    from edgesep.fileio import check_output
-    from edgesep.prune.checkpoint import resolve_model, save_pruned
     from edgesep.prune.data import load_labeled
 
     checkpoint = checkpoint or output.with_name(output.name + ".ckpt")

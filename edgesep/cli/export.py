@@ -9,6 +9,7 @@ import typer
 
 from edgesep.cli.app import app, echo
 from edgesep.cli.parsing import parse_shape, resolve_model_reference
+from edgesep.export import export
 from edgesep.numerics import DEFAULT_TOLERANCE
 
 
@@ -31,7 +32,6 @@ def export_command(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Export a PyTorch model to ONNX and verify it against PyTorch in onnxruntime."""
-    from edgesep.export import export
 
     result = export(
         resolve_model_reference(model),

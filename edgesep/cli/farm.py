@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from edgesep.cli.app import app, echo, progress_enabled
+from edgesep.errors import IncompleteError, InputError
 
 
 @app.command("farm")
@@ -25,7 +26,6 @@ def farm_command(
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
 ) -> None:
     """Run a matrix of models x recipes x devices on Ray; only cells whose inputs changed run again."""
-    from edgesep.errors import IncompleteError, InputError
     from edgesep.farm import load_sweep
     from edgesep.farm.cluster import cluster_address
     from edgesep.farm.driver import FarmOptions, farm

@@ -8,7 +8,11 @@ from pathlib import Path
 import typer
 
 from edgesep.cli.app import app
+from edgesep.cli.inspect_view import print_accounting, print_comparison
 from edgesep.cli.parsing import parse_shape, resolve_model_reference
+from edgesep.errors import InputError
+from edgesep.models.accounting import count_model
+from edgesep.models.loading import load_factory, load_weights
 
 
 @app.command("inspect")
@@ -22,7 +26,6 @@ def inspect_command(
     as_json: bool = typer.Option(False, "--json", help="Print the accounting as JSON."),
 ) -> None:
     """Show parameters and MACs per layer, totals, and the standard-conv equivalent of each separable pair."""
-    from edgesep.cli.inspect_view import print_accounting, print_comparison
 
     shape = parse_shape(input_shape)
     first = account(model, input_shape=shape, weights=weights)
@@ -41,14 +44,11 @@ def inspect_command(
 
 def account(model: str, *, input_shape=None, weights: Path | None = None):
     """Accounting of a model named on the command line (factory reference, 'default' or .onnx path)."""
-    from edgesep.errors import InputError
-    from edgesep.models.accounting import count_model
 
     if model.lower().endswith(".onnx"):
         if weights is not None:
             raise InputError("--weights applies to PyTorch factories, not to .onnx files")
         return count_model(Path(model), input_shape=input_shape)
-    from edgesep.models.loading import load_factory, load_weights
 
     reference = resolve_model_reference(model)
     module = load_factory(reference)

@@ -10,6 +10,7 @@ import warnings
 import typer
 
 from edgesep.cli.app import OPTIONS, app
+from edgesep.cli.native_stderr import filtered_native_stderr
 from edgesep.errors import EdgesepError, EdgesepWarning
 
 COMMAND_MODULES = (
@@ -115,7 +116,6 @@ def _verbosity_requested(argv: list[str]) -> int:
 
 def run() -> None:
     """Console script: `main()` with TensorFlow's native info lines filtered out of stderr below -vv."""
-    from edgesep.cli.native_stderr import filtered_native_stderr
 
     argv = sys.argv[1:]
     if _verbosity_requested(argv) >= 2:

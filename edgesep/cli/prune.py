@@ -9,6 +9,9 @@ import typer
 
 from edgesep.cli.app import app, echo, progress_enabled
 from edgesep.cli.parsing import parse_shape, resolve_model_reference
+from edgesep.fileio import check_output
+from edgesep.prune import PruneConfig, prune
+from edgesep.prune.checkpoint import resolve_model, save_pruned
 
 
 @app.command("prune")
@@ -33,9 +36,6 @@ def prune_command(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Remove the least important channels (really, not masks) and save a smaller model."""
-    from edgesep.fileio import check_output
-    from edgesep.prune import PruneConfig, prune
-    from edgesep.prune.checkpoint import resolve_model, save_pruned
     from edgesep.prune.data import load_labeled
 
     config = PruneConfig(

@@ -11,7 +11,10 @@ import typer
 from edgesep.cli.app import app, echo, progress_enabled
 from edgesep.cli.parsing import parse_shape
 from edgesep.errors import InputError
+from edgesep.quantize import quantize
 from edgesep.quantize.calibration import CalibrationWarning
+from edgesep.quantize.preprocessing import PreprocessingSpec
+from edgesep.quantize.recipe import QuantRecipe
 
 WORST_SHOWN = 10
 
@@ -67,8 +70,6 @@ def quantize_command(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Quantize a model with calibration data; prints size, int8-vs-float agreement and the worst layers."""
-    from edgesep.quantize import quantize
-    from edgesep.quantize.recipe import QuantRecipe
 
     if torch_weights is not None and torch_model is None:
         raise InputError("--torch-weights needs --torch-model (the factory to load them into)")
@@ -137,15 +138,11 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _load_recipe(path: Path):
-    from edgesep.quantize.recipe import QuantRecipe
-
     payload = _read_json(path, what="recipe")
     return QuantRecipe.from_dict(payload.get("recipe", payload) if "mode" not in payload else payload)
 
 
 def _load_preprocessing(path: Path):
-    from edgesep.quantize.preprocessing import PreprocessingSpec
-
     return PreprocessingSpec.from_dict(_read_json(path, what="preprocessing spec")).to_dict()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from edgesep.cli.app import echo, progress_enabled
-from edgesep.errors import InputError
+from edgesep.errors import InputError, ThresholdError
 
 
 def run_sweep(model: Path, output: Path | None, *, recipe, torch_model, torch_weights, calib, latency_budget_ms,
@@ -64,7 +64,6 @@ def _print_table(result) -> None:
 def run_search(model: Path, output: Path, *, recipe, calib, metric: str, target: float, holdout: int, input_shape,
                as_json: bool, force: bool) -> None:  # fmt: skip
     """``--target``: the recipe search; a table of what was tried (or JSON); exit 1 when nothing met the target."""
-    from edgesep.errors import ThresholdError
     from edgesep.quantize.sweep import search
 
     if calib is None:

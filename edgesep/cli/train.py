@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from edgesep.cli.app import app, echo, progress_enabled
+from edgesep.fileio import check_output
 
 
 @app.command("train")
@@ -23,7 +24,6 @@ def train_command(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Train the digits SepCNN (real data bundled with scikit-learn, no download) and report test accuracy."""
-    from edgesep.fileio import check_output
     from edgesep.models.default import save_checkpoint, train_default
     from edgesep.models.training import TrainConfig
 

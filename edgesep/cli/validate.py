@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from edgesep.cli.app import app, echo, progress_enabled
+from edgesep.errors import InputError
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -39,7 +40,6 @@ def validate_command(
 ) -> None:
     """Run the float and the quantized model on a device with the same inputs and compare them."""
     from edgesep.devices.base import RunSpec
-    from edgesep.errors import InputError
     from edgesep.validate.step import STAGES, validate
 
     if report and output_dir is None:

@@ -30,6 +30,7 @@ from typing import Any
 from edgesep.devices.base import run_process
 from edgesep.devices.emulated import QEMU, build_arm64_rootfs, default_rootfs_dir, find_tool, python_command, require_tools
 from edgesep.devices.setups import OnStep, SetupStatus
+from edgesep.devices.ssh import SshDevice
 from edgesep.errors import DeviceError
 from edgesep.fileio import write_json
 
@@ -178,7 +179,6 @@ def _launch_sshd(state_dir: Path, *, user: str) -> tuple[int, int]:
 
 def _check_login(state: dict[str, Any], *, rootfs: Path) -> str:
     """A real ssh login runs the arm64 Python; returns its platform.machine()."""
-    from edgesep.devices.ssh import SshDevice
 
     device = SshDevice(host=HOST, user=state["user"], port=state["port"], key=Path(state["key"]),
                        known_hosts=Path(state["known_hosts"]), name=NAME)  # fmt: skip

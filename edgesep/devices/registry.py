@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from edgesep.devices.adb import AdbDevice
 from edgesep.devices.base import Device
+from edgesep.devices.emulated import QEMU, is_ready, qemu_available
 from edgesep.devices.profiles import DeviceProfile, load_profile
+from edgesep.devices.setups import running_profile
 from edgesep.errors import DeviceError, InputError
 
 DEFAULT_BENCHMARK_MODEL = "/data/local/tmp/benchmark_model"
@@ -74,7 +77,6 @@ def with_running_setup(profile: DeviceProfile) -> DeviceProfile:
     (``edgesep device setup NAME``); not running: one line saying how to start it."""
     if profile.setup is None:
         return profile
-    from edgesep.devices.setups import running_profile
 
     return replace(profile.with_overrides(running_profile(profile.setup, device=profile.name)), setup=None)
 
@@ -111,7 +113,6 @@ def device_from_profile(profile: DeviceProfile) -> Device:
             name=profile.name,
             emulated=profile.emulated,
         )
-    from edgesep.devices.adb import AdbDevice
 
     if profile.serial and not ADB_SERIAL.fullmatch(profile.serial):
         raise InputError(f"{profile.source or profile.name}: bad adb serial {profile.serial!r} (letters, digits and . _ : -)")
@@ -136,7 +137,6 @@ def device_from_profile(profile: DeviceProfile) -> Device:
 
 def check_rootfs(rootfs: Path) -> None:
     """The emulated Pi needs qemu-aarch64-static and a built arm64 rootfs."""
-    from edgesep.devices.emulated import QEMU, is_ready, qemu_available
 
     if not qemu_available():
         raise DeviceError(f"{QEMU} not found: install qemu-user-static to use the emulated Raspberry Pi")

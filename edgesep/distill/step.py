@@ -11,7 +11,10 @@ from typing import Any
 import numpy as np
 
 from edgesep.distill.config import DistillConfig
+from edgesep.distill.loss import distillation_loss
 from edgesep.errors import InputError, ShapeError
+from edgesep.fileio import atomic_path
+from edgesep.models.training import evaluate_accuracy, torch_threads, train_epoch
 
 CHECKPOINT_FORMAT = "edgesep.distill-checkpoint/1"
 
@@ -53,9 +56,6 @@ def distill(
     """
     import torch
     from tqdm import tqdm
-
-    from edgesep.distill.loss import distillation_loss
-    from edgesep.models.training import evaluate_accuracy, torch_threads, train_epoch
 
     started = time.perf_counter()
     x_train = torch.from_numpy(np.ascontiguousarray(data.x_train, dtype=np.float32))
@@ -131,8 +131,6 @@ def _architecture(model) -> dict[str, list[int]]:
 
 def _save(config: DistillConfig, student, optimizer, schedule, generator, *, epoch: int, losses: list[float]) -> None:
     import torch
-
-    from edgesep.fileio import atomic_path
 
     payload = {
         "format": CHECKPOINT_FORMAT,

@@ -10,7 +10,10 @@ from pathlib import Path
 
 from torch import nn
 
-from edgesep.models.training import TrainConfig
+from edgesep.cache import cache_dir
+from edgesep.data.digits import load_digits_split
+from edgesep.fileio import atomic_path
+from edgesep.models.training import TrainConfig, train_classifier
 
 TEACHER_FACTORY = "edgesep.distill.teacher:load_default_teacher"
 TEACHER_TRAIN_CONFIG = TrainConfig(epochs=12, batch_size=64, lr=0.005, seed=0)
@@ -46,17 +49,12 @@ def digits_teacher(**kwargs) -> StandardCNN:
 
 
 def teacher_checkpoint_path() -> Path:
-    from edgesep.cache import cache_dir
-
     return cache_dir() / "models" / CHECKPOINT_NAME
 
 
 def train_teacher(*, config: TrainConfig = TEACHER_TRAIN_CONFIG):
     """A seeded StandardCNN trained on the fixed digits split; returns (model, TrainResult)."""
     import torch
-
-    from edgesep.data.digits import load_digits_split
-    from edgesep.models.training import train_classifier
 
     torch.manual_seed(config.seed)
     model = digits_teacher()
@@ -66,8 +64,6 @@ def train_teacher(*, config: TrainConfig = TEACHER_TRAIN_CONFIG):
 def load_default_teacher(*, retrain: bool = False) -> StandardCNN:
     """The trained digits teacher (eval mode), from the cache or trained and cached now."""
     import torch
-
-    from edgesep.fileio import atomic_path
 
     path = teacher_checkpoint_path()
     if path.is_file() and not retrain:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.errors import InputError, ShapeError
+from edgesep.export.verify import check_onnx_file, verify_against_torch
 from edgesep.fileio import check_output, publish_model
 from edgesep.numerics import DEFAULT_TOLERANCE, Fidelity
 from edgesep.sidecar import Sidecar, TensorInfo
@@ -63,8 +64,6 @@ def export(
     a ToleranceError is raised and nothing is written.
     """
     import torch
-
-    from edgesep.export.verify import check_onnx_file, verify_against_torch
 
     started = time.perf_counter()
     check_output(output, force=force, inputs=[weights] if weights else [])

@@ -9,6 +9,8 @@ import numpy as np
 from edgesep.data.synthetic import image_like_inputs
 from edgesep.errors import InputError
 from edgesep.numerics import Fidelity, check_stacked
+from edgesep.runners.onnxrt import OnnxRunner
+from edgesep.runners.pytorch import TorchRunner
 
 
 def check_onnx_file(path: Path) -> None:
@@ -36,8 +38,6 @@ def verify_against_torch(
     ``tolerance`` bounds the maximum absolute error relative to each output's scale
     (max |onnx - torch| / max |torch|, with an absolute floor near zero), the same measure convert uses.
     """
-    from edgesep.runners.onnxrt import OnnxRunner
-    from edgesep.runners.pytorch import TorchRunner
 
     references: list[list[np.ndarray]] = []
     candidates: list[list[np.ndarray]] = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgesep.devices.registry import parse_device
 from edgesep.errors import ConfigError, EdgesepError
 from edgesep.pipeline.config import PipelineConfig, config_from_dict, load_config
 
@@ -99,7 +100,6 @@ def sweep_from_dict(raw: dict[str, Any], *, base_dir: Path, source: str = "<dict
                     f"recipes: {recipe.name} sets {torch_only[0]}, which acts on the PyTorch model; "
                     f"model {model.name} is an ONNX file (give it a factory)"
                 )
-    from edgesep.devices.registry import parse_device
 
     for device in devices:
         try:

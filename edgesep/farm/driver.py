@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.farm import tasks
+from edgesep.farm.cluster import offered_devices, ray_module
 from edgesep.farm.config import SweepConfig, device_resource
 from edgesep.farm.plan import PREPARE, QUANTIZE, VALIDATE, Cell, Plan, Stage, make_plan
+from edgesep.farm.report import write_reports
 from edgesep.fileio import write_bytes
 from edgesep.pipeline.cache import StepCache
 from edgesep.pipeline.config import PipelineConfig
@@ -98,7 +100,6 @@ class FarmResult:
 
 def farm(sweep: SweepConfig, *, options: FarmOptions = FarmOptions()) -> FarmResult:
     """Run the sweep (only the stages whose inputs changed) and write ``<output>/sweep.json`` + ``report.md``."""
-    from edgesep.farm.report import write_reports
 
     started = time.perf_counter()
     plan = make_plan(sweep)
@@ -195,8 +196,6 @@ class _Run:
         return self.remote[kind]
 
     def cells(self, todo: list[Cell]) -> dict[str, CellResult]:
-        from edgesep.farm.cluster import offered_devices, ray_module
-
         ray = ray_module()
         results: dict[str, CellResult] = {}
         by_stage = {cell.stage.name: cell for cell in todo}
@@ -228,7 +227,6 @@ class _Run:
 
     def submit(self, stage: Stage) -> Any:
         """The ObjectRef of ``stage``'s output: its recorded files when fresh, else its task (submitted once)."""
-        from edgesep.farm.cluster import ray_module
 
         if stage.name in self.refs:
             return self.refs[stage.name]
@@ -290,7 +288,6 @@ class _Run:
 
     def devices_gone(self, ray, by_stage: dict[str, Cell]) -> list[str]:
         """Pending cells whose device no live node offers any more: cancelled (they would wait forever)."""
-        from edgesep.farm.cluster import offered_devices
 
         waiting = {ref: stage for ref, stage in self.pending.items() if stage.name in by_stage}
         if not waiting:

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgesep.farm.config import SweepConfig
+from edgesep.models.default import default_checkpoint_path, load_default_model
+from edgesep.pipeline.adapters import calibration_inputs
 from edgesep.pipeline.cache import data_files, step_key
 from edgesep.pipeline.config import PipelineConfig
+from edgesep.pipeline.shrink import shrink_inputs
 
 PREPARE, QUANTIZE, VALIDATE = "prepare", "quantize", "validate"
 
@@ -52,7 +55,6 @@ class Plan:
 
 def make_plan(sweep: SweepConfig) -> Plan:
     from edgesep import __version__
-    from edgesep.pipeline.adapters import calibration_inputs
 
     stages: dict[str, Stage] = {}
     cells: list[Cell] = []
@@ -103,7 +105,6 @@ def make_plan(sweep: SweepConfig) -> Plan:
 
 def model_files(config: PipelineConfig) -> list[Path]:
     """The files whose contents decide the exported and converted model (so editing them re-runs prepare)."""
-    from edgesep.pipeline.shrink import shrink_inputs
 
     model = config.model
     files = [config.resolve(model.weights)] if model.weights else []
@@ -129,7 +130,6 @@ def validation_files(config: PipelineConfig) -> list[Path]:
 
 def _default_checkpoint() -> Path:
     """The trained digits SepCNN's checkpoint (trained now if absent, as ``edgesep run`` does)."""
-    from edgesep.models.default import default_checkpoint_path, load_default_model
 
     path = default_checkpoint_path()
     if not path.is_file():

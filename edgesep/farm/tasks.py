@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.errors import EdgesepError
+from edgesep.pipeline import RunOptions, run
 from edgesep.pipeline.config import PipelineConfig
 
 Files = dict[str, bytes]
@@ -53,7 +54,6 @@ def validate(pipeline: PipelineConfig, model_files: Files, quantized_files: File
 def _run(pipeline: PipelineConfig, seed: Files, *, until: str | None = None, only: str | None = None) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported in this worker
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    from edgesep.pipeline import RunOptions, run
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgesep-farm-") as tmp:

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any, cast
 
+from edgesep.errors import InputError
+
 
 @dataclass(frozen=True)
 class LayerCount:
@@ -310,7 +312,6 @@ def count_model(model: Any, *, input_shape: Sequence[int] | None = None, source:
         from edgesep.models.accounting_onnx import count_onnx
 
         return count_onnx(model, input_shape=input_shape)
-    from edgesep.errors import InputError
 
     shape = input_shape if input_shape is not None else getattr(model, "input_shape", None)
     if shape is None:

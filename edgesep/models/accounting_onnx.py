@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgesep.errors import InputError, ShapeError
+from edgesep.fileio import check_input
 from edgesep.models.accounting import LayerCount, ModelAccounting, find_pairs
 
 _FLOAT_TYPES = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
@@ -15,8 +16,6 @@ _FLOAT_TYPES = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 def count_onnx(path: str | os.PathLike, *, input_shape: Sequence[int] | None = None) -> ModelAccounting:
     """Account an ONNX model; ``input_shape`` fixes the first graph input (needed when it has symbolic dims)."""
     import onnx
-
-    from edgesep.fileio import check_input
 
     source = check_input(path, what="ONNX model")
     try:

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.cache import cache_dir
-from edgesep.models.training import TrainConfig, TrainResult
+from edgesep.data.digits import load_digits_split
+from edgesep.fileio import atomic_path
+from edgesep.models.training import TrainConfig, TrainResult, train_classifier
 
 DEFAULT_FACTORY = "edgesep.models.default:load_default_model"
 DEFAULT_TRAIN_CONFIG = TrainConfig(epochs=12, batch_size=64, lr=0.01, seed=0)
@@ -27,9 +29,7 @@ def train_default(*, config: TrainConfig = DEFAULT_TRAIN_CONFIG, on_epoch=None):
     """Build a seeded SepCNN and train it on the fixed digits split; return (model, TrainResult)."""
     import torch
 
-    from edgesep.data.digits import load_digits_split
     from edgesep.models.sepcnn import sepcnn
-    from edgesep.models.training import train_classifier
 
     torch.manual_seed(config.seed)
     model = sepcnn()
@@ -42,7 +42,6 @@ def save_checkpoint(model, path: str | os.PathLike, *, result: TrainResult, conf
     import torch
 
     from edgesep import __version__
-    from edgesep.fileio import atomic_path
 
     meta: dict[str, Any] = {"edgesep_version": __version__, "model": "edgesep.models.sepcnn:sepcnn", "dataset": "digits"}
     meta.update({"train": config.to_dict(), "result": result.to_dict()})

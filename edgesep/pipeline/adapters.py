@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.pipeline.config import PipelineConfig
+from edgesep.quantize import quantize
+from edgesep.validate import validate_variants
+from edgesep.validate.table import variant_rows
 
 
 def calibration_inputs(config: PipelineConfig) -> list[Path]:
@@ -25,7 +28,6 @@ def run_quantize(
 ) -> dict[str, Any]:
     """``torch_model`` (the PyTorch model behind ``onnx_path``: a factory reference or an nn.Module)
     is needed only by equalization / bias correction."""
-    from edgesep.quantize import quantize
 
     source = config.calibration.source
     calibration = source if source == "digits" else str(config.resolve(source))
@@ -50,8 +52,6 @@ def run_validate(
 ) -> list[dict[str, Any]]:
     """The float model and every quantized variant in one session on ``device``
     (:func:`edgesep.validate.step.validate_variants`): the summary rows, reports in ``folder/<mode>``."""
-    from edgesep.validate import validate_variants
-    from edgesep.validate.table import variant_rows
 
     section = config.validate
     reports = validate_variants(

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from edgesep.devices.base import RunSpec
+from edgesep.distill.config import DistillConfig
 from edgesep.errors import ConfigError, EdgesepError
 from edgesep.numerics import DEFAULT_TOLERANCE
+from edgesep.prune.config import PruneConfig
 from edgesep.quantize.preprocessing import PreprocessingSpec
 from edgesep.quantize.recipe import MODES, QuantRecipe
 
@@ -323,8 +325,6 @@ def _check_semantics(config: PipelineConfig, locator: _Locator) -> None:
 
 def shrink_config(section: PruneSection | DistillSection):
     """The PruneConfig / DistillConfig a section maps to, from the section's keys it has (InputError on bad values)."""
-    from edgesep.distill.config import DistillConfig
-    from edgesep.prune.config import PruneConfig
 
     step_config: type = PruneConfig if isinstance(section, PruneSection) else DistillConfig
     names = {f.name for f in dataclasses.fields(step_config)}

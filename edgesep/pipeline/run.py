@@ -11,15 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from edgesep import __version__
+from edgesep.convert import convert
 from edgesep.devices import open_device
 from edgesep.errors import ConfigError, EdgesepError
+from edgesep.export import export
 from edgesep.fileio import output_error, remove_stale_temps, write_json
+from edgesep.models.default import default_checkpoint_path, load_default_model
 from edgesep.pipeline.adapters import calibration_inputs, run_quantize, run_validate
 from edgesep.pipeline.cache import StepCache, data_files, step_key
 from edgesep.pipeline.config import DEFAULT_CONFIG, STEPS, PipelineConfig, load_config
 from edgesep.pipeline.shrink import run_distill, run_prune, shrink_inputs
 from edgesep.validate import check_drop
-from edgesep.validate.multi import device_slug
+from edgesep.validate.report import write_summary_report
+from edgesep.validate.table import device_slug
 
 DEFAULT_FACTORY = "edgesep.models.default:load_default_model"
 
@@ -244,8 +248,6 @@ class _Pipeline:
             settings["shrunk"] = shrunk.name
 
         def action() -> dict[str, Any]:
-            from edgesep.export import export
-
             if shrunk is not None:
                 from edgesep.prune.checkpoint import load_pruned
 
@@ -269,8 +271,6 @@ class _Pipeline:
         settings = dataclasses.asdict(self.config.convert)
 
         def action() -> dict[str, Any]:
-            from edgesep.convert import convert
-
             result = convert(
                 onnx_path, target, keep_nchw=self.config.convert.keep_nchw, tolerance=self.config.convert.tolerance, force=True
             )
@@ -316,8 +316,6 @@ class _Pipeline:
         return list(result.get("rows", []))
 
     def finish(self, rows: list[dict[str, Any]]) -> PipelineResult:
-        from edgesep.validate.report import write_summary_report
-
         summary_path = self.output / "summary.json"
         report_path = write_summary_report(rows, self.output, force=True) if rows else None
         result = PipelineResult(
@@ -346,7 +344,6 @@ class _Pipeline:
 
 def _default_checkpoint() -> Path:
     """The trained digits SepCNN's checkpoint (trained now if absent), so retraining re-runs export."""
-    from edgesep.models.default import default_checkpoint_path, load_default_model
 
     path = default_checkpoint_path()
     if not path.is_file():

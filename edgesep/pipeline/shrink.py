@@ -9,7 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgesep.distill import distill
+from edgesep.models.loading import load_factory, load_weights
 from edgesep.pipeline.config import DistillSection, PipelineConfig, PruneSection, shrink_config
+from edgesep.prune import prune
+from edgesep.prune.checkpoint import load_pruned, read_checkpoint, resolve_model, save_pruned
+from edgesep.prune.data import load_labeled
 
 
 def shrink_inputs(config: PipelineConfig, section: PruneSection | DistillSection) -> list[Path]:
@@ -28,9 +33,6 @@ def shrink_inputs(config: PipelineConfig, section: PruneSection | DistillSection
 
 def run_prune(config: PipelineConfig, source: str | Path, target: Path, *, progress: bool = False) -> dict[str, Any]:
     """Prune the model ``source`` (factory reference or checkpoint) per ``[prune]``; write ``target``."""
-    from edgesep.prune import prune
-    from edgesep.prune.checkpoint import save_pruned
-    from edgesep.prune.data import load_labeled
 
     section = config.prune
     assert section is not None, "run_prune needs a [prune] section"
@@ -47,10 +49,7 @@ def run_distill(config: PipelineConfig, source: str | Path, target: Path, *, pro
     """Distill ``[distill].teacher`` into the model ``source`` (factory reference or checkpoint); write ``target``."""
     import torch
 
-    from edgesep.distill import distill
     from edgesep.distill.teacher import TEACHER_FACTORY
-    from edgesep.prune.checkpoint import resolve_model, save_pruned
-    from edgesep.prune.data import load_labeled
 
     section = config.distill
     assert section is not None, "run_distill needs a [distill] section"
@@ -70,8 +69,6 @@ def run_distill(config: PipelineConfig, source: str | Path, target: Path, *, pro
 
 def _load(config: PipelineConfig, source: str | Path):
     """``(module, factory reference)`` from a previous shrink checkpoint or the [model] factory + weights."""
-    from edgesep.models.loading import load_factory, load_weights
-    from edgesep.prune.checkpoint import load_pruned, read_checkpoint
 
     if isinstance(source, Path):
         module = load_pruned(source)

@@ -18,6 +18,7 @@ from typing import Any
 
 from edgesep.errors import InputError
 from edgesep.fileio import atomic_path, check_input
+from edgesep.models.loading import load_factory, load_weights
 
 FORMAT = "edgesep.pruned/1"
 
@@ -76,7 +77,6 @@ def is_pruned_checkpoint(path: str | Path) -> bool:
 
 def load_pruned(path: str | Path):
     """Rebuild the pruned nn.Module saved at ``path`` (eval mode, ``input_shape`` set)."""
-    from edgesep.models.loading import load_factory
 
     payload = read_checkpoint(path)
     if payload is None:
@@ -122,7 +122,6 @@ def resize(model, layout: dict[str, dict[str, Any]]) -> None:
 
 def resolve_model(reference: str, *, weights: str | Path | None = None):
     """``(module, source)`` from a pruned checkpoint path or a factory reference (+ optional weights)."""
-    from edgesep.models.loading import load_factory, load_weights
 
     path = Path(reference)
     if path.suffix in (".pt", ".pth"):

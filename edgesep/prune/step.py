@@ -8,6 +8,10 @@ from typing import Any
 
 from edgesep.errors import InputError
 from edgesep.prune.config import PruneConfig, kept_count
+from edgesep.prune.cost import count_macs, count_params
+from edgesep.prune.graph import analyze, prunable
+from edgesep.prune.importance import CRITERIA
+from edgesep.prune.surgery import apply_keep
 
 MAX_SEARCH_RATIO = 0.99
 SEARCH_STEPS = 14
@@ -69,9 +73,6 @@ def prune(
 
 def _prune(model, *, config: PruneConfig, data, input_shape: tuple[int, ...] | None, progress: bool) -> PruneResult:
     from edgesep.models.training import evaluate_accuracy
-    from edgesep.prune.cost import count_macs, count_params
-    from edgesep.prune.graph import analyze, prunable
-    from edgesep.prune.importance import CRITERIA
 
     shape = _input_shape(model, input_shape)
     base = copy.deepcopy(model).eval()
@@ -143,8 +144,6 @@ def _apply(base, plan: _Plan, ratio: float, *, round_to: int):
     """A pruned deep copy of ``base``; plan groups refer to modules by name, so they fit the copy."""
     import torch
 
-    from edgesep.prune.surgery import apply_keep
-
     pruned = copy.deepcopy(base)
     modules = dict(pruned.named_modules())
     for group, scores in zip(plan.groups, plan.importance):
@@ -158,7 +157,6 @@ def _apply(base, plan: _Plan, ratio: float, *, round_to: int):
 
 def _search_ratio(base, plan: _Plan, config: PruneConfig, shape: tuple[int, ...]) -> float:
     """Smallest ratio (bisection) whose pruned model fits ``max_params`` / ``max_macs``."""
-    from edgesep.prune.cost import count_macs, count_params
 
     def fits(ratio: float) -> bool:
         candidate = _apply(base, plan, ratio, round_to=config.round_to)

@@ -15,6 +15,7 @@ from edgesep.errors import InputError
 from edgesep.fileio import check_input
 from edgesep.results import results_paths
 from edgesep.validate.comparison import ModelSummary, summarize
+from edgesep.validate.metrics import speedup
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,6 @@ class BenchReport:
         return any(entry.summary.emulated for entry in self.entries)
 
     def to_dict(self) -> dict[str, Any]:
-        from edgesep.validate.metrics import speedup
-
         first = self.entries[0].summary.latency if self.entries else None
         models = [{**entry.to_dict(), "speedup_vs_first": speedup(first, entry.summary.latency)} for entry in self.entries]
         return {

@@ -21,6 +21,8 @@ import numpy as np
 from edgesep.data.arrays import read_npy, read_npz
 from edgesep.errors import InputError, ShapeError
 from edgesep.fileio import check_input
+from edgesep.quantize.calibration import ImageFolderSource, check_unreadable
+from edgesep.quantize.preprocessing import PreprocessingSpec
 from edgesep.runners.interpreter import open_interpreter
 from edgesep.sidecar import read_sidecar
 
@@ -151,8 +153,6 @@ def _load_image_folder(
     Each image goes through the quantized model's saved PreprocessingSpec, or a
     plain one for the model's input size (stretch, GRAY/RGB, pixels / 255).
     """
-    from edgesep.quantize.calibration import ImageFolderSource, check_unreadable
-    from edgesep.quantize.preprocessing import PreprocessingSpec
 
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if preprocessing is not None:

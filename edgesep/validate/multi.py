@@ -7,7 +7,6 @@ architectures, and that is what a user's Pi would show).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,9 @@ from typing import Any
 
 from edgesep.errors import InputError
 from edgesep.numerics import Fidelity
+from edgesep.validate.comparison import first_output, output_fidelity
 from edgesep.validate.step import FLOAT_TAG, QUANT_TAG, ValidationReport, validate
+from edgesep.validate.table import device_slug
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,6 @@ class MultiDeviceReport:
         }
 
 
-def device_slug(name: str) -> str:
-    """A folder name for a device name/URL: ``ssh://pi@host:22`` -> ``ssh-pi-host-22``."""
-    return re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-.") or "device"
-
-
 def _device_name(device) -> str:
     return device if isinstance(device, str) else getattr(device, "name", type(device).__name__)
 
@@ -73,7 +69,6 @@ def validate_on_devices(
     ``options`` are passed on to :func:`validate` (labels, spec, samples, report, force, on_stage).  With
     ``output_dir`` and ``report`` (default) a side-by-side report goes to ``output_dir/report.md``/``.html``.
     """
-    from edgesep.validate.comparison import output_fidelity
 
     if not devices:
         raise InputError("give at least one device")
@@ -109,7 +104,5 @@ def validate_on_devices(
 
 
 def _validate_keeping_outputs(float_model, quant_model, *, data, device, output_dir, **options):
-    from edgesep.validate.comparison import first_output
-
     report = validate(float_model, quant_model, data=data, device=device, output_dir=output_dir, **options)
     return report, {tag: first_output(run.outputs) for tag, run in report.results.items()}

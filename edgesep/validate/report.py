@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesep.fileio import atomic_path, check_output, write_text
-from edgesep.validate.table import COLUMNS, comparison_rows, device_line, ms, notes, pct
+from edgesep.results import RESULTS_SUFFIX, RunResults
+from edgesep.validate.table import COLUMNS, MULTI_COLUMNS, comparison_rows, device_line, device_slug, ms, multi_device_rows, notes, pct
 
 if TYPE_CHECKING:
     from edgesep.validate.step import ValidationReport
@@ -30,8 +31,6 @@ REPORT_FILES = (REPORT_MD, REPORT_HTML, LATENCY_PNG, ACCURACY_PNG)
 
 
 def _load_latencies(folder: Path) -> dict[str, np.ndarray]:
-    from edgesep.results import RESULTS_SUFFIX, RunResults
-
     runs = (RunResults.load(p) for p in sorted(folder.glob(f"*{RESULTS_SUFFIX}")))
     return {run.tag: np.asarray(run.latencies_ms, dtype=np.float64) for run in runs}
 
@@ -209,7 +208,6 @@ def write_report(
 
 def render_multi_markdown(result) -> str:
     """The several-devices summary (a :class:`~edgesep.validate.multi.MultiDeviceReport`)."""
-    from edgesep.validate.table import MULTI_COLUMNS, multi_device_rows
 
     first = result.reports[0]
     out = ["# edgesep validation report: several devices", ""]
@@ -227,14 +225,11 @@ def render_multi_markdown(result) -> str:
 
 
 def _device_folder(single) -> str:
-    from edgesep.validate.multi import device_slug
-
     return device_slug(single.device)
 
 
 def write_multi_report(result, folder: Path, *, force: bool = False) -> tuple[Path, ...]:
     """``folder/report.md`` + ``report.html`` + ``accuracy_vs_latency.png`` for several devices side by side."""
-    from edgesep.validate.table import MULTI_COLUMNS, multi_device_rows
 
     folder = Path(folder)
     md, page, png = (check_output(folder / name, force=force) for name in (REPORT_MD, REPORT_HTML, ACCURACY_PNG))

@@ -18,6 +18,7 @@ from edgesep.fileio import check_input, check_output_folder
 from edgesep.results import RunResults, results_paths
 from edgesep.validate.comparison import Comparison, compare_runs
 from edgesep.validate.data import ModelInput, ValidationData, labels_only, load_validation_data, model_input, to_model_layout
+from edgesep.validate.report import REPORT_FILES, write_report
 from edgesep.validate.table import BASELINE_VARIANT
 
 FLOAT_TAG = "float"
@@ -267,8 +268,6 @@ def compare_results(
 
 
 def _with_report(result: ValidationReport, folder: Path, *, force: bool) -> ValidationReport:
-    from edgesep.validate.report import write_report
-
     latencies = {tag: run.latencies_ms for tag, run in result.results.items()}
     files = write_report(result, folder, latencies=latencies, force=force)
     return dataclasses.replace(result, report_files=files)
@@ -294,8 +293,6 @@ def _results_files(folder: Path) -> tuple[Path, ...]:
 
 
 def refuse_existing_report(folder: Path) -> None:
-    from edgesep.validate.report import REPORT_FILES
-
     existing = [name for name in REPORT_FILES if (folder / name).exists()]
     if existing:
         raise OutputExistsError(f"report exists in {folder}: {', '.join(existing)}; pass --force to overwrite")

@@ -6,10 +6,11 @@ Markdown/HTML report shows exactly the same figures as the terminal.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from edgesep.validate.metrics import size_mb
+from edgesep.validate.metrics import size_mb, speedup
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -131,7 +132,6 @@ BENCH_COLUMNS = ("model", "runs", "p50 ms", "p90 ms", "p99 ms", "mean ms", "std 
 
 def bench_rows(summaries: Sequence[ModelSummary], runtimes: Sequence[str]) -> list[list[str]]:
     """One row per model; "vs first" is the first model's median latency / this one's (>1 = faster)."""
-    from edgesep.validate.metrics import speedup
 
     first = summaries[0].latency if summaries else None
     rows = []
@@ -225,3 +225,8 @@ def _variant_row(device: str, variant: str, summary: ModelSummary, *, baseline: 
         "emulated": bool(summary.emulated),
         "complete": bool(summary.complete),
     }  # fmt: skip
+
+
+def device_slug(name: str) -> str:
+    """A folder name for a device name/URL: ``ssh://pi@host:22`` -> ``ssh-pi-host-22``."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-.") or "device"
