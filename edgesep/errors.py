@@ -39,10 +39,7 @@ class UnsupportedOpError(EdgesepError):
         self.node_name = node_name
         self.supported = sorted(supported)
         extra = f" ({detail})" if detail else ""
-        super().__init__(
-            f"unsupported ONNX op {op_type!r} at node {node_name!r}{extra}; "
-            f"supported ops: {', '.join(self.supported)}"
-        )
+        super().__init__(f"unsupported ONNX op {op_type!r} at node {node_name!r}{extra}; supported ops: {', '.join(self.supported)}")
 
 
 class CalibrationError(EdgesepError):

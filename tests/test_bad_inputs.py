@@ -96,8 +96,7 @@ def test_inspect_and_quantize_reject_bad_onnx(models, tmp_path, capsys):
     source = _truncated(models, tmp_path)
     expect_clean_failure(capsys, ["inspect", str(source)], outputs=[], pattern="")
     out = tmp_path / "q.tflite"
-    expect_clean_failure(capsys, ["quantize", str(source), "--calib", "digits", "-o", str(out)],
-                         outputs=[out], pattern="")
+    expect_clean_failure(capsys, ["quantize", str(source), "--calib", "digits", "-o", str(out)], outputs=[out], pattern="")
 
 
 def test_random_bytes_as_tflite(tmp_path, capsys):
@@ -105,8 +104,12 @@ def test_random_bytes_as_tflite(tmp_path, capsys):
     fake.write_bytes(np.random.default_rng(1).integers(0, 256, 2048, dtype=np.uint8).tobytes())
     expect_clean_failure(capsys, ["bench", str(fake), "--runs", "2"], outputs=[], pattern="")
     out = tmp_path / "vout"
-    expect_clean_failure(capsys, ["validate", "--float", str(fake), "--quant", str(fake), "--data", "digits",
-                                  "--output-dir", str(out)], outputs=[out / "report.md"], pattern="")
+    expect_clean_failure(
+        capsys,
+        ["validate", "--float", str(fake), "--quant", str(fake), "--data", "digits", "--output-dir", str(out)],
+        outputs=[out / "report.md"],
+        pattern="",
+    )
 
 
 def test_checkpoint_needing_arbitrary_pickle_is_refused(tmp_path, capsys):
@@ -115,8 +118,7 @@ def test_checkpoint_needing_arbitrary_pickle_is_refused(tmp_path, capsys):
     evil = tmp_path / "evil.pt"
     torch.save({"state_dict": load_factory(TINY).state_dict(), "payload": Path("anything")}, evil)
     out = tmp_path / "m.onnx"
-    expect_clean_failure(capsys, ["export", TINY, "--weights", str(evil), "-o", str(out)], outputs=[out],
-                         pattern="weights_only=True")
+    expect_clean_failure(capsys, ["export", TINY, "--weights", str(evil), "-o", str(out)], outputs=[out], pattern="weights_only=True")
 
 
 @pytest.mark.parametrize(
@@ -134,18 +136,17 @@ def test_quantize_rejects_bad_calibration_arrays(models, tmp_path, capsys, array
     calib = tmp_path / "calib.npy"
     np.save(calib, array)
     out = tmp_path / "q.tflite"
-    expect_clean_failure(capsys, ["quantize", str(models[0]), "--calib", str(calib), "-o", str(out)],
-                         outputs=[out], pattern=pattern)
+    expect_clean_failure(capsys, ["quantize", str(models[0]), "--calib", str(calib), "-o", str(out)], outputs=[out], pattern=pattern)
 
 
 def _png_header_only(path: Path, width: int, height: int) -> None:
     """A PNG that claims a huge size (a decompression bomb) with almost no data."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
 
 
 @pytest.mark.parametrize("content", ["empty", "huge-and-corrupt"])
@@ -156,8 +157,7 @@ def test_quantize_rejects_unusable_image_folders(models, tmp_path, capsys, conte
         _png_header_only(folder / "bomb.png", 60000, 60000)
         (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     out = tmp_path / "q.tflite"
-    expect_clean_failure(capsys, ["quantize", str(models[0]), "--calib", str(folder), "-o", str(out)],
-                         outputs=[out], pattern="")
+    expect_clean_failure(capsys, ["quantize", str(models[0]), "--calib", str(folder), "-o", str(out)], outputs=[out], pattern="")
 
 
 def test_config_with_wrong_types(tmp_path, capsys):
@@ -168,13 +168,19 @@ def test_config_with_wrong_types(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "device",
-    ["ssh://pi@host;touch {marker}", "ssh://pi@$(touch {marker})", "ssh://`touch {marker}`@host",
-     "adb://serial;touch {marker}", "ssh://-oProxyCommand=touch {marker}@host"],
+    [
+        "ssh://pi@host;touch {marker}",
+        "ssh://pi@$(touch {marker})",
+        "ssh://`touch {marker}`@host",
+        "adb://serial;touch {marker}",
+        "ssh://-oProxyCommand=touch {marker}@host",
+    ],
 )
 def test_device_strings_with_shell_metacharacters_execute_nothing(models, tmp_path, capsys, device):
     marker = tmp_path / "pwned"
-    expect_clean_failure(capsys, ["bench", str(models[1]), "--runs", "1", "--device", device.format(marker=marker)],
-                         outputs=[marker], pattern="")
+    expect_clean_failure(
+        capsys, ["bench", str(models[1]), "--runs", "1", "--device", device.format(marker=marker)], outputs=[marker], pattern=""
+    )
 
 
 def test_paths_with_spaces_and_quotes_work(models, tmp_path, capsys):

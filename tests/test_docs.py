@@ -10,8 +10,15 @@ import pytest
 from edgesep.cli.main import main
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = {"export": "export.md", "convert": "convert.md", "quantize": "quantize.md", "validate": "validate.md",
-         "bench": "validate.md", "run": "run.md", "farm": "farm.md"}
+PAGES = {
+    "export": "export.md",
+    "convert": "convert.md",
+    "quantize": "quantize.md",
+    "validate": "validate.md",
+    "bench": "validate.md",
+    "run": "run.md",
+    "farm": "farm.md",
+}
 
 
 @pytest.mark.parametrize("command", sorted(PAGES))

@@ -31,7 +31,6 @@ def bench_command(
 
     spec = RunSpec(runs=runs, warmup=warmup, threads=threads, timeout_s=timeout, use_xnnpack=not no_xnnpack)
     with tqdm(total=len(models), desc="bench", disable=not progress_enabled(), leave=False) as bar:
-
         started: list[str] = []
 
         def on_model(name: str) -> None:

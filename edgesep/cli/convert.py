@@ -19,16 +19,16 @@ def convert_command(
     output: Path = typer.Option(..., "-o", "--output", help="The .tflite file to write."),
     keep_nchw: bool = typer.Option(False, "--keep-nchw", help="Keep the ONNX NCHW input/output layout."),
     input_shape: list[str] = typer.Option(
-        None, "--input-shape",
+        None,
+        "--input-shape",
         help="N,C,H,W in the ONNX layout for dynamic dims; NAME:N,C,H,W once per input for several inputs.",
     ),
     tolerance: float = typer.Option(
-        DEFAULT_TOLERANCE, "--tolerance",
+        DEFAULT_TOLERANCE,
+        "--tolerance",
         help="Max-abs error relative to each output's scale (max |reference|, at least 0.01).",
     ),
-    verify_data: Path = typer.Option(
-        None, "--verify-data", help="Your inputs to verify on: .npy (one input) or .npz by input name; NCHW."
-    ),
+    verify_data: Path = typer.Option(None, "--verify-data", help="Your inputs to verify on: .npy (one input) or .npz by input name; NCHW."),
     report: bool = typer.Option(False, "--report", help="Print the op histogram and the ops XNNPACK leaves out."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
@@ -37,8 +37,13 @@ def convert_command(
 
     echo(f"converting {model} ...")
     result = convert(
-        model, output, keep_nchw=keep_nchw, input_shape=parse_input_shapes(input_shape), verify_data=verify_data,
-        tolerance=tolerance, force=force,
+        model,
+        output,
+        keep_nchw=keep_nchw,
+        input_shape=parse_input_shapes(input_shape),
+        verify_data=verify_data,
+        tolerance=tolerance,
+        force=force,
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))

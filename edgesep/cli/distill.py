@@ -26,9 +26,7 @@ def distill_command(
     ),
     teacher_weights: Path = typer.Option(None, "--teacher-weights", help="State dict for the teacher factory."),
     weights: Path = typer.Option(None, "--weights", help="Initial state dict for the student factory."),
-    data: str = typer.Option(
-        "digits", "--data", help="'digits' or a .npz with x_train, y_train, x_test, y_test (NCHW float32)."
-    ),
+    data: str = typer.Option("digits", "--data", help="'digits' or a .npz with x_train, y_train, x_test, y_test (NCHW float32)."),
     epochs: int = typer.Option(12, "--epochs", help="Training epochs."),
     temperature: float = typer.Option(4.0, "--temperature", "-T", help="Softmax temperature of the soft targets."),
     alpha: float = typer.Option(0.7, "--alpha", help="Weight of the soft-target loss (0 = labels only)."),

@@ -15,9 +15,7 @@ from edgesep.numerics import DEFAULT_TOLERANCE
 
 @app.command("export")
 def export_command(
-    model: str = typer.Argument(
-        ..., help="'file.py:factory', 'package.module:factory', or 'default' (the trained digits SepCNN)."
-    ),
+    model: str = typer.Argument(..., help="'file.py:factory', 'package.module:factory', or 'default' (the trained digits SepCNN)."),
     output: Path = typer.Option(..., "-o", "--output", help="The .onnx file to write."),
     input_shape: str = typer.Option(None, "--input-shape", help="N,C,H,W (default: the model's input_shape)."),
     weights: Path = typer.Option(None, "--weights", help="State dict checkpoint, loaded with weights_only=True."),
@@ -25,7 +23,8 @@ def export_command(
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Make the batch dimension dynamic."),
     no_simplify: bool = typer.Option(False, "--no-simplify", help="Skip onnxslim constant folding."),
     tolerance: float = typer.Option(
-        DEFAULT_TOLERANCE, "--tolerance",
+        DEFAULT_TOLERANCE,
+        "--tolerance",
         help="Max-abs error relative to each output's scale (max |reference|, at least 0.01).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),

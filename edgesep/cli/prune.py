@@ -26,9 +26,7 @@ def prune_command(
     criterion: str = typer.Option("l1", "--criterion", help="Channel importance: l1, l2 or bn (BN scale)."),
     round_to: int = typer.Option(8, "--round-to", help="Round kept channel counts to this multiple."),
     finetune: int = typer.Option(0, "--finetune", help="Fine-tune epochs (on --data)."),
-    data: str = typer.Option(
-        "digits", "--data", help="'digits' or a .npz with x_train, y_train, x_test, y_test (NCHW float32)."
-    ),
+    data: str = typer.Option("digits", "--data", help="'digits' or a .npz with x_train, y_train, x_test, y_test (NCHW float32)."),
     weights: Path = typer.Option(None, "--weights", help="State dict for the factory (weights_only=True)."),
     input_shape: str = typer.Option(None, "--input-shape", help="N,C,H,W (default: the model's input_shape)."),
     seed: int = typer.Option(0, "--seed", help="Seed of fine-tuning."),

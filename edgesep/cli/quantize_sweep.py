@@ -11,8 +11,19 @@ from edgesep.cli.app import echo, progress_enabled
 from edgesep.errors import InputError, ThresholdError
 
 
-def run_sweep(model: Path, output: Path | None, *, recipe, torch_model, torch_weights, calib, latency_budget_ms,
-              holdout: int, as_json: bool, force: bool) -> None:
+def run_sweep(
+    model: Path,
+    output: Path | None,
+    *,
+    recipe,
+    torch_model,
+    torch_weights,
+    calib,
+    latency_budget_ms,
+    holdout: int,
+    as_json: bool,
+    force: bool,
+) -> None:
     """Sweep the default candidates built on ``recipe``; print a table or JSON; write the chosen model to ``output``."""
     from edgesep.quantize.sweep import sweep
 
@@ -21,9 +32,18 @@ def run_sweep(model: Path, output: Path | None, *, recipe, torch_model, torch_we
     if calib is None:
         raise InputError("--sweep needs calibration data (--calib)")
     echo(f"sweeping int8 recipes for {model} ...")
-    result = sweep(model, calibration=calib, model=torch_model, weights=torch_weights, base=recipe,
-                   latency_budget_ms=latency_budget_ms, holdout=holdout, output=output, force=force,
-                   progress=progress_enabled() and not as_json)
+    result = sweep(
+        model,
+        calibration=calib,
+        model=torch_model,
+        weights=torch_weights,
+        base=recipe,
+        latency_budget_ms=latency_budget_ms,
+        holdout=holdout,
+        output=output,
+        force=force,
+        progress=progress_enabled() and not as_json,
+    )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
@@ -37,8 +57,7 @@ def _print_table(result) -> None:
     budget = "" if result.latency_budget_ms is None else f", p50 budget {result.latency_budget_ms:g} ms"
     table = Table(title=f"recipe sweep on {result.eval_samples} held-out samples (vs float32 TFLite{budget})")
     for column in ("recipe", "agreement", "cosine", "accuracy", "p50 ms", "size kB", "chosen"):
-        table.add_column(column, justify="left" if column in ("recipe", "chosen") else "right",
-                         no_wrap=column != "recipe")
+        table.add_column(column, justify="left" if column in ("recipe", "chosen") else "right", no_wrap=column != "recipe")
     for row in result.rows:
         if row.skipped:
             table.add_row(row.name, "-", "-", "-", "-", "-", "skipped")

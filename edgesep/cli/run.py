@@ -43,9 +43,7 @@ def run_command(
     if device:
         pipeline = dataclasses.replace(pipeline, devices=tuple(device))
     if fail_if_drop is not None:
-        pipeline = dataclasses.replace(
-            pipeline, validate=dataclasses.replace(pipeline.validate, fail_if_drop=fail_if_drop)
-        )
+        pipeline = dataclasses.replace(pipeline, validate=dataclasses.replace(pipeline.validate, fail_if_drop=fail_if_drop))
     result = run(
         pipeline,
         options=RunOptions(from_step=from_step, only_step=only_step, until_step=until_step, force=force, progress=progress_enabled()),
@@ -58,8 +56,9 @@ def run_command(
         if step.status != "ran":
             reason = "inputs unchanged" if step.status == "skipped" else "kept from an earlier run"
             typer.echo(f"  {step.name}: {step.status} ({reason})", err=True)
-    typer.echo(f"artifacts in {result.output}; summary {result.summary_path}"
-               + (f"; report {result.report_path}" if result.report_path else ""))
+    typer.echo(
+        f"artifacts in {result.output}; summary {result.summary_path}" + (f"; report {result.report_path}" if result.report_path else "")
+    )
 
 
 def print_rows(rows) -> None:

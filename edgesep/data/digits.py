@@ -46,9 +46,7 @@ def load_digits_split(*, size: int = DIGITS_SIZE, test_fraction: float = 0.2, se
     images = (bunch.images / 16.0).astype(np.float32)
     images = _upsample(images, size)[:, None, :, :]
     labels = bunch.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, labels, test_size=test_fraction, random_state=seed, stratify=labels
-    )
+    x_train, x_test, y_train, y_test = train_test_split(images, labels, test_size=test_fraction, random_state=seed, stratify=labels)
     return DigitsSplit(
         x_train=np.ascontiguousarray(x_train),
         y_train=y_train,

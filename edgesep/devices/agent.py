@@ -50,10 +50,7 @@ EXIT_TIMEOUT = 3
 EXIT_MODEL_FAILED = 4
 EXIT_TERMINATED = 143
 CHUNK_SECONDS = 1.0  # write partial results at least this often
-MISSING_NUMPY_HINT = (
-    "numpy is missing on this device: install it with 'python3 -m pip install numpy' "
-    "(or 'apt install python3-numpy')"
-)
+MISSING_NUMPY_HINT = "numpy is missing on this device: install it with 'python3 -m pip install numpy' (or 'apt install python3-numpy')"
 MISSING_RUNTIME_HINT = (
     "no TFLite interpreter found on this device: install one with "
     "'python3 -m pip install ai-edge-litert' (or tflite-runtime, or tensorflow)"
@@ -285,8 +282,7 @@ class ResultsWriter:
     def write(self, *, complete: bool, error: str | None = None) -> None:
         if self.outputs:
             stacked: dict[str, Any] = {
-                f"output_{i}": np.concatenate([sample[i] for sample in self.outputs], axis=0)
-                for i in range(len(self.outputs[0]))
+                f"output_{i}": np.concatenate([sample[i] for sample in self.outputs], axis=0) for i in range(len(self.outputs[0]))
             }
             _atomic_write(os.path.join(self.out_dir, f"{self.tag}.outputs.npz"), lambda f: np.savez(f, **stacked))
         text = json.dumps(self.payload(complete=complete, error=error), indent=2, sort_keys=True) + "\n"

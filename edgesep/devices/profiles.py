@@ -119,8 +119,7 @@ def load_profile(name_or_path: str | os.PathLike) -> DeviceProfile:
         if not path.is_file():
             names = ", ".join(available_profiles()) or "none"
             raise InputError(
-                f"unknown device {text!r}: use local, a profile ({names}), ssh://user@host:port, "
-                "adb://SERIAL or a path to a .toml"
+                f"unknown device {text!r}: use local, a profile ({names}), ssh://user@host:port, adb://SERIAL or a path to a .toml"
             )
     if not path.is_file():
         raise InputError(f"device profile not found: {path}")

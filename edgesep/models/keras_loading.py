@@ -40,7 +40,6 @@ def _has_keras_signature(source: Path) -> bool:
         return handle.read(8) == b"\x89HDF\r\n\x1a\n"
 
 
-
 def first_line(error: BaseException) -> str:
     text = str(error).strip()
     lines = [line for line in text.splitlines() if line.strip()]

@@ -56,12 +56,8 @@ class InvertedResidual(nn.Module):
         super().__init__()
         hidden = int(round(in_channels * expand_ratio))
         self.use_residual = stride == 1 and in_channels == out_channels
-        self.expand = (
-            ConvBNAct(in_channels, hidden, kernel_size=1, activation="relu6") if expand_ratio != 1 else nn.Identity()
-        )
-        self.separable = DepthwiseSeparableConv2d(
-            hidden, out_channels, stride=stride, activation="relu6", pointwise_activation=False
-        )
+        self.expand = ConvBNAct(in_channels, hidden, kernel_size=1, activation="relu6") if expand_ratio != 1 else nn.Identity()
+        self.separable = DepthwiseSeparableConv2d(hidden, out_channels, stride=stride, activation="relu6", pointwise_activation=False)
 
     def forward(self, x):
         out = self.separable(self.expand(x))

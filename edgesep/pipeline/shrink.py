@@ -62,8 +62,7 @@ def run_distill(config: PipelineConfig, source: str | Path, target: Path, *, pro
     shape = tuple(config.model.input_shape or getattr(student, "input_shape", None) or data.x_test[:1].shape)
     result = distill(student, teacher, data, config=distill_config, progress=progress)
     summary = {**result.to_dict(), "config": distill_config.to_dict(), "teacher": teacher_ref}
-    save_pruned(result.model, target, source=factory, input_shape=(1, *shape[1:]), summary={"distill": summary},
-                force=True)
+    save_pruned(result.model, target, source=factory, input_shape=(1, *shape[1:]), summary={"distill": summary}, force=True)
     return summary
 
 

@@ -171,8 +171,7 @@ def summarize(results: RunLike | str | Path, *, labels: np.ndarray | None = None
         tag=run.tag,
         model_name=run.model_name,
         size_bytes=int(run.model_bytes),
-        latency=latency_stats(run.latencies_ms)
-        or latency_from_benchmark_model((getattr(run, "extra", None) or {}).get("benchmark_model")),
+        latency=latency_stats(run.latencies_ms) or latency_from_benchmark_model((getattr(run, "extra", None) or {}).get("benchmark_model")),
         top1=top1,
         top5=top5,
         samples=samples,
@@ -220,7 +219,8 @@ def compare_runs(
         speedup=speedup(base.latency, cand.latency),
         size_ratio=size_ratio(base.size_bytes, cand.size_bytes),
         accuracy_drop_pp=accuracy_drop_pp(base.top1, cand.top1),
-        flips=None if labels is None or base_out is None or cand_out is None
+        flips=None
+        if labels is None or base_out is None or cand_out is None
         else top1_flips(base_out, cand_out, np.asarray(labels).ravel()),
         device=dict(cand_run.device or base_run.device or {}),
     )

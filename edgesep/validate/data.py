@@ -114,9 +114,7 @@ def to_model_layout(x: np.ndarray, target: ModelInput) -> np.ndarray:
         return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     if x.ndim == 3 and len(want) == 4:  # (N, H, W) grey images
         return to_model_layout(x[:, None, :, :], target)
-    raise ShapeError(
-        f"data samples have shape {tuple(x.shape[1:])} but the model takes {want} ({target.layout or 'no layout'})"
-    )
+    raise ShapeError(f"data samples have shape {tuple(x.shape[1:])} but the model takes {want} ({target.layout or 'no layout'})")
 
 
 def _load_arrays(
@@ -144,9 +142,7 @@ def _load_arrays(
     raise InputError(f"unsupported validation data {path}: use 'digits', a .npz/.npy file or an image folder")
 
 
-def _load_image_folder(
-    path: Path, *, target: ModelInput, preprocessing: dict[str, Any] | None
-) -> tuple[np.ndarray, np.ndarray | None]:
+def _load_image_folder(path: Path, *, target: ModelInput, preprocessing: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Images under ``path/<class>/``; classes are the sorted subfolder names (label = index). A folder of
     images without class subfolders is unlabeled: agreement, cosine and latency, no accuracy.
 

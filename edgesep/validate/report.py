@@ -157,11 +157,12 @@ def _img(name: str, alt: str, images: Mapping[str, bytes] | None) -> str:
         source = "data:image/png;base64," + base64.b64encode(images[name]).decode("ascii")
     else:
         source = name
-    return f"<p><img src=\"{source}\" alt=\"{alt}\"></p>"
+    return f'<p><img src="{source}" alt="{alt}"></p>'
 
 
-def _html_page(title: str, heading: str, lines: Sequence[str], columns: Sequence[str], rows: Sequence[Sequence[str]],
-               figures: Sequence[str]) -> str:
+def _html_page(
+    title: str, heading: str, lines: Sequence[str], columns: Sequence[str], rows: Sequence[Sequence[str]], figures: Sequence[str]
+) -> str:
     """The HTML of a validation report: summary lines, the table, then the figures (``<p><img ...></p>``)."""
     esc = html.escape
     header = "".join(f"<th>{esc(c)}</th>" for c in columns)

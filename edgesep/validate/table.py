@@ -115,9 +115,8 @@ def comparison_table(comparison: Comparison, *, title: str = "edgesep validate")
     from rich.table import Table
 
     latency_title = " [EMULATED latency]" if comparison.emulated else ""
-    caption = (
-        f"float = {comparison.baseline.model_name}, quant = {comparison.candidate.model_name}\n"
-        + device_line(comparison.device, threads=comparison.baseline.threads)
+    caption = f"float = {comparison.baseline.model_name}, quant = {comparison.candidate.model_name}\n" + device_line(
+        comparison.device, threads=comparison.baseline.threads
     )
     table = Table(title=title + latency_title, caption=caption)
     for column in COLUMNS:
@@ -201,8 +200,9 @@ def variant_rows(reports: Sequence) -> list[dict[str, Any]]:
     return rows
 
 
-def _variant_row(device: str, variant: str, summary: ModelSummary, *, baseline: ModelSummary,
-                 comparison: Comparison | None = None) -> dict[str, Any]:
+def _variant_row(
+    device: str, variant: str, summary: ModelSummary, *, baseline: ModelSummary, comparison: Comparison | None = None
+) -> dict[str, Any]:
     p50 = summary.latency.p50 if summary.latency is not None else None
     base_p50 = baseline.latency.p50 if baseline.latency is not None else None
     agreement = comparison.agreement if comparison is not None else None

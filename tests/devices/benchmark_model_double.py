@@ -30,9 +30,15 @@ def main(argv: list[str]) -> int:
     runs = np.array([timed() for _ in range(int(flags.get("num_runs", 50)))])
     print("INFO: STARTING!")
     print(f"INFO: Graph: [{flags['graph']}]")
-    print(f"INFO: count={len(warm)} first={int(first)} curr={int(warm[-1])} min={int(min(warm))} max={int(max(warm))} avg={np.mean(warm):g} std={int(np.std(warm))}")
-    print(f"INFO: count={runs.size} first={int(runs[0])} curr={int(runs[-1])} min={int(runs.min())} max={int(runs.max())} avg={runs.mean():g} std={int(runs.std())}")
-    print(f"INFO: Inference timings in us: Init: {int(init_us)}, First inference: {int(first)}, Warmup (avg): {np.mean(warm):g}, Inference (avg): {runs.mean():g}")
+    print(
+        f"INFO: count={len(warm)} first={int(first)} curr={int(warm[-1])} min={int(min(warm))} max={int(max(warm))} avg={np.mean(warm):g} std={int(np.std(warm))}"
+    )
+    print(
+        f"INFO: count={runs.size} first={int(runs[0])} curr={int(runs[-1])} min={int(runs.min())} max={int(runs.max())} avg={runs.mean():g} std={int(runs.std())}"
+    )
+    print(
+        f"INFO: Inference timings in us: Init: {int(init_us)}, First inference: {int(first)}, Warmup (avg): {np.mean(warm):g}, Inference (avg): {runs.mean():g}"
+    )
     return 0
 
 

@@ -88,8 +88,7 @@ def test_full_remote_disk_fails_the_push_and_leaves_nothing(ssh_device, tiny_mod
 
 @pytest.mark.parametrize(
     ("spare_pages", "expected"),
-    [(0, "pushing model tiny_float.tflite failed: .*the device's disk is full"),
-     (1, "agent failed: .*No space left on device")],
+    [(0, "pushing model tiny_float.tflite failed: .*the device's disk is full"), (1, "agent failed: .*No space left on device")],
     ids=["model-does-not-fit", "agent-cannot-write"],
 )
 def test_disk_fills_up_later_in_the_run(ssh_device, tiny_models, tmp_path, tmpfs, spare_pages, expected):
@@ -163,8 +162,7 @@ def flaky(ssh_device, sshd, tmp_path):
         known.write_text(f"[127.0.0.1]:{forwarder.port} {key_type} {key}\n")
         workdir = tmp_path / f"remote_{forwarder.port}"
         workdir.mkdir()
-        device = dataclasses.replace(ssh_device, port=forwarder.port, known_hosts=known, workdir=str(workdir),
-                                     retries=retries)
+        device = dataclasses.replace(ssh_device, port=forwarder.port, known_hosts=known, workdir=str(workdir), retries=retries)
         return device, forwarder, workdir
 
     yield make
@@ -206,8 +204,12 @@ def test_profile_retries_reach_the_device(tmp_path):
 
 @pytest.mark.parametrize(
     ("url", "field"),
-    [("ssh://pi@host;touch x", "host"), ("ssh://pi@$(touch x)", "host"), ("ssh://`touch x`@host", "user"),
-     ("ssh://-oProxyCommand=touch x@host", "user")],
+    [
+        ("ssh://pi@host;touch x", "host"),
+        ("ssh://pi@$(touch x)", "host"),
+        ("ssh://`touch x`@host", "user"),
+        ("ssh://-oProxyCommand=touch x@host", "user"),
+    ],
 )
 def test_device_strings_are_validated_before_any_ssh(url, field):
     from edgesep.devices import open_device

@@ -67,9 +67,7 @@ def test_remote_python_without_runtime_says_what_to_install(ssh_device, tmp_path
         (blocker / package / "__init__.py").write_text("raise ImportError('not installed here')\n")
     workdir = tmp_path / "remote"
     workdir.mkdir()
-    device = dataclasses.replace(
-        ssh_device, python=("env", f"PYTHONPATH={blocker}", sys.executable), workdir=str(workdir)
-    )
+    device = dataclasses.replace(ssh_device, python=("env", f"PYTHONPATH={blocker}", sys.executable), workdir=str(workdir))
     with pytest.raises(DeviceRunError, match="no TFLite interpreter found.*pip install ai-edge-litert"):
         device.run({"f": tiny_models["float"]}, None, tmp_path / "res")
     assert _remote_dirs(workdir) == []

@@ -10,8 +10,7 @@ from edgesep.cli.main import main
 def _teacher_file(tmp_path, *, num_classes: int = 10) -> str:
     path = tmp_path / "teacher.py"
     path.write_text(
-        "from edgesep.distill.teacher import StandardCNN\n"
-        f"def make():\n    return StandardCNN(width=4, num_classes={num_classes})\n"
+        f"from edgesep.distill.teacher import StandardCNN\ndef make():\n    return StandardCNN(width=4, num_classes={num_classes})\n"
     )
     return f"{path}:make"
 

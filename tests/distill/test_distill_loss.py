@@ -29,9 +29,7 @@ def _closed_form(temperature: float, alpha: float) -> float:
 
 @pytest.mark.parametrize(("temperature", "alpha"), [(1.0, 0.5), (4.0, 0.7), (2.5, 0.0), (3.0, 1.0)])
 def test_loss_matches_closed_form(temperature, alpha):
-    loss = distillation_loss(
-        torch.tensor(STUDENT), torch.tensor(TEACHER), torch.tensor(LABELS), temperature=temperature, alpha=alpha
-    )
+    loss = distillation_loss(torch.tensor(STUDENT), torch.tensor(TEACHER), torch.tensor(LABELS), temperature=temperature, alpha=alpha)
     assert float(loss) == pytest.approx(_closed_form(temperature, alpha), rel=1e-12, abs=1e-12)
 
 

@@ -88,8 +88,7 @@ def test_sweep_example_runs_on_embedded_ray(config: Path, tmp_path):
     folder = tmp_path / "examples"
     shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("out-*", "__pycache__"))
     repo = str(Path(__file__).resolve().parents[2])  # Ray's workers import this checkout's edgesep
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p),
-           "RAY_ADDRESS": ""}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p), "RAY_ADDRESS": ""}
     argv = [sys.executable, "-m", "edgesep", "-q", "farm", str(folder / config.name), "--json"]
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -42,7 +42,7 @@ def test_equalize_and_bias_correction_from_the_config(tmp_path, capsys):
     recipe, prepared = sidecar["recipe"], sidecar["quantization"]["prepared"]
     assert recipe["equalize"] is True and recipe["bias_correction"] == "empirical"
     assert recipe["activation_range"] == "mse" and recipe["per_channel"] is False
-    assert len(prepared["equalization"]["pairs"]) == 7                # stem->dw, dw->pw, pw->dw, ..., pw->classifier
+    assert len(prepared["equalization"]["pairs"]) == 7  # stem->dw, dw->pw, pw->dw, ..., pw->classifier
     assert prepared["bias_correction"]["method"] == "empirical" and len(prepared["bias_correction"]["layers"]) == 8
     assert rows["int8"]["accuracy"] >= rows["float32"]["accuracy"] - 0.6  # per-tensor, yet within a point
     assert rows["int8"]["agreement"] >= 98.0 and rows["int8"]["cosine"] > 0.999

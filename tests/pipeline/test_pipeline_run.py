@@ -26,20 +26,30 @@ def test_digits_pipeline_artifacts_and_numbers(digits_run, capsys):
     folder, _, code = digits_run
     assert code == 0
     out = folder / "out-digits"
-    for name in ("model.onnx", "model_float32.tflite", "model_float16.tflite", "model_dynamic.tflite",
-                 "model_int8.tflite", "model_int8.tflite.json", "report.md", "report.html",
-                 "accuracy_vs_latency.png", "summary.json", "state.json"):
+    for name in (
+        "model.onnx",
+        "model_float32.tflite",
+        "model_float16.tflite",
+        "model_dynamic.tflite",
+        "model_int8.tflite",
+        "model_int8.tflite.json",
+        "report.md",
+        "report.html",
+        "accuracy_vs_latency.png",
+        "summary.json",
+        "state.json",
+    ):
         assert (out / name).is_file(), name
     assert (out / "validate" / "local" / "int8" / "report.md").is_file()
     summary = json.loads((out / "summary.json").read_text())
     rows = {row["variant"]: row for row in summary["rows"]}
     assert set(rows) == {"float32", "float16", "dynamic", "int8"}
-    assert rows["float32"]["accuracy"] >= 97.0                  # the trained default on the held-out split
+    assert rows["float32"]["accuracy"] >= 97.0  # the trained default on the held-out split
     assert abs(rows["int8"]["accuracy"] - rows["float32"]["accuracy"]) <= 0.5
     assert rows["int8"]["agreement"] >= 98.0 and rows["int8"]["cosine"] > 0.999
     assert rows["float16"]["cosine"] > 0.99999
     assert rows["int8"]["size_kb"] < 0.6 * rows["float32"]["size_kb"]
-    assert rows["float32"]["samples"] == 360                       # the whole digits test split
+    assert rows["float32"]["samples"] == 360  # the whole digits test split
     assert all(row["p50_ms"] > 0 for row in rows.values())
     recipe = json.loads((out / "model_int8.tflite.json").read_text())["recipe"]
     assert recipe["mode"] == "int8" and recipe["per_channel"] is True
@@ -54,7 +64,7 @@ def test_rerun_skips_unchanged_steps_and_revalidates_on_device_change(digits_run
     assert set(steps.values()) == {"skipped"}, steps
     assert (out / "model_int8.tflite").stat().st_mtime_ns == int8_mtime
 
-    config.write_text(config.read_text().replace("runs = 5", "runs = 4"))   # only validation settings changed
+    config.write_text(config.read_text().replace("runs = 5", "runs = 4"))  # only validation settings changed
     assert main(["-q", "run", str(config), "--json"]) == 0
     steps = {s["name"]: s["status"] for s in json.loads(capsys.readouterr().out)["steps"]}
     assert steps.pop("validate-local") == "ran"
@@ -88,10 +98,7 @@ def test_failing_step_keeps_earlier_artifacts(tmp_path, capsys):
     bad_data = tmp_path / "calib.npy"
     bad_data.write_bytes(b"not an array")
     config = tmp_path / "p.toml"
-    config.write_text(
-        'output = "out"\n[model]\nfactory = "default"\n[calibration]\nsource = "calib.npy"\n'
-        '[quantize]\nmodes = ["int8"]\n'
-    )
+    config.write_text('output = "out"\n[model]\nfactory = "default"\n[calibration]\nsource = "calib.npy"\n[quantize]\nmodes = ["int8"]\n')
     assert main(["-q", "run", str(config)]) == 2
     err = capsys.readouterr().err
     assert "step 'quantize-int8' failed" in err and len(err.strip().splitlines()) == 1

@@ -70,8 +70,12 @@ def test_exported_model_is_the_pruned_distilled_one(shrink_run):
     out = folder / "first-run"
     state = json.loads((out / "state.json").read_text())["steps"]
     pruned = state["prune"]["result"]
-    assert pruned["kept_channels"] == {"features.0.0": [16, 8], "features.1.pointwise": [32, 16],
-                                       "features.2.pointwise": [64, 32], "features.3.pointwise": [64, 32]}
+    assert pruned["kept_channels"] == {
+        "features.0.0": [16, 8],
+        "features.1.pointwise": [32, 16],
+        "features.2.pointwise": [64, 32],
+        "features.3.pointwise": [64, 32],
+    }
     assert (pruned["params_before"], pruned["params_after"]) == (9034, 2858)
     assert pruned["macs_after"] < 0.4 * pruned["macs_before"]
     assert len(state["distill"]["result"]["losses"]) == 1

@@ -71,5 +71,3 @@ class TinyResidual(nn.Module):
         x = self.block2(x) + x
         x = torch.cat([x, self.side(x)], dim=1)
         return self.head(torch.flatten(self.pool(x), 1))
-
-

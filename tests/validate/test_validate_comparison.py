@@ -32,8 +32,10 @@ def test_compare_runs_figures(fake_run):
     assert result.flips == (2, 0)
     assert result.agreement.top1_agreement == pytest.approx(48 / 50)
     assert result.agreement.max_abs == pytest.approx(float(np.max(np.abs(logits - quant))), rel=1e-6)
-    expected_cos = float(np.dot(logits.ravel().astype(np.float64), quant.ravel()) /
-                         (np.linalg.norm(logits.astype(np.float64)) * np.linalg.norm(quant.astype(np.float64))))
+    expected_cos = float(
+        np.dot(logits.ravel().astype(np.float64), quant.ravel())
+        / (np.linalg.norm(logits.astype(np.float64)) * np.linalg.norm(quant.astype(np.float64)))
+    )
     assert result.agreement.cosine == pytest.approx(expected_cos, rel=1e-9)
     assert result.speedup == pytest.approx(4.0)
     assert result.size_ratio == pytest.approx(4.0)
