@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edgesep.convert.tflite_inspect import signature
 from edgesep.errors import ShapeError
 
 SIGNATURE_KEY = "serving_default"
@@ -32,13 +33,10 @@ def with_onnx_interface(model_bytes: bytes, *, input_names: Sequence[str], outpu
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
-    signatures = [s for s in (model.signatureDefs or []) if _text(s.signatureKey) == SIGNATURE_KEY]
-    if len(signatures) != 1:
-        raise ShapeError(f"the converted model has no single {SIGNATURE_KEY!r} signature to name its I/O by")
-    signature = signatures[0]
-    subgraph = model.subgraphs[signature.subgraphIndex]
-    inputs = _ordered(signature.inputs, [input_key(i) for i in range(len(input_names))], "input")
-    outputs = _ordered(signature.outputs, [output_key(i) for i in range(len(output_names))], "output")
+    found = signature(model, SIGNATURE_KEY)
+    subgraph = model.subgraphs[found.subgraph]
+    inputs = _ordered(found.inputs, [input_key(i) for i in range(len(input_names))], "input")
+    outputs = _ordered(found.outputs, [output_key(i) for i in range(len(output_names))], "output")
     subgraph.inputs = np.asarray(inputs, dtype=np.int32)
     subgraph.outputs = np.asarray(outputs, dtype=np.int32)
     named: set[int] = set()
@@ -46,13 +44,13 @@ def with_onnx_interface(model_bytes: bytes, *, input_names: Sequence[str], outpu
         if tensor not in named:  # a graph input passed straight through keeps the input's name
             subgraph.tensors[tensor].name = name.encode("utf-8")
             named.add(tensor)
-    signature.inputs = [_tensor_map(schema, name, tensor) for name, tensor in zip(input_names, inputs)]
-    signature.outputs = [_tensor_map(schema, name, tensor) for name, tensor in zip(output_names, outputs)]
+    definition = model.signatureDefs[found.index]
+    definition.inputs = [_tensor_map(schema, name, tensor) for name, tensor in zip(input_names, inputs)]
+    definition.outputs = [_tensor_map(schema, name, tensor) for name, tensor in zip(output_names, outputs)]
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def _ordered(maps, keys: list[str], what: str) -> list[int]:
-    by_key = {_text(m.name): int(m.tensorIndex) for m in maps or []}
+def _ordered(by_key: dict[str, int], keys: list[str], what: str) -> list[int]:
     missing = [key for key in keys if key not in by_key]
     if missing or len(by_key) != len(keys):
         raise ShapeError(f"the converted model's {what}s {sorted(by_key)} do not match the ONNX {what}s {keys}")
@@ -64,7 +62,3 @@ def _tensor_map(schema, name: str, tensor: int):
     entry.name = name.encode("utf-8")
     entry.tensorIndex = tensor
     return entry
-
-
-def _text(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

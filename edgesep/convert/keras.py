@@ -16,6 +16,7 @@ from edgesep.errors import InputError, ToleranceError
 from edgesep.models.keras_loading import first_line, load_keras
 from edgesep.numerics import DEFAULT_TOLERANCE
 from edgesep.runners.interpreter import open_interpreter
+from edgesep.runners.tflite import run_tflite
 from edgesep.sidecar import Sidecar, TensorInfo
 
 
@@ -116,20 +117,16 @@ def _verify(reference, model_bytes: bytes, *, tolerance: float, samples: int, se
     from edgesep.numerics import check_stacked
 
     interpreter = open_interpreter(model_bytes)
-    inputs = interpreter.get_input_details()
-    outputs = _ordered(interpreter.get_output_details())
-    expected: list[list[np.ndarray]] = []
-    actual: list[list[np.ndarray]] = []
-    for index in range(samples):
-        arrays = [
-            random_inputs(tuple(int(v) for v in d["shape"]), seed=seed + 97 * index + i).astype(d["dtype"])
-            for i, d in enumerate(inputs)
-        ]
-        for detail, array in zip(inputs, arrays):
-            interpreter.set_tensor(detail["index"], array)
-        interpreter.invoke()
-        actual.append([interpreter.get_tensor(d["index"]).copy() for d in outputs])
-        expected.append(reference(arrays))
+    inputs, details = interpreter.get_input_details(), interpreter.get_output_details()
+    outputs = _ordered(details)
+    arrays = [
+        [random_inputs(tuple(int(v) for v in d["shape"]), seed=seed + 97 * index + i).astype(d["dtype"]) for i, d in enumerate(inputs)]
+        for index in range(samples)
+    ]
+    expected = [reference(sample) for sample in arrays]
+    run = run_tflite(model_bytes, arrays)  # outputs in the interpreter's order, put in the model's order here
+    position = {d["index"]: p for p, d in enumerate(details)}
+    actual = [[run.outputs[position[d["index"]]] for d in outputs]]
     if len(expected[0]) != len(actual[0]):
         raise ToleranceError(f"TFLite model has {len(actual[0])} outputs, the Keras model {len(expected[0])}")
     try:

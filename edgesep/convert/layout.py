@@ -1,9 +1,9 @@
 """Per-tensor layout bookkeeping for the NHWC lowering.
 
 A lowered tensor is a :class:`Value`: its data (a numpy constant or a TF
-tensor) plus how that data is laid out relative to the ONNX tensor it stands
-for.  ``plain`` = same layout as ONNX; ``nhwc`` = a 4-D ONNX NCHW tensor stored
-as NHWC; ``flat_hwc`` = a 2-D ``(N, C*H*W)`` ONNX tensor whose features are
+tensor) plus its :class:`Layout` relative to the ONNX tensor it stands for.
+``PLAIN`` = same layout as ONNX; ``NHWC`` = a 4-D ONNX NCHW tensor stored
+as NHWC; ``FLAT_HWC`` = a 2-D ``(N, C*H*W)`` ONNX tensor whose features are
 stored in H, W, C order (a flattened NHWC map), so that a following Gemm can
 permute its weights instead of transposing the activations.
 """
@@ -11,14 +11,20 @@ permute its weights instead of transposing the activations.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import numpy as np
 
-PLAIN = "plain"
-NHWC = "nhwc"
-FLAT_HWC = "flat_hwc"
-GROUPED = "grouped"  # a 5-D (N, A, B, H, W) view of an NHWC map's channels (channel shuffle)
+
+class Layout(Enum):
+    """How a lowered tensor's data is laid out relative to the ONNX tensor (see the module doc)."""
+
+    PLAIN = "plain"
+    NHWC = "nhwc"
+    FLAT_HWC = "flat_hwc"
+    GROUPED = "grouped"  # a 5-D (N, A, B, H, W) view of an NHWC map's channels (channel shuffle)
+
 
 TO_NHWC = (0, 2, 3, 1)
 TO_NCHW = (0, 3, 1, 2)
@@ -29,7 +35,7 @@ class Value:
     """One lowered tensor: numpy constant or TF tensor, and its layout."""
 
     data: Any
-    layout: str = PLAIN
+    layout: Layout = Layout.PLAIN
     chw: tuple[int, int, int] | None = None  # for FLAT_HWC: the (C, H, W) of the flattened map
     channels: Any = None  # for GROUPED: (A, B) int array, ONNX [n, a, b, h, w] = stored[n, h, w, channels[a, b]]
 
@@ -47,9 +53,9 @@ class Value:
     def shape(self) -> tuple[int, ...]:
         """The ONNX shape of the tensor."""
         stored = self.stored_shape
-        if self.layout == GROUPED:
+        if self.layout == Layout.GROUPED:
             return (stored[0], *self.channels.shape, stored[1], stored[2])
-        if self.layout == NHWC:
+        if self.layout == Layout.NHWC:
             return tuple(stored[i] for i in TO_NCHW)
         return stored
 
@@ -74,13 +80,13 @@ def as_plain(value: Value):
 
     if value.is_const:
         return tf.constant(value.data)
-    if value.layout == NHWC:
+    if value.layout == Layout.NHWC:
         return tf.transpose(value.data, TO_NCHW)
-    if value.layout == GROUPED:
+    if value.layout == Layout.GROUPED:
         n, a, b, h, w = value.shape
         spatial = tf.reshape(gather_channels(value.data, value.channels.ravel()), (n, h, w, a, b))
         return tf.transpose(spatial, (0, 3, 4, 1, 2))
-    if value.layout == FLAT_HWC:
+    if value.layout == Layout.FLAT_HWC:
         assert value.chw is not None  # FLAT_HWC values always carry their map's (C, H, W)
         c, h, w = value.chw
         batch = value.stored_shape[0]
@@ -124,7 +130,7 @@ def as_nhwc(value: Value):
     """A 4-D tensor in NHWC storage (transposes plain data; constants are transposed in numpy)."""
     import tensorflow as tf
 
-    if value.layout == NHWC:
+    if value.layout == Layout.NHWC:
         return value.data
     if value.is_const:
         return tf.constant(np.ascontiguousarray(np.transpose(_rank4(value.data), TO_NHWC)))
@@ -138,7 +144,7 @@ def broadcast_nhwc(value: Value):
     """A value that broadcasts against a 4-D NCHW tensor, stored so that it broadcasts against NHWC."""
     import tensorflow as tf
 
-    if value.layout == NHWC:
+    if value.layout == Layout.NHWC:
         return value.data
     if value.is_const:
         return tf.constant(np.ascontiguousarray(np.transpose(_rank4(value.data), TO_NHWC)))

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgesep.convert.fusions import fuse_hardswish
 from edgesep.convert.interface import input_key, output_key
-from edgesep.convert.layout import NHWC, PLAIN, Value, as_nhwc, as_plain
+from edgesep.convert.layout import Layout, Value, as_nhwc, as_plain
 from edgesep.convert.registry import get_handler, supported_ops
 from edgesep.errors import ShapeError, UnsupportedOpError
 
@@ -146,7 +146,7 @@ def lower(
         ctx = LoweringContext(opset=opset, integer=integer)
         ctx.values.update({name: Value(array) for name, array in initializers.items()})
         for value, arg, shape in zip(inputs, args, onnx_shapes):
-            layout = NHWC if nhwc_inputs and len(shape) == 4 else PLAIN
+            layout = Layout.NHWC if nhwc_inputs and len(shape) == 4 else Layout.PLAIN
             ctx.values[value.name] = Value(arg, layout)
         for node in nodes:
             _lower_node(node, ctx, opset=opset)

@@ -1,4 +1,4 @@
-"""Look inside a .tflite file: op histogram and tensor dtypes (helpers for every team's tests)."""
+"""Look inside a .tflite file: op histogram, tensor dtypes, XNNPACK partitions and the SignatureDef."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edgesep.errors import ShapeError
 from edgesep.runners.interpreter import op_details, open_interpreter
 
 
@@ -126,3 +127,31 @@ def delegation(model: str | Path | bytes, *, threads: int | None = 1) -> Delegat
         delegated_ops=len(delegated),
         left_out=left_out,
     )
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A SignatureDef: its place in the model's list, its subgraph and the tensor index of each key."""
+
+    index: int
+    subgraph: int
+    inputs: dict[str, int]
+    outputs: dict[str, int]
+
+
+def signature(model: Any, key: str) -> Signature:
+    """SignatureDef ``key`` of a flatbuffer object model (``flatbuffer_utils.convert_bytearray_to_object``);
+    ShapeError unless there is exactly one."""
+    found = [i for i, s in enumerate(model.signatureDefs or []) if _text(s.signatureKey) == key]
+    if len(found) != 1:
+        raise ShapeError(f"the converted model has no single {key!r} signature to name its I/O by")
+    definition = model.signatureDefs[found[0]]
+    return Signature(found[0], int(definition.subgraphIndex), _keyed(definition.inputs), _keyed(definition.outputs))
+
+
+def _keyed(maps: Any) -> dict[str, int]:
+    return {_text(m.name): int(m.tensorIndex) for m in maps or []}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

@@ -10,20 +10,7 @@ import numpy as np
 from edgesep.convert.lowering import LoweredModel
 from edgesep.data.synthetic import image_like_inputs
 from edgesep.numerics import Fidelity, check_stacked
-from edgesep.runners.interpreter import open_interpreter
-
-
-def run_tflite(model, inputs: list[np.ndarray], *, threads: int | None = None) -> list[np.ndarray]:
-    """One inference of a float .tflite (bytes or a ready Interpreter): inputs in its layout,
-    outputs in the interpreter's order."""
-    if isinstance(model, (bytes, bytearray)):
-        interpreter = open_interpreter(model, threads=threads)
-    else:
-        interpreter = model
-    for detail, array in zip(interpreter.get_input_details(), inputs):
-        interpreter.set_tensor(detail["index"], array.astype(detail["dtype"]))
-    interpreter.invoke()
-    return [interpreter.get_tensor(detail["index"]).copy() for detail in interpreter.get_output_details()]
+from edgesep.runners.tflite import run_tflite
 
 
 def verify_tflite(
@@ -44,25 +31,24 @@ def verify_tflite(
     import onnxruntime as ort
 
     session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
-    interpreter = open_interpreter(model_bytes)
-    references: list[list[np.ndarray]] = []
-    candidates: list[list[np.ndarray]] = []
-    for index in range(samples):
-        feeds = {}
-        for i, (name, shape, dtype) in enumerate(zip(lowered.input_names, lowered.onnx_input_shapes, lowered.input_dtypes)):
-            if data is not None:
-                batch = shape[0]
-                feeds[name] = np.asarray(data[name][index * batch : (index + 1) * batch], dtype=dtype)
-            else:
-                feeds[name] = image_like_inputs(shape, seed=seed + 97 * index + i).astype(dtype)
-        references.append(session.run(list(lowered.output_names), feeds))
-        tflite_inputs = [lowered.to_tflite_input(i, feeds[name]) for i, name in enumerate(lowered.input_names)]
-        outputs = run_tflite(interpreter, tflite_inputs)
-        candidates.append([lowered.to_onnx_output(output) for output in outputs])  # ONNX order (interface.py)
-    return check_stacked(
-        references, candidates, tolerance=tolerance, what="TFLite output differs from onnxruntime",
-        names=lowered.output_names,
-    )
+    feeds = [_feed(lowered, index, seed=seed, data=data) for index in range(samples)]
+    references = [session.run(list(lowered.output_names), feed) for feed in feeds]
+    tflite_samples = [[lowered.to_tflite_input(i, feed[name]) for i, name in enumerate(lowered.input_names)] for feed in feeds]
+    run = run_tflite(model_bytes, tflite_samples)
+    candidate = [lowered.to_onnx_output(output) for output in run.outputs]  # ONNX order (interface.py)
+    what = "TFLite output differs from onnxruntime"
+    return check_stacked(references, [candidate], tolerance=tolerance, what=what, names=lowered.output_names)
+
+
+def _feed(lowered: LoweredModel, index: int, *, seed: int, data: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """Sample ``index``: its slice of ``data`` or image-like inputs, ``{input name: ONNX-layout array}``."""
+    feed = {}
+    for i, (name, shape, dtype) in enumerate(zip(lowered.input_names, lowered.onnx_input_shapes, lowered.input_dtypes)):
+        if data is not None:
+            feed[name] = np.asarray(data[name][index * shape[0] : (index + 1) * shape[0]], dtype=dtype)
+        else:
+            feed[name] = image_like_inputs(shape, seed=seed + 97 * index + i).astype(dtype)
+    return feed
 
 
 def load_verify_data(

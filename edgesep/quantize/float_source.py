@@ -1,7 +1,7 @@
 """Float sources: what the one quantize path (step.py) starts from.
 
 A float source gives the float32 TFLite model that is both calibrated and the reference the
-quantized model is measured against (run through ``runners.TfliteRunner`` by ``agreement.run_tflite``),
+quantized model is measured against (run through ``runners.TfliteRunner`` by ``runners.tflite.run_tflite``),
 the model's NCHW input specs (calibration data is checked against them) and its input layout.
 Two implementations: :class:`OnnxFloatSource` (edgesep.convert's lowering of the same onnxslim
 graph ``edgesep convert`` lowers; int8, float16, dynamic) and ``keras_input.KerasFloatSource``

@@ -76,8 +76,9 @@ def quantize(
 
     from edgesep.quantize import engine
     from edgesep.quantize.activation_ranges import apply_activation_ranges
-    from edgesep.quantize.agreement import agreement, run_tflite
+    from edgesep.quantize.agreement import agreement
     from edgesep.quantize.ranges import RangeConfig
+    from edgesep.runners.tflite import run_tflite
 
     eval_samples = tflite_samples(source, evaluation)
     float_bytes = source.float_model()

@@ -2,11 +2,15 @@
 
 Float inputs of integer-input models are quantized with the model's
 (scale, zero point) and integer outputs dequantized, as the on-device agent does;
-``raw=True`` keeps the integer tensors.
+``raw=True`` keeps the integer tensors. :func:`run_tflite` runs a list of samples through one
+``TfliteRunner`` (convert's verification, quantize's agreement and the tests all run models this way).
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +89,28 @@ class TfliteRunner(Runner):
         if resized:
             self._interpreter.allocate_tensors()
             self._refresh_details()
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    outputs: tuple[np.ndarray, ...]  # one float32 array per model output, the samples' outputs concatenated (axis 0)
+    latency_ms: float  # mean over the samples
+
+
+def run_tflite(
+    model: bytes | str | Path, samples: Sequence[Sequence[np.ndarray]], *, threads: int | None = 1
+) -> ModelRun:
+    """Run ``model`` (bytes or a path) on each sample: its inputs in the model's order and layout (float inputs of
+    integer models quantized); outputs in the model's order, dequantized to float32."""
+    with tempfile.TemporaryDirectory(prefix="edgesep-run-") as folder:
+        path = Path(model) if isinstance(model, (str, Path)) else Path(folder) / "model.tflite"
+        if not isinstance(model, (str, Path)):
+            path.write_bytes(model)
+        collected: list[list[np.ndarray]] = []
+        with TfliteRunner(path, threads=threads) as runner:
+            for sample in samples:
+                result = runner.infer(dict(zip(runner.input_names, sample)))
+                collected.append([np.asarray(result[name], np.float32) for name in runner.output_names])
+            times = runner.inference_times_ms
+    outputs = tuple(np.concatenate([c[i] for c in collected], axis=0) for i in range(len(collected[0])))
+    return ModelRun(outputs=outputs, latency_ms=float(np.mean(times)) if times else 0.0)

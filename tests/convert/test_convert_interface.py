@@ -14,6 +14,7 @@ from onnx import helper
 from edgesep.cli.main import main
 from edgesep.convert import convert
 from edgesep.errors import InputError, ShapeError
+from edgesep.runners.interpreter import open_interpreter
 
 
 def _two_output_model(path, *, batch_dim="N"):
@@ -61,6 +62,23 @@ def test_outputs_keep_onnx_order_names_and_signature(tmp_path):
     assert set(outputs) == {"28", "29"}
     np.testing.assert_allclose(outputs["28"], expected[0], atol=1e-5)
     np.testing.assert_allclose(outputs["29"].transpose(0, 3, 1, 2), expected[1], atol=1e-5)
+
+
+def test_signature_is_read_by_tflite_inspect(tmp_path):
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from edgesep.convert.tflite_inspect import signature
+
+    result = convert(_two_output_model(tmp_path / "m.onnx"), tmp_path / "m.tflite")
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(result.path.read_bytes()))
+    found = signature(model, "serving_default")
+    interpreter = open_interpreter(result.path, allocate=False)
+    assert (found.index, found.subgraph) == (0, 0)
+    assert found.inputs == {d["name"]: d["index"] for d in interpreter.get_input_details()} == {"x": found.inputs["x"]}
+    assert list(found.outputs) == ["28", "29"]
+    assert list(found.outputs.values()) == [d["index"] for d in interpreter.get_output_details()]
+    with pytest.raises(ShapeError, match="no single 'other' signature"):
+        signature(model, "other")
 
 
 def test_int8_model_keeps_the_interface(tmp_path):

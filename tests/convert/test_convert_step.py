@@ -47,11 +47,11 @@ def test_sepcnn_input_is_nhwc_and_sidecar_describes_it(converted):
 def test_tflite_file_reproduces_onnxruntime(converted, sepcnn_onnx):
     import onnxruntime as ort
 
-    from edgesep.convert.verify import run_tflite
+    from edgesep.runners.tflite import run_tflite
 
     batch = np.random.default_rng(5).standard_normal((1, 1, 16, 16)).astype(np.float32)
     expected = ort.InferenceSession(str(sepcnn_onnx), providers=["CPUExecutionProvider"]).run(None, {"input": batch})[0]
-    got = run_tflite(converted.path.read_bytes(), [batch.transpose(0, 2, 3, 1)])[0]
+    got = run_tflite(converted.path.read_bytes(), [[batch.transpose(0, 2, 3, 1)]]).outputs[0]
     assert np.max(np.abs(got - expected)) < 1e-4
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from edgesep.numerics import cosine_similarity
 from edgesep.quantize import QuantRecipe, quantize
-from edgesep.quantize.agreement import run_tflite
+from edgesep.runners.tflite import run_tflite
 
 
 def test_int8_mobilenet_v2_is_under_30_percent_of_float(mbv2_full_onnx, tmp_path):

@@ -189,7 +189,7 @@ def test_quantize_with_torch_model_equalizes_and_corrects(per_tensor_pair):
 
     from edgesep.data.digits import load_digits_split
     from edgesep.fileio import sidecar_path
-    from edgesep.quantize.agreement import run_tflite
+    from edgesep.runners.tflite import run_tflite
 
     naive, remedied = per_tensor_pair
     # measured on 100 held-out digits: mean |error| 0.094 -> 0.055, 1 - cosine 4.0e-4 -> 1.5e-4

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from edgesep.quantize.agreement import ModelRun
 from edgesep.quantize.sensitivity import task_metric
+from edgesep.runners.tflite import ModelRun
 
 
 def _broken_net() -> torch.nn.Module:

@@ -10,7 +10,7 @@ import pytest
 from edgesep.errors import CalibrationError, InputError, OutputExistsError
 from edgesep.fileio import sidecar_path
 from edgesep.quantize import QuantRecipe, quantize
-from edgesep.quantize.agreement import run_tflite
+from edgesep.runners.tflite import run_tflite
 
 
 @pytest.fixture(scope="module")

@@ -84,7 +84,7 @@ def test_int8_attention_block_runs_in_one_partition_with_float_islands(block):
     import onnxruntime as ort
 
     from edgesep.convert.tflite_inspect import delegation, op_histogram
-    from edgesep.quantize.agreement import run_tflite
+    from edgesep.runners.tflite import run_tflite
 
     result = _quantize(block, "attention_int8.tflite")
     runtime = delegation(result.path)
@@ -129,7 +129,7 @@ def test_int8_prelu_and_channel_shuffle_run_in_one_partition_and_match_onnxrunti
 
     from edgesep.convert.tflite_inspect import delegation, op_histogram
     from edgesep.quantize import QuantRecipe, quantize
-    from edgesep.quantize.agreement import run_tflite
+    from edgesep.runners.tflite import run_tflite
 
     rng = np.random.default_rng(3)
     inits = {

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from edgesep.convert.layout import NHWC, Value, as_plain, broadcast_nhwc, nhwc_axis
+from edgesep.convert.layout import Layout, Value, as_plain, broadcast_nhwc, nhwc_axis
 from edgesep.convert.registry import register
 
 
@@ -63,7 +63,7 @@ def prelu(node, ctx):
 
     value = ctx.get(node, 0)
     slope = ctx.get(node, 1)
-    nhwc = value.layout == NHWC
+    nhwc = value.layout == Layout.NHWC
     x = value.data if nhwc else as_plain(value)
     if slope.is_const:
         # relu(x) + relu(-x) * (-alpha) with alpha of rank input-1: the pattern the converter makes one PRELU
@@ -79,13 +79,13 @@ def prelu(node, ctx):
             # x + relu((alpha - 1) * x): MUL (fused RELU) + ADD, one op fewer (MTCNN O-Net int8: 0.94x the time)
             if np.all(alpha < 1.0):
                 negative_part = tf.constant(np.ascontiguousarray(alpha - 1.0).astype(dtype))
-                return [Value(x + tf.nn.relu(x * negative_part), NHWC if nhwc else "plain")]
+                return [Value(x + tf.nn.relu(x * negative_part), Layout.NHWC if nhwc else Layout.PLAIN)]
             keep = tf.constant(np.ascontiguousarray(1.0 - alpha).astype(dtype))
-            return [Value(x + tf.nn.relu(x * dtype(-1.0)) * keep, NHWC if nhwc else "plain")]
+            return [Value(x + tf.nn.relu(x * dtype(-1.0)) * keep, Layout.NHWC if nhwc else Layout.PLAIN)]
         negative = tf.constant(np.ascontiguousarray(-alpha).astype(dtype))
-        return [Value(tf.nn.relu(x) + tf.nn.relu(-x) * negative, NHWC if nhwc else "plain")]
+        return [Value(tf.nn.relu(x) + tf.nn.relu(-x) * negative, Layout.NHWC if nhwc else Layout.PLAIN)]
     alpha = tf.cast(broadcast_nhwc(slope) if nhwc else as_plain(slope), x.dtype)
-    return [Value(tf.nn.relu(x) - alpha * tf.nn.relu(-x), NHWC if nhwc else "plain")]
+    return [Value(tf.nn.relu(x) - alpha * tf.nn.relu(-x), Layout.NHWC if nhwc else Layout.PLAIN)]
 
 
 @register("Sigmoid")
@@ -157,6 +157,6 @@ def softmax(node, ctx):
     if ctx.opset < 13 and axis != rank - 1:
         raise ctx.unsupported(node, f"opset<13 softmax flattens from axis {axis}; only the last axis is supported")
     function = tf.nn.softmax if node.op_type == "Softmax" else tf.nn.log_softmax
-    if value.layout == NHWC:
-        return [Value(function(value.data, axis=nhwc_axis(axis)), NHWC)]
+    if value.layout == Layout.NHWC:
+        return [Value(function(value.data, axis=nhwc_axis(axis)), Layout.NHWC)]
     return [Value(function(as_plain(value), axis=axis))]

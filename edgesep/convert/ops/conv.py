@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesep.convert.layout import NHWC, Value, as_nhwc
+from edgesep.convert.layout import Layout, Value, as_nhwc
 from edgesep.convert.ops.padding import choose_padding, explicit_pads, pad_nhwc
 from edgesep.convert.registry import register
 
@@ -47,7 +47,7 @@ def conv(node, ctx):
         result = _conv2d(x, weight, strides, dilations, padding)
     if bias is not None:
         result = tf.nn.bias_add(result, tf.constant(bias.astype(dtype)))
-    return [Value(result, NHWC)]
+    return [Value(result, Layout.NHWC)]
 
 
 def _depthwise(x, weight: np.ndarray, strides, dilations, padding: str):
@@ -114,4 +114,4 @@ def conv_transpose(node, ctx):
         result = result[:, pads[0]: full[0] - pads[2], pads[1]: full[1] - pads[3], :]
     if bias is not None:
         result = tf.nn.bias_add(result, tf.constant(bias.astype(dtype)))
-    return [Value(result, NHWC)]
+    return [Value(result, Layout.NHWC)]

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from edgesep.convert.layout import FLAT_HWC, NHWC, PLAIN, Value, as_plain, broadcast_nhwc
+from edgesep.convert.layout import Layout, Value, as_plain, broadcast_nhwc
 from edgesep.convert.registry import register
 
 _BINARY = {
@@ -24,7 +24,7 @@ def _out_rank(values: list[Value]) -> int:
     return max(v.rank for v in values)
 
 
-def align(values: list[Value]) -> tuple[list, str, tuple | None]:
+def align(values: list[Value]) -> tuple[list, Layout, tuple | None]:
     """Bring broadcasting operands into one storage layout; returns (tensors, layout, chw)."""
     import tensorflow as tf
 
@@ -35,20 +35,20 @@ def align(values: list[Value]) -> tuple[list, str, tuple | None]:
     def constant(array):
         return tf.constant(np.asarray(array, dtype=np_dtype) if np_dtype is not None else array)
 
-    if rank == 4 and any(v.layout == NHWC for v in values):
+    if rank == 4 and any(v.layout == Layout.NHWC for v in values):
         tensors = []
         for v in values:
             if v.is_const:
                 tensors.append(tf.cast(broadcast_nhwc(v), dtype))
             else:
                 tensors.append(broadcast_nhwc(v))
-        return tensors, NHWC, None
-    flats = [v for v in values if v.layout == FLAT_HWC]
-    if flats and all(v.layout == FLAT_HWC or (v.is_const and v.data.size == 1) for v in values):
+        return tensors, Layout.NHWC, None
+    flats = [v for v in values if v.layout == Layout.FLAT_HWC]
+    if flats and all(v.layout == Layout.FLAT_HWC or (v.is_const and v.data.size == 1) for v in values):
         chw = flats[0].chw
         if all(v.chw == chw for v in flats):
-            return [v.data if not v.is_const else constant(v.data.reshape(())) for v in values], FLAT_HWC, chw
-    return [constant(v.data) if v.is_const else as_plain(v) for v in values], PLAIN, None
+            return [v.data if not v.is_const else constant(v.data.reshape(())) for v in values], Layout.FLAT_HWC, chw
+    return [constant(v.data) if v.is_const else as_plain(v) for v in values], Layout.PLAIN, None
 
 
 def _binary(node, ctx):
@@ -57,10 +57,10 @@ def _binary(node, ctx):
     function = _BINARY[node.op_type](tf)
     operands = [ctx.get(node, i) for i in range(len(node.inputs))]
     tensors, layout, chw = align(operands)
-    if ctx.integer and node.op_type in ("Add", "Sub") and layout == NHWC:
+    if ctx.integer and node.op_type in ("Add", "Sub") and layout == Layout.NHWC:
         affine = _bias_as_depthwise(node.op_type, operands, tensors)
         if affine is not None:
-            return [Value(affine, NHWC)]
+            return [Value(affine, Layout.NHWC)]
     result = tensors[0]
     for tensor in tensors[1:]:
         result = function(result, tensor)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesep.convert.layout import FLAT_HWC, Value, as_plain
+from edgesep.convert.layout import Layout, Value, as_plain
 from edgesep.convert.registry import register
 
 
 def _rows_for(value: Value, weight: np.ndarray) -> np.ndarray:
     """Reorder the K rows of a (K, N) weight from C,H,W to the H,W,C feature order of ``value``."""
-    if value.layout != FLAT_HWC:
+    if value.layout != Layout.FLAT_HWC:
         return weight
     assert value.chw is not None  # FLAT_HWC values always carry their map's (C, H, W)
     c, h, w = value.chw
@@ -29,7 +29,7 @@ def gemm(node, ctx):
     beta = float(node.attr("beta", 1.0))
     trans_a, trans_b = int(node.attr("transA", 0)), int(node.attr("transB", 0))
     if b_value.is_const and not trans_a:
-        a = a_value.data if a_value.layout == FLAT_HWC else as_plain(a_value)
+        a = a_value.data if a_value.layout == Layout.FLAT_HWC else as_plain(a_value)
         dtype = a.dtype.as_numpy_dtype
         weight = b_value.data.T if trans_b else b_value.data
         weight = _rows_for(a_value, weight * alpha).astype(dtype)
@@ -54,7 +54,7 @@ def matmul(node, ctx):
 
     a_value = ctx.get(node, 0)
     b_value = ctx.get(node, 1)
-    if b_value.is_const and b_value.data.ndim == 2 and a_value.layout == FLAT_HWC:
+    if b_value.is_const and b_value.data.ndim == 2 and a_value.layout == Layout.FLAT_HWC:
         weight = _rows_for(a_value, b_value.data).astype(a_value.data.dtype.as_numpy_dtype)
         return [Value(tf.matmul(a_value.data, tf.constant(np.ascontiguousarray(weight))))]
     a = as_plain(a_value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesep.convert.layout import NHWC, Value, as_plain
+from edgesep.convert.layout import Layout, Value, as_plain
 from edgesep.convert.registry import register
 
 
@@ -19,14 +19,14 @@ def batch_norm(node, ctx):
     epsilon = float(node.attr("epsilon", 1e-5))
     scale = (gamma / np.sqrt(var.astype(np.float64) + epsilon)).astype(np.float64)
     shift = beta - mean * scale
-    x = value.data if value.layout == NHWC else as_plain(value)
+    x = value.data if value.layout == Layout.NHWC else as_plain(value)
     dtype = x.dtype.as_numpy_dtype
-    if value.layout == NHWC:
+    if value.layout == Layout.NHWC:
         shape = (scale.size,)
     else:
         shape = (scale.size,) + (1,) * (value.rank - 2)
     result = x * tf.constant(scale.astype(dtype).reshape(shape)) + tf.constant(shift.astype(dtype).reshape(shape))
-    return [Value(result, NHWC if value.layout == NHWC else "plain")]
+    return [Value(result, Layout.NHWC if value.layout == Layout.NHWC else Layout.PLAIN)]
 
 
 @register("LayerNormalization")
@@ -43,14 +43,14 @@ def layer_norm(node, ctx):
     epsilon = float(node.attr("epsilon", 1e-5))
     onnx_axes = list(range(axis, rank))
     normalized_shape = value.shape[axis:]
-    if value.layout == NHWC and axis == 1:
+    if value.layout == Layout.NHWC and axis == 1:
         # over C, H, W: every stored axis but the batch; parameters laid out as (H, W, C)
-        x, axes, layout = value.data, [1, 2, 3], NHWC
+        x, axes, layout = value.data, [1, 2, 3], Layout.NHWC
 
         def arrange(array):
             return np.broadcast_to(array, normalized_shape).transpose(1, 2, 0)
     else:
-        x, axes, layout = as_plain(value), onnx_axes, "plain"
+        x, axes, layout = as_plain(value), onnx_axes, Layout.PLAIN
 
         def arrange(array):
             return array

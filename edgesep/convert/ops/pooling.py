@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from edgesep.convert.layout import NHWC, Value, as_nhwc
+from edgesep.convert.layout import Layout, Value, as_nhwc
 from edgesep.convert.ops.padding import choose_padding, explicit_pads, pad_nhwc, tf_same_pads
 from edgesep.convert.registry import register
 
@@ -20,7 +20,7 @@ def global_pool(node, ctx):
         raise ctx.unsupported(node, f"only 4-D inputs (rank {value.rank})")
     x = as_nhwc(value)
     reduce = tf.reduce_mean if node.op_type == "GlobalAveragePool" else tf.reduce_max
-    return [Value(reduce(x, axis=[1, 2], keepdims=True), NHWC)]
+    return [Value(reduce(x, axis=[1, 2], keepdims=True), Layout.NHWC)]
 
 
 def _window(node, ctx, x):
@@ -57,7 +57,7 @@ def max_pool(node, ctx):
     padding, pre_pads = choose_padding(total, in_hw, kernel, strides, (1, 1))
     x = _pad_replicate(x, pre_pads)
     result = tf.nn.max_pool2d(x, ksize=list(kernel), strides=list(strides), padding=padding)
-    return [Value(result, NHWC)]
+    return [Value(result, Layout.NHWC)]
 
 
 def _pad_replicate(x, pads: list[int]):
@@ -91,9 +91,9 @@ def average_pool(node, ctx):
     total = [pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1]]
     window_mean = _window_mean_integer if ctx.integer else _window_mean
     if not any(total):
-        return [Value(window_mean(x, kernel, strides), NHWC)]
+        return [Value(window_mean(x, kernel, strides), Layout.NHWC)]
     if not include_pad and total == tf_same_pads(in_hw, kernel, strides, (1, 1)) and not ctx.integer:
-        return [Value(tf.nn.avg_pool2d(x, list(kernel), list(strides), "SAME"), NHWC)]
+        return [Value(tf.nn.avg_pool2d(x, list(kernel), list(strides), "SAME"), Layout.NHWC)]
     # general case: sum over the zero-padded window divided by the ONNX divisor per output position
     counted = np.zeros((in_hw[0] + sum(total[0::2]), in_hw[1] + sum(total[1::2])), dtype=np.float64)
     if include_pad:
@@ -110,8 +110,8 @@ def average_pool(node, ctx):
     factor = (kernel[0] * kernel[1] / divisor).astype(dtype).reshape(1, out_hw[0], out_hw[1], 1)
     pooled = window_mean(pad_nhwc(x, total), kernel, strides)
     if np.allclose(factor, 1.0):
-        return [Value(pooled, NHWC)]
-    return [Value(pooled * tf.constant(factor), NHWC)]
+        return [Value(pooled, Layout.NHWC)]
+    return [Value(pooled * tf.constant(factor), Layout.NHWC)]
 
 
 def _window_mean(x, kernel, strides):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgesep.convert.layout import NHWC, PLAIN, TO_NHWC, Value, as_plain, nhwc_axis
+from edgesep.convert.layout import TO_NHWC, Layout, Value, as_plain, nhwc_axis
 from edgesep.convert.registry import register
 
 _FUNCTIONS = {"ReduceMean": "reduce_mean", "ReduceMax": "reduce_max", "ReduceMin": "reduce_min",
@@ -25,14 +25,14 @@ def reduce(node, ctx):
         axes = list(range(rank))
     axes = sorted(int(a) % rank for a in axes)
     function = getattr(tf, _FUNCTIONS[node.op_type])
-    if value.layout == NHWC:
+    if value.layout == Layout.NHWC:
         stored_axes = [nhwc_axis(a) for a in axes]
         result = function(value.data, axis=stored_axes, keepdims=keepdims)
         if keepdims:
-            return [Value(result, NHWC)]
+            return [Value(result, Layout.NHWC)]
         remaining = [TO_NHWC[i] for i in range(4) if i not in stored_axes]
         if remaining == sorted(remaining):
-            return [Value(result, PLAIN)]
+            return [Value(result, Layout.PLAIN)]
         order = [remaining.index(a) for a in sorted(remaining)]
-        return [Value(tf.transpose(result, order), PLAIN)]
-    return [Value(function(as_plain(value), axis=axes, keepdims=keepdims), PLAIN)]
+        return [Value(tf.transpose(result, order), Layout.PLAIN)]
+    return [Value(function(as_plain(value), axis=axes, keepdims=keepdims), Layout.PLAIN)]

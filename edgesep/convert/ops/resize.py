@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from edgesep.convert.layout import NHWC, Value, as_nhwc
+from edgesep.convert.layout import Layout, Value, as_nhwc
 from edgesep.convert.registry import register
 
 
@@ -95,7 +95,7 @@ def resize(node, ctx):
             raise ctx.unsupported(node, "linear resize with scales that do not equal output/input sizes")
         align, half = flags[coordinates]
         result = tf.compat.v1.image.resize_bilinear(x, (out_h, out_w), align_corners=align, half_pixel_centers=half)
-        return [Value(result, NHWC)]
+        return [Value(result, Layout.NHWC)]
     if mode != "nearest":
         raise ctx.unsupported(node, f"mode={mode!r} (nearest and linear only)")
     rounding = node.attr("nearest_mode", "round_prefer_floor")
@@ -106,7 +106,7 @@ def resize(node, ctx):
         raise ctx.unsupported(node, f"coordinate_transformation_mode={coordinates!r}") from None
     factors = _repeat_factor(rows, shape[2]), _repeat_factor(cols, shape[3])
     if all(factors):
-        return [Value(_repeat_nhwc(x, *factors), NHWC)]
+        return [Value(_repeat_nhwc(x, *factors), Layout.NHWC)]
     for align, half in ((False, False), (False, True), (True, False)):
         if np.array_equal(rows, _tf_nearest(out_h, shape[2], align_corners=align, half_pixel=half)) and np.array_equal(
             cols, _tf_nearest(out_w, shape[3], align_corners=align, half_pixel=half)
@@ -114,9 +114,9 @@ def resize(node, ctx):
             result = tf.compat.v1.image.resize_nearest_neighbor(
                 x, (out_h, out_w), align_corners=align, half_pixel_centers=half
             )
-            return [Value(result, NHWC)]
+            return [Value(result, Layout.NHWC)]
     result = tf.gather(tf.gather(x, rows.astype(np.int32), axis=1), cols.astype(np.int32), axis=2)
-    return [Value(result, NHWC)]
+    return [Value(result, Layout.NHWC)]
 
 
 def _repeat_factor(index: np.ndarray, in_size: int) -> int:

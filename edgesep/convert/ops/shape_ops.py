@@ -4,18 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesep.convert.layout import (
-    FLAT_HWC,
-    GROUPED,
-    NHWC,
-    PLAIN,
-    TO_NHWC,
-    Value,
-    as_nhwc,
-    as_plain,
-    gather_channels,
-    nhwc_axis,
-)
+from edgesep.convert.layout import TO_NHWC, Layout, Value, as_nhwc, as_plain, gather_channels, nhwc_axis
 from edgesep.convert.registry import register
 
 
@@ -25,8 +14,8 @@ def _flatten_nhwc(value: Value) -> Value:
     n, c, h, w = value.shape
     data = tf.reshape(value.data, (n, h * w * c))
     if h == 1 and w == 1:
-        return Value(data, PLAIN)
-    return Value(data, FLAT_HWC, (c, h, w))
+        return Value(data, Layout.PLAIN)
+    return Value(data, Layout.FLAT_HWC, (c, h, w))
 
 
 @register("Flatten")
@@ -35,7 +24,7 @@ def flatten(node, ctx):
 
     value = ctx.get(node, 0)
     axis = int(node.attr("axis", 1)) % max(value.rank, 1)
-    if value.layout == NHWC and axis == 1:
+    if value.layout == Layout.NHWC and axis == 1:
         return [_flatten_nhwc(value)]
     shape = value.shape
     outer = int(np.prod(shape[:axis])) if axis else 1
@@ -59,7 +48,7 @@ def reshape(node, ctx):
 
     value = ctx.get(node, 0)
     target = _target_shape(node, ctx, value)
-    if value.layout == NHWC:
+    if value.layout == Layout.NHWC:
         n, c, h, w = value.shape
         if target == (n, c * h * w):
             return [_flatten_nhwc(value)]
@@ -67,18 +56,18 @@ def reshape(node, ctx):
             return [value]
         if len(target) == 5 and target[0] == n and target[3:] == (h, w) and target[1] * target[2] == c:
             # channel shuffle, step 1: view the channels as (A, B) without moving data
-            return [Value(value.data, GROUPED, channels=np.arange(c).reshape(target[1], target[2]))]
-    if value.layout == GROUPED:
+            return [Value(value.data, Layout.GROUPED, channels=np.arange(c).reshape(target[1], target[2]))]
+    if value.layout == Layout.GROUPED:
         n, a, b, h, w = value.shape
         if target == (n, a * b, h, w):
             # channel shuffle, step 3: the regrouped channels are one constant channel gather
-            return [Value(gather_channels(value.data, value.channels.ravel()), NHWC)]
+            return [Value(gather_channels(value.data, value.channels.ravel()), Layout.NHWC)]
         c = a * b
         if h == 1 and w == 1 and target[:2] == (n, c) and all(d == 1 for d in target[2:]):
             shuffled = gather_channels(value.data, value.channels.ravel())
-            return [Value(tf.reshape(shuffled, (n, c) + (1,) * (len(target) - 2)), NHWC if len(target) == 4 else PLAIN)]
-    if value.layout == FLAT_HWC and len(target) == 4 and target == (value.shape[0], *value.chw):
-        return [Value(tf.reshape(value.data, (target[0], target[2], target[3], target[1])), NHWC)]
+            return [Value(tf.reshape(shuffled, (n, c) + (1,) * (len(target) - 2)), Layout.NHWC if len(target) == 4 else Layout.PLAIN)]
+    if value.layout == Layout.FLAT_HWC and len(target) == 4 and target == (value.shape[0], *value.chw):
+        return [Value(tf.reshape(value.data, (target[0], target[2], target[3], target[1])), Layout.NHWC)]
     return [Value(tf.reshape(as_plain(value), target))]
 
 
@@ -89,20 +78,20 @@ def transpose(node, ctx):
     value = ctx.get(node, 0)
     rank = value.rank
     perm = list(node.attr("perm", list(reversed(range(rank)))))
-    if value.layout == GROUPED and perm in ([0, 2, 1, 3, 4], [0, 1, 2, 3, 4]):
+    if value.layout == Layout.GROUPED and perm in ([0, 2, 1, 3, 4], [0, 1, 2, 3, 4]):
         # channel shuffle, step 2: swap the channel-group axes in the index table only
         channels = value.channels.T if perm[1] == 2 else value.channels
-        return [Value(value.data, GROUPED, channels=np.ascontiguousarray(channels))]
-    if rank == 4 and value.layout == NHWC:
+        return [Value(value.data, Layout.GROUPED, channels=np.ascontiguousarray(channels))]
+    if rank == 4 and value.layout == Layout.NHWC:
         order = [TO_NHWC.index(perm[TO_NHWC[i]]) for i in range(4)]
     elif rank == 4:
         order = [perm[TO_NHWC[i]] for i in range(4)]
         data = as_plain(value)
-        return [Value(data if order == [0, 1, 2, 3] else tf.transpose(data, order), NHWC)]
+        return [Value(data if order == [0, 1, 2, 3] else tf.transpose(data, order), Layout.NHWC)]
     else:
         return [Value(tf.transpose(as_plain(value), perm))]
     data = value.data if order == [0, 1, 2, 3] else tf.transpose(value.data, order)
-    return [Value(data, NHWC)]
+    return [Value(data, Layout.NHWC)]
 
 
 def _axes(node, ctx, index: int) -> list[int] | None:
@@ -120,7 +109,7 @@ def squeeze(node, ctx):
     shape = value.shape
     axes = _axes(node, ctx, 1)
     axes = [i for i, d in enumerate(shape) if d == 1] if axes is None else [a % len(shape) for a in axes]
-    if value.layout == NHWC:
+    if value.layout == Layout.NHWC:
         stored_axes = [nhwc_axis(a) for a in axes]
         remaining = [TO_NHWC[i] for i in range(4) if i not in stored_axes]
         if remaining == sorted(remaining):
@@ -138,9 +127,9 @@ def unsqueeze(node, ctx):
     shape = list(value.shape)
     for axis in sorted(a % rank for a in axes):
         shape.insert(axis, 1)
-    if value.rank == 2 and value.layout == PLAIN and rank == 4 and shape[2:] == [1, 1]:
+    if value.rank == 2 and value.layout == Layout.PLAIN and rank == 4 and shape[2:] == [1, 1]:
         n, c = value.shape
-        return [Value(tf.reshape(value.data, (n, 1, 1, c)), NHWC)]
+        return [Value(tf.reshape(value.data, (n, 1, 1, c)), Layout.NHWC)]
     return [Value(tf.reshape(as_plain(value), shape))]
 
 
@@ -151,8 +140,8 @@ def concat(node, ctx):
     values = [ctx.get(node, i) for i in range(len(node.inputs)) if node.inputs[i]]
     rank = values[0].rank
     axis = int(node.attr("axis")) % rank
-    if rank == 4 and any(v.layout == NHWC for v in values):
-        return [Value(tf.concat([as_nhwc(v) for v in values], axis=nhwc_axis(axis)), NHWC)]
+    if rank == 4 and any(v.layout == Layout.NHWC for v in values):
+        return [Value(tf.concat([as_nhwc(v) for v in values], axis=nhwc_axis(axis)), Layout.NHWC)]
     return [Value(tf.concat([as_plain(v) for v in values], axis=axis))]
 
 
@@ -170,8 +159,8 @@ def split(node, ctx):
         dim = value.shape[axis]
         chunk = -(-dim // count)
         sizes = [min(chunk, dim - i * chunk) for i in range(count)]
-    if value.layout == NHWC:
-        return [Value(p, NHWC) for p in _split_delegated(value.data, list(sizes), nhwc_axis(axis))]
+    if value.layout == Layout.NHWC:
+        return [Value(p, Layout.NHWC) for p in _split_delegated(value.data, list(sizes), nhwc_axis(axis))]
     return [Value(p) for p in _split_delegated(as_plain(value), list(sizes), axis)]
 
 
@@ -208,9 +197,9 @@ def slice_(node, ctx):
         if stride < 0 and stop < 0:
             stop = None
         index[axis] = slice(begin, stop, stride)
-    if value.layout == NHWC:
+    if value.layout == Layout.NHWC:
         stored = [index[TO_NHWC[i]] for i in range(4)]
-        return [Value(value.data[tuple(stored)], NHWC)]
+        return [Value(value.data[tuple(stored)], Layout.NHWC)]
     return [Value(as_plain(value)[tuple(index)])]
 
 
@@ -241,11 +230,11 @@ def pad(node, ctx):
         tf_mode = mode.upper()
     else:
         raise ctx.unsupported(node, f"mode={mode!r}")
-    if value.layout == NHWC:
+    if value.layout == Layout.NHWC:
         stored = [pairs[TO_NHWC[i]] for i in range(4)]
-        x, layout = value.data, NHWC
+        x, layout = value.data, Layout.NHWC
     else:
-        stored, x, layout = pairs, as_plain(value), PLAIN
+        stored, x, layout = pairs, as_plain(value), Layout.PLAIN
     if tf_mode == "CONSTANT":
         result = tf.pad(x, stored, constant_values=fill) if fill else tf.pad(x, stored)
     else:
@@ -262,8 +251,8 @@ def gather(node, ctx):
     axis = int(node.attr("axis", 0)) % value.rank
     dim = value.shape[axis]
     indices = np.where(indices < 0, indices + dim, indices).astype(np.int32)
-    if value.layout == NHWC and indices.ndim == 1:
+    if value.layout == Layout.NHWC and indices.ndim == 1:
         if nhwc_axis(axis) == 3 and indices.size == dim and np.array_equal(np.sort(indices), np.arange(dim)):
-            return [Value(gather_channels(value.data, indices), NHWC)]  # a channel permutation (shuffle)
-        return [Value(tf.gather(value.data, indices, axis=nhwc_axis(axis)), NHWC)]
+            return [Value(gather_channels(value.data, indices), Layout.NHWC)]  # a channel permutation (shuffle)
+        return [Value(tf.gather(value.data, indices, axis=nhwc_axis(axis)), Layout.NHWC)]
     return [Value(tf.gather(as_plain(value), indices, axis=axis))]
