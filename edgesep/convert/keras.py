@@ -12,9 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesep.convert.step import ConvertResult
+from edgesep.convert.tflite_inspect import op_histogram
+from edgesep.data.synthetic import random_inputs
 from edgesep.errors import InputError, ToleranceError
+from edgesep.fileio import check_output, publish_model
 from edgesep.models.keras_loading import first_line, load_keras
-from edgesep.numerics import DEFAULT_TOLERANCE
+from edgesep.numerics import DEFAULT_TOLERANCE, check_stacked
 from edgesep.runners.interpreter import open_interpreter
 from edgesep.runners.tflite import run_tflite
 from edgesep.sidecar import Sidecar, TensorInfo
@@ -34,9 +38,6 @@ def convert_keras(
     Raises ToleranceError (nothing written) when the TFLite outputs differ by more than ``tolerance``
     relative to the output scale, InputError when ``path`` is not a Keras model / SavedModel.
     """
-    from edgesep.convert.step import ConvertResult
-    from edgesep.convert.tflite_inspect import op_histogram
-    from edgesep.fileio import check_output, publish_model
 
     started = time.perf_counter()
     check_output(output, force=force)
@@ -113,9 +114,6 @@ def _load_and_convert(source: Path):
 
 
 def _verify(reference, model_bytes: bytes, *, tolerance: float, samples: int, seed: int):
-    from edgesep.data.synthetic import random_inputs
-    from edgesep.numerics import check_stacked
-
     interpreter = open_interpreter(model_bytes)
     inputs, details = interpreter.get_input_details(), interpreter.get_output_details()
     outputs = _ordered(details)

@@ -16,6 +16,7 @@ import numpy as np
 from edgesep.convert.fusions import fuse_hardswish
 from edgesep.convert.interface import input_key, output_key
 from edgesep.convert.layout import Layout, Value, as_nhwc, as_plain
+from edgesep.convert.loading import graph_inputs, prepare_model
 from edgesep.convert.registry import get_handler, supported_ops
 from edgesep.errors import ShapeError, UnsupportedOpError
 
@@ -122,8 +123,6 @@ def lower(
     import onnx
     import tensorflow as tf
     from onnx import numpy_helper
-
-    from edgesep.convert.loading import graph_inputs, prepare_model
 
     prepared = prepare_model(model, input_shapes=input_shapes)
     fuse_hardswish(prepared)  # Paddle's x * clip(x + 3, 0, 6) / 6 as one HardSwish

@@ -8,6 +8,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgesep.convert.loading import named_input_shapes, read_model, simplify
+from edgesep.convert.lowering import lower
+from edgesep.convert.tflite import to_tflite_bytes
+from edgesep.convert.tflite_inspect import delegation, op_histogram
+from edgesep.convert.verify import load_verify_data, verify_tflite
 from edgesep.errors import ConfigError
 from edgesep.fileio import check_output, publish_model
 from edgesep.models.keras_loading import KERAS_FILE_SUFFIXES
@@ -73,11 +78,6 @@ def convert(
         if onnx_only:
             raise ConfigError(f"{source}: {', '.join(onnx_only)}: for ONNX input only (a Keras model has its own shapes)")
         return convert_keras(source, output, tolerance=tolerance, samples=samples, seed=seed, force=force)
-    from edgesep.convert.loading import named_input_shapes, read_model, simplify
-    from edgesep.convert.lowering import lower
-    from edgesep.convert.tflite import to_tflite_bytes
-    from edgesep.convert.tflite_inspect import delegation, op_histogram
-    from edgesep.convert.verify import load_verify_data, verify_tflite
 
     started = time.perf_counter()
     check_output(output, force=force, inputs=[source])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edgesep.convert.interface import with_onnx_interface
 from edgesep.convert.lowering import LoweredModel
 from edgesep.errors import UnsupportedOpError
 
@@ -19,7 +20,6 @@ def make_converter(lowered: LoweredModel):
 def to_tflite_bytes(lowered: LoweredModel, *, converter=None) -> bytes:
     """Run the converter (a TF op with no TFLite builtin becomes an UnsupportedOpError) and give the result
     the ONNX interface (order, names, signature keys)."""
-    from edgesep.convert.interface import with_onnx_interface
 
     converter = converter or make_converter(lowered)
     try:

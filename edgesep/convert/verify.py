@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from edgesep.convert.lowering import LoweredModel
+from edgesep.data.arrays import read_npy, read_npz
 from edgesep.data.synthetic import image_like_inputs
+from edgesep.errors import InputError, ShapeError
+from edgesep.fileio import check_input
 from edgesep.numerics import Fidelity, check_stacked
 from edgesep.runners.tflite import run_tflite
 
@@ -56,9 +59,6 @@ def load_verify_data(
 ) -> dict[str, np.ndarray]:
     """The user's verification inputs: a .npy (single-input models) or a .npz keyed by input name; NCHW,
     samples on the first axis; shapes checked against the model's (ONNX layout) inputs."""
-    from edgesep.data.arrays import read_npy, read_npz
-    from edgesep.errors import InputError, ShapeError
-    from edgesep.fileio import check_input
 
     source = check_input(path, what="verification data")
     if source.suffix == ".npz":
