@@ -262,6 +262,8 @@ def _result(done: subprocess.CompletedProcess) -> dict:
 
 def ort_qdq(onnx_path: Path, target: Path, calibration: np.ndarray) -> float:
     """onnxruntime's static quantization: QDQ, per-channel int8 weights, int8 activations, min/max ranges."""
+    import onnx
+    import onnx.version_converter
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -278,7 +280,11 @@ def ort_qdq(onnx_path: Path, target: Path, calibration: np.ndarray) -> float:
 
     started = time.perf_counter()
     prepared = target.with_name(target.stem + ".pre.onnx")
-    quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
+    source = onnx.load(str(onnx_path))
+    if next(o.version for o in source.opset_import if o.domain in ("", "ai.onnx")) < 13:  # per-channel QDQ needs 13
+        source = onnx.version_converter.convert_version(source, 13)
+    onnx.save(source, str(prepared))
+    quant_pre_process(str(prepared), str(prepared), skip_symbolic_shape=True)
     quantize_static(str(prepared), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})  # fmt: skip
