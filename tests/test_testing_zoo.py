@@ -41,4 +41,4 @@ def test_document_pages_and_lfw_crops():
     assert all(0.5 < float(p.mean()) < 0.97 for p in pages)  # a light page with dark print and a figure
     crops, faces = lfw_crops(48)
     assert crops.shape == (200, 3, 48, 48) and faces.sum() == 100 and faces[:100].all()
-    assert 0.0 <= crops.min() and crops.max() <= 1.0
+    assert crops.min() >= 0.0 and crops.max() <= 1.0
