@@ -5,7 +5,8 @@ int8 (1 thread, interleaved), XNNPACK partitions, file size and quantization sec
     python bench/bench_int8_table.py [--tools edgesep-default edgesep-percentile onnx2tf ort-qdq aeq] [MODEL ...]
     python bench/bench_int8_table.py --table [MODEL ...]   # the table of the saved results
 
-Tools: edgesep's two recipes (``quantize()``, min/max and percentile ranges); onnx2tf int8 (``-oiqt -qt
+Tools: edgesep's two recipes (``quantize()``, min/max and percentile ranges; ``edgesep-mse`` and
+``edgesep-entropy`` on request); onnx2tf int8 (``-oiqt -qt
 per-channel``, bench/anchors_zoo.py's worker in bench/.venv-onnx2tf; the ``_integer_quant`` file: int8 inside,
 float I/O); onnxruntime ``quantize_static`` (QDQ, per-channel int8 weights, int8 activations, min/max, run in
 onnxruntime); ai-edge-quantizer ``static_wi8_ai8`` on edgesep's float .tflite (bench/aeq_worker.py in
@@ -244,7 +245,7 @@ def build(tool: str, name: str, onnx_path: Path, float_path: Path, calibration: 
         from edgesep.quantize import quantize
         from edgesep.quantize.recipe import QuantRecipe
 
-        options = {} if tool == "edgesep-default" else {"activation_range": "percentile"}
+        options = {} if tool == "edgesep-default" else {"activation_range": tool.split("-", 1)[1]}
         quantize(onnx_path, target, recipe=QuantRecipe(mode="int8", samples=samples, **options), calibration=str(calibration),
                  input_shape=shape, holdout=0, force=True)  # fmt: skip
         seconds = time.perf_counter() - started
@@ -369,6 +370,7 @@ HEADER = (
     "| model | tool | task metric vs float | cosine | p50 float / int8 ms (speed-up) | XNNPACK partitions | size | quant. s |\n"
     "|---|---|---|---:|---:|---:|---:|---:|"
 )
+_ORDER = ["float32 (edgesep convert)", "edgesep-default", "edgesep-percentile", "edgesep-mse", "edgesep-entropy", *TOOLS[2:]]
 _COLUMNS = {"model", "tool", "task", "cosine", "p50_float_ms", "p50_ms", "partitions", "size_bytes", "seconds", "runtime"}
 
 
@@ -390,7 +392,12 @@ def main() -> None:
     print(HEADER)
     for name in args.models:
         rows = bench(name, args.tools, force=args.force)
-        (RESULTS / f"{name}.json").write_text(json.dumps({"model": name, "rows": rows}, indent=1))
+        saved = RESULTS / f"{name}.json"
+        if saved.is_file():  # keep the other tools' rows of an earlier run (their p50s come from that run)
+            done = {row["tool"] for row in rows}
+            rows += [row for row in json.loads(saved.read_text())["rows"] if row["tool"] not in done]
+            rows.sort(key=lambda row: _ORDER.index(row["tool"]) if row["tool"] in _ORDER else len(_ORDER))
+        saved.write_text(json.dumps({"model": name, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":
