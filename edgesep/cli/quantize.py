@@ -50,7 +50,8 @@ def quantize_command(
     ),
     metric: str = typer.Option(
         "cosine", "--metric",
-        help="The output metric --auto-fallback ranks layers by: cosine, top1, iou@T / piou@T (maps: mean / pooled), boxes@T.",
+        help="The output metric --auto-fallback ranks layers by: cosine, top1, iou@T / piou@T (maps: mean / pooled), boxes@T, "
+        "ctc (CTC strings), layout@T (PicoDet boxes), face@T (MTCNN ONet).",
     ),
     preprocessing: Path = typer.Option(None, "--preprocessing", help="JSON PreprocessingSpec for an image folder."),
     recipe_file: Path = typer.Option(None, "--recipe", help="JSON QuantRecipe to start from (options override it)."),

@@ -21,7 +21,7 @@ from edgesep.quantize.map_metrics import box_agreement, map_iou
 
 MOVERS = frozenset({"PAD", "RESHAPE", "TRANSPOSE", "CONCATENATION", "SQUEEZE", "QUANTIZE", "DEQUANTIZE",
                     "STRIDED_SLICE", "SPLIT", "SLICE"})  # fmt: skip
-METRICS = ("cosine", "top1", "iou@T", "piou@T", "boxes@T")
+METRICS = ("cosine", "top1", "iou@T", "piou@T", "boxes@T", "ctc", "layout@T", "face@T")
 
 
 @dataclass(frozen=True)
@@ -42,17 +42,32 @@ def task_metric(name: str) -> Callable[[ModelRun, ModelRun], float]:
     axis), ``iou@T`` (IoU of the first output thresholded at T, averaged over samples where the float map has
     any pixel above T: a text/segmentation map), ``piou@T`` (the same IoU pooled over those samples) or
     ``boxes@T`` (F1 of the text boxes found as DB post-processing does, at pixel threshold T:
-    :mod:`edgesep.quantize.map_metrics`)."""
+    :mod:`edgesep.quantize.map_metrics`), ``ctc`` (a recognizer's greedy CTC strings equal to float's:
+    :mod:`edgesep.quantize.ctc_metrics`), ``layout@T`` (F1 of PicoDet layout boxes at score threshold T:
+    :mod:`edgesep.quantize.layout_metrics`) or ``face@T`` (MTCNN ONet's face/no-face decisions at face
+    probability T: :mod:`edgesep.quantize.face_metrics`)."""
     if name == "cosine":
         return _mean_cosine
     if name == "top1":
         return _top1
-    for prefix in ("iou@", "piou@", "boxes@"):
+    if name == "ctc":
+        from edgesep.quantize.ctc_metrics import string_agreement
+
+        return lambda reference, candidate: string_agreement(reference.outputs[0], candidate.outputs[0])
+    for prefix in ("iou@", "piou@", "boxes@", "layout@", "face@"):
         if name.startswith(prefix):
             try:
                 threshold = float(name[len(prefix):])
             except ValueError:
                 raise ConfigError(f"metric {name!r}: write {prefix}THRESHOLD, e.g. {prefix}0.3") from None
+            if prefix == "layout@":
+                from edgesep.quantize.layout_metrics import layout_agreement
+
+                return lambda reference, candidate: layout_agreement(reference.outputs, candidate.outputs, conf=threshold)
+            if prefix == "face@":
+                from edgesep.quantize.face_metrics import face_agreement
+
+                return lambda reference, candidate: face_agreement(reference.outputs, candidate.outputs, threshold=threshold)
             if prefix == "boxes@":
                 return lambda reference, candidate: box_agreement(_first(reference), _first(candidate), threshold=threshold)
             pooled = prefix == "piou@"

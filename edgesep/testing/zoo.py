@@ -110,6 +110,108 @@ def text_scenes(height: int, width: int, count: int, *, seed: int) -> np.ndarray
     return np.stack(out).astype(np.float32)
 
 
+def word_crops(height: int, width: int, count: int, *, seed: int, flipped: float = 0.0) -> np.ndarray:
+    """Seeded crops of 1-3 printed words (PIL's bundled font, dark on light or light on dark, slight gray-level
+    noise) as a text-line recognizer or classifier sees them: resized to ``height`` keeping the aspect ratio,
+    at most ``width`` wide, right side padded with mid-gray (0 after PP-OCR's normalization). A share
+    ``flipped`` of them is rotated 180 degrees (what a text-line orientation classifier must find). NCHW RGB
+    in [0, 1] on the 8-bit grid."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        text = " ".join(str(rng.choice(WORDS)) for _ in range(int(rng.integers(1, 4))))
+        font = ImageFont.load_default(size=int(rng.integers(28, 44)))
+        left, top, right, bottom = (int(v) for v in ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), text, font=font))
+        pad = int(rng.integers(3, 9))
+        light = int(rng.integers(190, 250))
+        dark = int(rng.integers(10, 70))
+        background, ink = ((light,) * 3, (dark,) * 3) if rng.random() < 0.75 else ((dark,) * 3, (light,) * 3)
+        image = Image.new("RGB", (right - left + 2 * pad, bottom - top + 2 * pad), background)
+        ImageDraw.Draw(image).text((pad - left, pad - top), text, font=font, fill=ink)
+        if rng.random() < flipped:
+            image = image.rotate(180)
+        scaled = min(width, max(8, round(image.width * height / image.height)))
+        pixels = np.asarray(image.resize((scaled, height), Image.Resampling.BILINEAR), np.float32)
+        pixels = np.clip(pixels + rng.normal(0, 4, pixels.shape), 0, 255)
+        line = np.full((height, width, 3), 127.5, np.float32)
+        line[:, :scaled] = pixels
+        out.append(np.round(line).transpose(2, 0, 1) / 255.0)
+    return np.stack(out).astype(np.float32)
+
+
+def document_pages(height: int, width: int, count: int, *, seed: int) -> np.ndarray:
+    """Seeded document pages for a layout detector: a title, paragraphs of printed words, a figure (a photo crop)
+    with a caption and sometimes a ruled table of numbers, on a light page. NCHW RGB in [0, 1] on the 8-bit grid."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rng = np.random.default_rng(seed)
+    figures = photo_crops(height // 3, width * 2 // 3, count, seed=seed)
+    out = []
+    for figure in figures:
+        page = Image.new("RGB", (width, height), tuple(int(v) for v in rng.integers(235, 256, 3)))
+        draw = ImageDraw.Draw(page)
+        margin, y = int(rng.integers(24, 48)), int(rng.integers(20, 50))
+        title = ImageFont.load_default(size=int(rng.integers(26, 36)))
+        draw.text((margin, y), " ".join(str(rng.choice(WORDS)) for _ in range(3)).title(), font=title, fill=(10, 10, 10))
+        y += 60
+        body_size = int(rng.integers(12, 17))
+        body = ImageFont.load_default(size=body_size)
+        line_height = body_size + 6
+        blocks = ["text", "figure", "text", "table", "text"] if rng.random() < 0.5 else ["text", "text", "figure", "text"]
+        for block in blocks:
+            if y > height - 80:
+                break
+            if block == "text":
+                for _ in range(int(rng.integers(3, 9))):
+                    if y > height - 40:
+                        break
+                    words: list[str] = []
+                    x = margin
+                    line = " ".join(str(rng.choice(WORDS)) for _ in range(30))
+                    while draw.textlength(" ".join(words + [line.split()[len(words)]]), font=body) < width - 2 * margin:
+                        words.append(line.split()[len(words)])
+                    draw.text((x, y), " ".join(words), font=body, fill=(25, 25, 25))
+                    y += line_height
+                y += 18
+            elif block == "figure":
+                picture = Image.fromarray(np.round(figure.transpose(1, 2, 0) * 255).astype(np.uint8))
+                if y + picture.height + 40 > height:
+                    continue
+                page.paste(picture, ((width - picture.width) // 2, y))
+                y += picture.height + 6
+                draw.text(((width - picture.width) // 2, y), "Figure " + str(int(rng.integers(1, 9))) + ": " + str(rng.choice(WORDS)),
+                          font=body, fill=(40, 40, 40))  # fmt: skip
+                y += line_height + 18
+            else:
+                rows, cols = int(rng.integers(3, 6)), int(rng.integers(3, 5))
+                cell_w, cell_h = (width - 2 * margin) // cols, line_height + 6
+                if y + rows * cell_h + 20 > height:
+                    continue
+                for r in range(rows + 1):
+                    draw.line((margin, y + r * cell_h, margin + cols * cell_w, y + r * cell_h), fill=(60, 60, 60))
+                for c in range(cols + 1):
+                    draw.line((margin + c * cell_w, y, margin + c * cell_w, y + rows * cell_h), fill=(60, 60, 60))
+                for r in range(rows):
+                    for c in range(cols):
+                        draw.text((margin + c * cell_w + 4, y + r * cell_h + 3), f"{rng.uniform(0, 100):.1f}", font=body, fill=(20, 20, 20))
+                y += rows * cell_h + 20
+        out.append(np.asarray(page, np.float32).transpose(2, 0, 1) / 255.0)
+    return np.stack(out).astype(np.float32)
+
+
+def lfw_crops(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(crops, is_face): scikit-image's ``lfw_subset`` (100 faces, then 100 non-face patches of the same photos,
+    25x25 gray) resized to ``size`` x ``size``, NCHW RGB in [0, 1], and which of them are faces."""
+    import skimage.data
+    from skimage.transform import resize
+
+    images = skimage.data.lfw_subset()
+    crops = np.stack([resize(image, (size, size), anti_aliasing=True) for image in images]).astype(np.float32)
+    return np.repeat(crops[:, None], 3, axis=1), np.arange(len(images)) < 100
+
+
 def _rgb(image) -> np.ndarray:
     image = image[0] if isinstance(image, tuple) else image
     image = np.asarray(image, np.float32)
