@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edgesep.quantize.engine import interpreter, layer_names, quantize_calibrated
 from edgesep.quantize.recipe import QuantRecipe
+from edgesep.quantize.sensitivity import MOVERS
 from edgesep.runners.interpreter import op_details, tensor_detail
 
 
@@ -63,7 +65,6 @@ def layer_errors(
 
     ``samples`` are lists of float inputs in the TFLite model's layout.
     """
-    from edgesep.quantize.engine import interpreter, layer_names, quantize_calibrated
 
     debug_model = quantize_calibrated(calibrated, recipe, debug=True)
     runner = interpreter(debug_model, preserve_all_tensors=True)
@@ -109,7 +110,6 @@ def layer_errors(
 
 def worst_layers(layers: Sequence[LayerError], count: int, *, exclude: Sequence[str] = ()) -> tuple[str, ...]:
     """Names of the ``count`` worst layers that carry weights or compute (not pure data movement)."""
-    from edgesep.quantize.sensitivity import MOVERS
 
     chosen = [layer.name for layer in layers if layer.op not in MOVERS and layer.name not in exclude]
     return tuple(chosen[: max(0, count)])

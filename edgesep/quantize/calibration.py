@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from edgesep.data.arrays import read_npy, read_npz
+from edgesep.data.digits import load_digits_split
 from edgesep.errors import CalibrationError, EdgesepWarning, InputError
 from edgesep.fileio import check_input
 from edgesep.quantize.preprocessing import PreprocessingSpec
@@ -141,8 +142,6 @@ class DigitsSource(IndexedSource):
     """The built-in digits set (edgesep.data.digits): NCHW float32 in [0, 1], with labels."""
 
     def __init__(self, *, split: str = "train", size: int = 16):
-        from edgesep.data.digits import load_digits_split
-
         if split not in ("train", "test"):
             raise InputError(f"digits split must be 'train' or 'test', got {split!r}")
         data = load_digits_split(size=size)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesep.convert.keras import keras_float_tflite
 from edgesep.errors import InputError
 from edgesep.models.keras_loading import KERAS_FILE_SUFFIXES
 from edgesep.quantize.calibration import CalibrationData, InputSpec
@@ -56,7 +57,6 @@ def is_keras_input(path: str | Path) -> bool:
 
 def keras_float_source(path: str | Path) -> KerasFloatSource:
     """The Keras model's float32 TFLite model and NCHW input specs (InputError if it is not a model)."""
-    from edgesep.convert.keras import keras_float_tflite
 
     given = Path(path)
     model_bytes = keras_float_tflite(given)

@@ -14,6 +14,10 @@ from typing import Any
 import numpy as np
 
 from edgesep.errors import InputError, ToleranceError
+from edgesep.export import export
+from edgesep.export.step import DEFAULT_FACTORY
+from edgesep.export.verify import verify_against_torch
+from edgesep.models.loading import load_factory, load_weights
 from edgesep.quantize.bias_correction import BiasCorrectionReport, correct_bias
 from edgesep.quantize.equalize import EqualizeConfig, EqualizeReport, equalize
 from edgesep.quantize.recipe import QuantRecipe
@@ -56,9 +60,6 @@ def load_torch_model(model, *, weights: str | Path | None = None):
     """An nn.Module as given, or built from a ``module:factory`` reference (``default``: the digits SepCNN)."""
     import torch
 
-    from edgesep.export.step import DEFAULT_FACTORY
-    from edgesep.models.loading import load_factory, load_weights
-
     if isinstance(model, str):
         model = load_factory(DEFAULT_FACTORY if model == "default" else model)
     elif not isinstance(model, torch.nn.Module):
@@ -83,8 +84,6 @@ def export_prepared(
 
     InputError when the PyTorch model is not the ONNX model's source (max-abs error above 1e-3 of the output scale).
     """
-    from edgesep.export import export
-    from edgesep.export.verify import verify_against_torch
 
     module = load_torch_model(model, weights=weights)
     name = Path(onnx_path).name

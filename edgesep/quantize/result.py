@@ -10,6 +10,7 @@ import numpy as np
 
 from edgesep.numerics import Fidelity
 from edgesep.quantize.analysis import LayerError
+from edgesep.quantize.engine import interpreter
 from edgesep.quantize.float_source import FloatSource
 from edgesep.quantize.recipe import QuantRecipe
 from edgesep.quantize.sensitivity import LayerSensitivity
@@ -79,7 +80,6 @@ class QuantizeResult:
 
 def quantized_sidecar(result: QuantizeResult, source: FloatSource, quant_bytes: bytes) -> Sidecar:
     """The int8/float16/dynamic model's sidecar: its source (ONNX or Keras), tensors, verification and recipe."""
-    from edgesep.quantize.engine import interpreter
 
     runner = interpreter(quant_bytes)
 

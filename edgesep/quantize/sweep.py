@@ -19,9 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from edgesep.convert.tflite_inspect import delegation
 from edgesep.errors import ConfigError, ThresholdError
 from edgesep.fileio import check_output, publish_model
+from edgesep.quantize.calibration import IndexedSource, draw, open_source
 from edgesep.quantize.recipe import QuantRecipe
+from edgesep.quantize.sensitivity import task_metric
+from edgesep.quantize.source import resolve
+from edgesep.quantize.step import quantize
+from edgesep.runners.tflite import TfliteRunner
 from edgesep.sidecar import read_sidecar
 
 LATENCY_RUNS = 30
@@ -120,8 +126,6 @@ def sweep(
         raise ConfigError("sweep candidates must be a non-empty list with unique names")
     from tqdm import tqdm
 
-    from edgesep.quantize.step import quantize
-
     rows: list[SweepRow] = []
     eval_samples = 0
     with tempfile.TemporaryDirectory(prefix="edgesep-sweep-") as folder:
@@ -168,8 +172,6 @@ def choose(rows: Sequence[SweepRow], *, latency_budget_ms: float | None) -> str:
 
 def _held_out(result, model_path, calibration, *, holdout: int):
     """The held-out NCHW inputs quantize measured on (same draw), and their labels if the source has them."""
-    from edgesep.quantize.calibration import IndexedSource, draw, open_source
-    from edgesep.quantize.source import resolve
 
     recipe = result.recipe
     specs = resolve(model_path).inputs
@@ -187,7 +189,6 @@ def _held_out(result, model_path, calibration, *, holdout: int):
 
 def _measure(path: Path, inputs: tuple[np.ndarray, ...], labels, *, runs: int):
     """(accuracy or None, p50 ms of ``runs`` batch-1 runs) of the .tflite at ``path`` (1 thread)."""
-    from edgesep.runners.tflite import TfliteRunner
 
     sidecar = read_sidecar(path)
     layouts = [tensor.layout for tensor in sidecar.inputs] if sidecar else [None] * len(inputs)
@@ -277,9 +278,6 @@ def search(
     (:func:`~edgesep.quantize.sensitivity.task_metric`) against float32 on ``holdout`` held-out samples reaches
     ``target``; write that model to ``output`` (else the best one found) with what was tried in its sidecar
     (``search``). Raises ThresholdError after writing when no candidate meets the target."""
-    from edgesep.convert.tflite_inspect import delegation
-    from edgesep.quantize.sensitivity import task_metric
-    from edgesep.quantize.step import quantize
 
     task_metric(metric)  # an unknown metric fails before any work
     check_output(output, force=force)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesep.export import export
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
@@ -46,7 +48,6 @@ class ZooModel:
             spec = importlib.util.find_spec(self.package)
             assert spec is not None and spec.origin is not None, self.package
             return Path(spec.origin).parent / self.onnx_file
-        from edgesep.export import export
 
         target = Path(workdir) / f"{self.name}.onnx"
         if not target.is_file():
