@@ -10,6 +10,7 @@ import typer
 
 from edgesep.cli.app import app, echo, progress_enabled
 from edgesep.cli.parsing import parse_shape
+from edgesep.cli.quantize_sweep import run_search, run_sweep
 from edgesep.errors import InputError
 from edgesep.quantize import quantize
 from edgesep.quantize.calibration import CalibrationWarning
@@ -90,7 +91,6 @@ def quantize_command(
     }
     recipe = QuantRecipe.from_dict({**recipe.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
     if sweep:
-        from edgesep.cli.quantize_sweep import run_sweep
 
         run_sweep(model, output, recipe=recipe, torch_model=torch_model, torch_weights=torch_weights, calib=calib,
                   latency_budget_ms=latency_budget_ms, holdout=holdout, as_json=as_json, force=force)
@@ -100,7 +100,6 @@ def quantize_command(
     if output is None:
         raise InputError("give the output file with -o/--output (optional only with --sweep)")
     if target is not None:
-        from edgesep.cli.quantize_sweep import run_search
 
         if recipe.mode != "int8" or auto_fallback or recipe.keep_float:
             raise InputError("--target searches int8 recipes itself: drop --mode, --auto-fallback and --keep-float")

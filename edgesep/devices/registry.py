@@ -12,9 +12,12 @@ from urllib.parse import urlsplit
 
 from edgesep.devices.adb import AdbDevice
 from edgesep.devices.base import Device
-from edgesep.devices.emulated import QEMU, is_ready, qemu_available
+from edgesep.devices.emulated import QEMU, default_rootfs_dir, is_ready, python_command, qemu_available
+from edgesep.devices.local import LocalDevice
+from edgesep.devices.phone_emulator.background import adb_connect, running_serial
 from edgesep.devices.profiles import DeviceProfile, load_profile
 from edgesep.devices.setups import running_profile
+from edgesep.devices.ssh import SshDevice
 from edgesep.errors import DeviceError, InputError
 
 DEFAULT_BENCHMARK_MODEL = "/data/local/tmp/benchmark_model"
@@ -85,18 +88,15 @@ def device_from_profile(profile: DeviceProfile) -> Device:
     profile = with_running_setup(profile)
     python = profile.python
     if profile.emulated and python is None:
-        from edgesep.devices.emulated import default_rootfs_dir, python_command
 
         rootfs = Path(profile.rootfs).expanduser() if profile.rootfs else default_rootfs_dir()
         if profile.kind == "local" or profile.host in ("127.0.0.1", "localhost", "::1"):
             check_rootfs(rootfs)
         python = tuple(python_command(rootfs))
     if profile.kind == "local":
-        from edgesep.devices.local import LocalDevice
 
         return LocalDevice(name=profile.name, python=python or (sys.executable,), emulated=profile.emulated)
     if profile.kind == "ssh":
-        from edgesep.devices.ssh import SshDevice
 
         if not profile.host:
             raise InputError(f"{profile.source or profile.name}: an ssh device needs 'host'")
@@ -118,7 +118,6 @@ def device_from_profile(profile: DeviceProfile) -> Device:
         raise InputError(f"{profile.source or profile.name}: bad adb serial {profile.serial!r} (letters, digits and . _ : -)")
     serial = profile.serial or ""
     if profile.emulated:  # android-emulated: the emulated phone on 127.0.0.1; (re)connect the adb server to it
-        from edgesep.devices.phone_emulator.background import adb_connect, running_serial
 
         if serial:
             adb_connect(serial, adb=profile.adb)

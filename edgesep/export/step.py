@@ -12,6 +12,7 @@ from typing import Any
 from edgesep.errors import InputError, ShapeError
 from edgesep.export.verify import check_onnx_file, verify_against_torch
 from edgesep.fileio import check_output, publish_model
+from edgesep.models.loading import load_factory, load_weights
 from edgesep.numerics import DEFAULT_TOLERANCE, Fidelity
 from edgesep.sidecar import Sidecar, TensorInfo
 
@@ -105,14 +106,12 @@ def _resolve_module(model, *, weights: str | Path | None):
     if isinstance(model, torch.nn.Module):
         module, source = model, type(model).__name__
     elif isinstance(model, str):
-        from edgesep.models.loading import load_factory
 
         reference = DEFAULT_FACTORY if model == "default" else model
         module, source = load_factory(reference), reference
     else:
         raise InputError(f"model must be an nn.Module or a 'module:factory' reference, got {type(model).__name__}")
     if weights is not None:
-        from edgesep.models.loading import load_weights
 
         load_weights(module, weights)
     return module.eval(), source

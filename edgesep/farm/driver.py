@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgesep.errors import EdgesepError
 from edgesep.farm import tasks
-from edgesep.farm.cluster import offered_devices, ray_module
+from edgesep.farm.cluster import cluster_address, connect, offered_devices, ray_module
 from edgesep.farm.config import SweepConfig, device_resource
 from edgesep.farm.plan import PREPARE, QUANTIZE, VALIDATE, Cell, Plan, Stage, make_plan
 from edgesep.farm.report import write_reports
@@ -110,7 +111,6 @@ def farm(sweep: SweepConfig, *, options: FarmOptions = FarmOptions()) -> FarmRes
     todo = [cell for cell in plan.cells if cell.stage.name not in fresh]
     address, nodes = None, 0
     if todo:
-        from edgesep.farm.cluster import cluster_address, connect
 
         address = cluster_address(options.address)
         with connect(address, devices=sweep.devices, num_cpus=options.num_cpus, messages=sweep.output / RAY_MESSAGES) as connection:
@@ -324,7 +324,6 @@ def classify(error: BaseException) -> tuple[str, str]:
         if isinstance(cause, lost_types):
             return "lost", _first_line(cause)
         if cause is not None:
-            from edgesep.errors import EdgesepError
 
             text = str(cause) if isinstance(cause, EdgesepError) else f"{type(cause).__name__}: {cause}"
             return "failed", _first_line(text)

@@ -21,6 +21,7 @@ from edgesep.pipeline.adapters import calibration_inputs, run_quantize, run_vali
 from edgesep.pipeline.cache import StepCache, data_files, step_key
 from edgesep.pipeline.config import DEFAULT_CONFIG, STEPS, PipelineConfig, load_config
 from edgesep.pipeline.shrink import run_distill, run_prune, shrink_inputs
+from edgesep.prune.checkpoint import load_pruned
 from edgesep.validate import check_drop
 from edgesep.validate.report import write_summary_report
 from edgesep.validate.table import device_slug
@@ -204,7 +205,6 @@ class _Pipeline:
         if self.config.model.onnx is not None or not (section.equalize or section.bias_correction != "none"):
             return None
         if shrunk is not None:
-            from edgesep.prune.checkpoint import load_pruned
 
             return load_pruned(shrunk)
         return self.model_source()[0]
@@ -249,7 +249,6 @@ class _Pipeline:
 
         def action() -> dict[str, Any]:
             if shrunk is not None:
-                from edgesep.prune.checkpoint import load_pruned
 
                 result = export(load_pruned(shrunk), target, input_shape=model.input_shape, opset=model.opset, force=True)
             else:

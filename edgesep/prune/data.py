@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesep.data.digits import DigitsSplit
+from edgesep.data.digits import DigitsSplit, load_digits_split
 from edgesep.errors import InputError
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -15,7 +15,6 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 def load_labeled(name_or_path: str | Path) -> DigitsSplit:
     """``"digits"`` (built-in split) or a .npz holding x_train, y_train, x_test, y_test (x: NCHW float32)."""
     if str(name_or_path) == "digits":
-        from edgesep.data.digits import load_digits_split
 
         return load_digits_split()
     path = Path(name_or_path)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesep.data.synthetic import random_inputs
 from edgesep.quantize.calibration import CalibrationData, ImageFolderSource, draw, open_source
 from edgesep.quantize.recipe import QuantRecipe
 from edgesep.quantize.source import SourceModel
@@ -29,7 +30,6 @@ def draw_data(model: SourceModel, recipe: QuantRecipe, calibration: Any, *, hold
 def split_data(data: CalibrationData | None, recipe: QuantRecipe, model: SourceModel, *, holdout: int):
     """(calibration part, evaluation part, held_out): evaluation reuses calibration data only if there is no more."""
     if data is None:
-        from edgesep.data.synthetic import random_inputs
 
         count = max(1, min(holdout, 32))
         arrays = tuple(random_inputs((count, *spec.shape[1:]), seed=recipe.seed + i) for i, spec in enumerate(model.inputs))

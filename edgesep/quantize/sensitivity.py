@@ -17,6 +17,9 @@ import numpy as np
 
 from edgesep.errors import ConfigError
 from edgesep.quantize.agreement import ModelRun
+from edgesep.quantize.ctc_metrics import string_agreement
+from edgesep.quantize.face_metrics import face_agreement
+from edgesep.quantize.layout_metrics import layout_agreement
 from edgesep.quantize.map_metrics import box_agreement, map_iou
 
 MOVERS = frozenset({"PAD", "RESHAPE", "TRANSPOSE", "CONCATENATION", "SQUEEZE", "QUANTIZE", "DEQUANTIZE",
@@ -51,7 +54,6 @@ def task_metric(name: str) -> Callable[[ModelRun, ModelRun], float]:
     if name == "top1":
         return _top1
     if name == "ctc":
-        from edgesep.quantize.ctc_metrics import string_agreement
 
         return lambda reference, candidate: string_agreement(reference.outputs[0], candidate.outputs[0])
     for prefix in ("iou@", "piou@", "boxes@", "layout@", "face@"):
@@ -61,11 +63,9 @@ def task_metric(name: str) -> Callable[[ModelRun, ModelRun], float]:
             except ValueError:
                 raise ConfigError(f"metric {name!r}: write {prefix}THRESHOLD, e.g. {prefix}0.3") from None
             if prefix == "layout@":
-                from edgesep.quantize.layout_metrics import layout_agreement
 
                 return lambda reference, candidate: layout_agreement(reference.outputs, candidate.outputs, conf=threshold)
             if prefix == "face@":
-                from edgesep.quantize.face_metrics import face_agreement
 
                 return lambda reference, candidate: face_agreement(reference.outputs, candidate.outputs, threshold=threshold)
             if prefix == "boxes@":

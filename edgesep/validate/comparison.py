@@ -14,6 +14,7 @@ import numpy as np
 
 from edgesep.errors import InputError, ShapeError
 from edgesep.numerics import Fidelity, compare
+from edgesep.results import RunResults
 from edgesep.validate.metrics import (
     LatencyStats,
     accuracy_drop_pp,
@@ -134,7 +135,6 @@ class Comparison:
 
 def _load(results: RunLike | str | Path) -> RunLike:
     if isinstance(results, (str, Path)):
-        from edgesep.results import RunResults
 
         return RunResults.load(results)
     return results

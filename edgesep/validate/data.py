@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgesep.data.arrays import read_npy, read_npz
+from edgesep.data.digits import DIGITS_SIZE, load_digits_split
 from edgesep.errors import InputError, ShapeError
 from edgesep.fileio import check_input
 from edgesep.quantize.calibration import ImageFolderSource, check_unreadable
@@ -121,7 +122,6 @@ def _load_arrays(
     data: str | Path, *, target: ModelInput, preprocessing: dict[str, Any] | None
 ) -> tuple[np.ndarray, np.ndarray | None, str]:
     if str(data) == DIGITS:
-        from edgesep.data.digits import DIGITS_SIZE, load_digits_split
 
         spatial = target.spatial
         size = spatial[0] if spatial and spatial[0] == spatial[1] else DIGITS_SIZE
@@ -237,7 +237,6 @@ def labels_only(data: str | Path, *, labels: str | Path | None = None, samples: 
     if labels is not None:
         y = load_labels(labels)
     elif str(data) == DIGITS:
-        from edgesep.data.digits import load_digits_split
 
         y = load_digits_split().y_test
     else:

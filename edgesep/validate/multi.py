@@ -15,7 +15,8 @@ from typing import Any
 from edgesep.errors import InputError
 from edgesep.numerics import Fidelity
 from edgesep.validate.comparison import first_output, output_fidelity
-from edgesep.validate.step import FLOAT_TAG, QUANT_TAG, ValidationReport, validate
+from edgesep.validate.report import write_multi_report
+from edgesep.validate.step import FLOAT_TAG, QUANT_TAG, ValidationReport, refuse_existing_report, validate
 from edgesep.validate.table import device_slug
 
 
@@ -76,7 +77,6 @@ def validate_on_devices(
     if len(set(slugs)) != len(slugs):
         raise InputError(f"devices must be distinct, got {', '.join(_device_name(d) for d in devices)}")
     if output_dir is not None and options.get("report", True) and not options.get("force", False):
-        from edgesep.validate.step import refuse_existing_report
 
         refuse_existing_report(Path(output_dir))  # before any device time is spent
     reports, outputs = [], []
@@ -96,7 +96,6 @@ def validate_on_devices(
     )
     result = MultiDeviceReport(reports=tuple(reports), cross_device=cross)
     if output_dir is not None and options.get("report", True):
-        from edgesep.validate.report import write_multi_report
 
         files = write_multi_report(result, Path(output_dir), force=options.get("force", False))
         result = MultiDeviceReport(reports=result.reports, cross_device=cross, report_files=files)

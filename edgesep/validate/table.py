@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from edgesep.validate.metrics import size_mb, speedup
+from edgesep.validate.metrics import mcnemar_p, size_mb, speedup
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -99,7 +99,6 @@ def notes(comparison: Comparison) -> list[str]:
         lines.append(EMULATED_LABEL)
     if comparison.flips is not None:
         lost, gained = comparison.flips
-        from edgesep.validate.metrics import mcnemar_p
 
         lines.append(
             f"top-1 vs labels: quant lost {lost} and gained {gained} of {comparison.candidate.samples} samples "

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgesep.devices.emulated import QEMU, python_command
+
 MAPPED_TOPS = ("data", "sdcard", "system")
 TOYBOX = (
     "sh", "ls", "cat", "cp", "mv", "rm", "ln", "mkdir", "rmdir", "mktemp", "chmod", "touch", "echo", "printf",
@@ -91,7 +93,6 @@ def make_phone(root: Path, *, rootfs: Path | None = None, properties: Mapping[st
             link.symlink_to(found)
     python = root / "system" / "bin" / "python3"
     if rootfs is not None:
-        from edgesep.devices.emulated import QEMU, python_command
 
         # the phone's PATH has no qemu: the wrapper names env and qemu by their host paths
         command = [(shutil.which(word) or word) if word in ("env", QEMU) else word for word in python_command(Path(rootfs))]
