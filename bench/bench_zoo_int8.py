@@ -29,8 +29,8 @@ from bench_zoo import p50s  # noqa: E402
 from edgesep.convert import convert  # noqa: E402
 from edgesep.convert.tflite_inspect import delegation  # noqa: E402
 from edgesep.quantize import quantize  # noqa: E402
-from edgesep.quantize.agreement import run_tflite  # noqa: E402
 from edgesep.quantize.recipe import QuantRecipe  # noqa: E402
+from edgesep.runners.tflite import run_tflite  # noqa: E402
 from edgesep.testing.zoo import zoo_model  # noqa: E402
 
 MODELS = ("ppocr_cls", "text_orientation", "mtcnn_onet", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",

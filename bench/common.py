@@ -314,34 +314,14 @@ def to_model_layout(sample_nchw: np.ndarray, shape: Sequence[int]) -> np.ndarray
     raise ValueError(f"cannot feed NCHW {sample_nchw.shape} to a TFLite input of shape {shape}")
 
 
-def _quantize_input(value: np.ndarray, detail: dict) -> np.ndarray:
-    dtype = detail["dtype"]
-    if dtype == np.float32:
-        return value.astype(np.float32)
-    scale, zero = detail["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.round(value / scale + zero), info.min, info.max).astype(dtype)
-
-
-def _dequantize_output(value: np.ndarray, detail: dict) -> np.ndarray:
-    if detail["dtype"] == np.float32:
-        return value.astype(np.float32)
-    scale, zero = detail["quantization"]
-    return ((value.astype(np.float32) - zero) * scale).astype(np.float32)
-
-
 def run_tflite(path: Path, batch_nchw: np.ndarray, *, threads: int = 1) -> np.ndarray:
-    """First output for every sample; integer I/O is (de)quantized; NHWC inputs are handled."""
-    interpreter = tflite_interpreter(path, threads=threads)
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    results = []
-    for i in range(len(batch_nchw)):
-        sample = to_model_layout(batch_nchw[i : i + 1], inp["shape"])
-        interpreter.set_tensor(inp["index"], _quantize_input(sample, inp))
-        interpreter.invoke()
-        results.append(_dequantize_output(interpreter.get_tensor(out["index"]), out))
-    return np.concatenate(results)
+    """First output for every sample (edgesep's ``runners.tflite.run_tflite``: integer I/O (de)quantized), fed
+    from NCHW samples in the model's layout."""
+    from edgesep.runners.tflite import run_tflite as run
+
+    shape = tflite_interpreter(path, threads=threads).get_input_details()[0]["shape"]
+    samples = [[to_model_layout(batch_nchw[i : i + 1], shape)] for i in range(len(batch_nchw))]
+    return run(path, samples, threads=threads).outputs[0]
 
 
 def _random_feed(shape: Sequence[int], dtype) -> np.ndarray:

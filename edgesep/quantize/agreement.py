@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from edgesep.numerics import Fidelity, compare_all
-from edgesep.runners.tflite import ModelRun, run_tflite
+from edgesep.runners.tflite import ModelRun
 
-__all__ = ["ModelRun", "agreement", "run_tflite"]  # ModelRun, run_tflite: the runner's, named here for older callers
+__all__ = ["agreement"]
 
 
 def agreement(reference: ModelRun, candidate: ModelRun) -> Fidelity:

@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgesep.errors import ConfigError
-from edgesep.quantize.agreement import ModelRun
 from edgesep.quantize.ctc_metrics import string_agreement
 from edgesep.quantize.face_metrics import face_agreement
 from edgesep.quantize.layout_metrics import layout_agreement
 from edgesep.quantize.map_metrics import box_agreement, map_iou
+from edgesep.runners.tflite import ModelRun
 
 MOVERS = frozenset({"PAD", "RESHAPE", "TRANSPOSE", "CONCATENATION", "SQUEEZE", "QUANTIZE", "DEQUANTIZE",
                     "STRIDED_SLICE", "SPLIT", "SLICE"})  # fmt: skip

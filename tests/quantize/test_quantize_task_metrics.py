@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edgesep.errors import ConfigError
-from edgesep.quantize.agreement import ModelRun
 from edgesep.quantize.sensitivity import task_metric
+from edgesep.runners.tflite import ModelRun
 
 
 def _ctc(*sequences: list[int], classes: int = 5) -> np.ndarray:
