@@ -35,9 +35,7 @@ class Artifact:
 NOT_RUN = "not run (--skip-onnx2tf)"
 
 
-def _cached(
-    tool: str, kind: str, path: Path, *, fresh: bool, build: Callable[[], Path | None], build_missing: bool = True
-) -> Artifact:
+def _cached(tool: str, kind: str, path: Path, *, fresh: bool, build: Callable[[], Path | None], build_missing: bool = True) -> Artifact:
     record = path.with_name(path.name + ".build.json")
     if not build_missing and (fresh or not record.is_file()):
         return Artifact(tool, kind, None, None, NOT_RUN)
@@ -168,9 +166,15 @@ def ort_int8(spec: ModelSpec, data: DataSet, *, fresh: bool = False) -> Artifact
             source = onnx_file
         reader = _Reader(input_name(onnx_file), data.calib)
         quantize_static(
-            str(source), str(target), reader,
-            quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            per_channel=True, reduce_range=True, calibrate_method=CalibrationMethod.MinMax,
+            str(source),
+            str(target),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=True,
+            calibrate_method=CalibrationMethod.MinMax,
         )
         return target
 

@@ -29,8 +29,7 @@ def measure(spec: common.ModelSpec, *, quick: bool, fresh: bool, skip_onnx2tf: b
         return [_row(spec.name, tool, None, f"ONNX export failed: {error}") for tool in ("edgesep", "onnx2tf")]
     reference = common.run_onnx(onnx_file, data.eval)
     rows = []
-    built = (artifacts.edgesep_float(spec, fresh=fresh),
-             artifacts.onnx2tf_float(spec, fresh=fresh, build_missing=not skip_onnx2tf))
+    built = (artifacts.edgesep_float(spec, fresh=fresh), artifacts.onnx2tf_float(spec, fresh=fresh, build_missing=not skip_onnx2tf))
     for artifact in built:
         row = _row(spec.name, artifact.tool, artifact.seconds, artifact.error)
         row["converts"] = artifact.ok
@@ -48,15 +47,40 @@ def measure(spec: common.ModelSpec, *, quick: bool, fresh: bool, skip_onnx2tf: b
 
 
 def _row(model: str, tool: str, seconds: float | None, error: str | None) -> dict:
-    return {"model": model, "tool": tool, "converts": False, "seconds": seconds, "ops": None, "transposes": None,
-            "op_histogram": None, "max_abs": None, "relative": None, "cosine": None, "error": error}
+    return {
+        "model": model,
+        "tool": tool,
+        "converts": False,
+        "seconds": seconds,
+        "ops": None,
+        "transposes": None,
+        "op_histogram": None,
+        "max_abs": None,
+        "relative": None,
+        "cosine": None,
+        "error": error,
+    }
 
 
 def table(rows: list[dict]) -> str:
-    return common.markdown_table(HEADERS, [
-        (r["model"], r["tool"], r["converts"], r["seconds"], r["ops"], r["transposes"], r["max_abs"], r["relative"],
-         r["cosine"], (r["error"] or "")[:80]) for r in rows
-    ])
+    return common.markdown_table(
+        HEADERS,
+        [
+            (
+                r["model"],
+                r["tool"],
+                r["converts"],
+                r["seconds"],
+                r["ops"],
+                r["transposes"],
+                r["max_abs"],
+                r["relative"],
+                r["cosine"],
+                (r["error"] or "")[:80],
+            )
+            for r in rows
+        ],
+    )
 
 
 def summary(rows: list[dict]) -> str:
@@ -88,11 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print()
     print(summary(rows))
-    print(f"startup (not in the rows): edgesep imports TensorFlow in {common.fmt(startup['edgesep_tensorflow_import'])} s; "
-          f"onnx2tf's process starts (onnx2tf -h) in {common.fmt(startup['onnx2tf_process_start'])} s per conversion")
-    path = common.write_results(
-        "conversion", args, rows, extra={"onnx2tf_version": onnx2tf_tool.version(), "startup_seconds": startup}
+    print(
+        f"startup (not in the rows): edgesep imports TensorFlow in {common.fmt(startup['edgesep_tensorflow_import'])} s; "
+        f"onnx2tf's process starts (onnx2tf -h) in {common.fmt(startup['onnx2tf_process_start'])} s per conversion"
     )
+    path = common.write_results("conversion", args, rows, extra={"onnx2tf_version": onnx2tf_tool.version(), "startup_seconds": startup})
     print(f"\nJSON: {path}", file=sys.stderr)
     return 0
 

@@ -21,15 +21,16 @@ import numpy as np  # noqa: E402
 import onnx2tf_tool  # noqa: E402
 
 VARIANTS = (
-    ("edgesep", "float"), ("edgesep", "int8"),
-    ("onnx2tf", "float"), ("onnx2tf", "int8"),
-    ("onnxruntime", "float"), ("onnxruntime", "int8"),
+    ("edgesep", "float"),
+    ("edgesep", "int8"),
+    ("onnx2tf", "float"),
+    ("onnx2tf", "int8"),
+    ("onnxruntime", "float"),
+    ("onnxruntime", "int8"),
 )
 
 
-def build_all(
-    spec: common.ModelSpec, *, quick: bool, fresh: bool, skip_onnx2tf: bool = False
-) -> dict[tuple[str, str], artifacts.Artifact]:
+def build_all(spec: common.ModelSpec, *, quick: bool, fresh: bool, skip_onnx2tf: bool = False) -> dict[tuple[str, str], artifacts.Artifact]:
     data = common.dataset(spec, quick=quick)
     missing = not skip_onnx2tf
     return {
@@ -42,9 +43,7 @@ def build_all(
     }
 
 
-def measure(
-    spec: common.ModelSpec, *, quick: bool, fresh: bool, threads: tuple[int, ...], skip_onnx2tf: bool = False
-) -> list[dict]:
+def measure(spec: common.ModelSpec, *, quick: bool, fresh: bool, threads: tuple[int, ...], skip_onnx2tf: bool = False) -> list[dict]:
     built = build_all(spec, quick=quick, fresh=fresh, skip_onnx2tf=skip_onnx2tf)
     macs = common.macs(spec)
     runs, warmup = (10, 3) if quick else (30, 5)
@@ -53,15 +52,27 @@ def measure(
         timings: dict[tuple[str, str], dict] = {}
         for key in VARIANTS:
             artifact = built[key]
-            row = {"model": spec.name, "threads": count, "tool": key[0], "precision": key[1], "p50_ms": None,
-                   "p90_ms": None, "runs": runs, "warmup": warmup, "macs": macs, "gmacs_per_s": None,
-                   "ratio_to_best": None, "error": artifact.error}
+            row = {
+                "model": spec.name,
+                "threads": count,
+                "tool": key[0],
+                "precision": key[1],
+                "p50_ms": None,
+                "p90_ms": None,
+                "runs": runs,
+                "warmup": warmup,
+                "macs": macs,
+                "gmacs_per_s": None,
+                "ratio_to_best": None,
+                "error": artifact.error,
+            }
             if artifact.ok:
                 times, _, error = common.timed(lambda a=artifact, n=count: artifacts.latency(a, threads=n, runs=runs, warmup=warmup))
                 if error is None:
                     p50 = float(np.percentile(times, 50))
-                    row.update(p50_ms=p50, p90_ms=float(np.percentile(times, 90)),
-                               gmacs_per_s=(macs / (p50 * 1e-3) / 1e9) if macs else None)
+                    row.update(
+                        p50_ms=p50, p90_ms=float(np.percentile(times, 90)), gmacs_per_s=(macs / (p50 * 1e-3) / 1e9) if macs else None
+                    )
                 else:
                     row["error"] = error
             timings[key] = row
@@ -75,8 +86,11 @@ def measure(
 
 def wide_table(rows: list[dict]) -> str:
     """One line per model and thread count: p50 ms (ratio to best) per variant, plus the key ratios."""
-    headers = ["model", "MMACs", "thr"] + [f"{t} {p}" for t, p in VARIANTS] + [
-        "edgesep int8 speed-up", "edgesep/onnx2tf f32", "edgesep/onnx2tf int8", "edgesep int8 GMAC/s"]
+    headers = (
+        ["model", "MMACs", "thr"]
+        + [f"{t} {p}" for t, p in VARIANTS]
+        + ["edgesep int8 speed-up", "edgesep/onnx2tf f32", "edgesep/onnx2tf int8", "edgesep int8 GMAC/s"]
+    )
     lines = []
     for (model, threads), group in _groups(rows).items():
         by = {(r["tool"], r["precision"]): r for r in group}
@@ -111,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for name in args.models:
         print(f"[latency] {name}", file=sys.stderr, flush=True)
-        rows += measure(common.MODELS[name], quick=args.quick, fresh=args.fresh, threads=args.threads,
-                        skip_onnx2tf=args.skip_onnx2tf)
+        rows += measure(common.MODELS[name], quick=args.quick, fresh=args.fresh, threads=args.threads, skip_onnx2tf=args.skip_onnx2tf)
     print(wide_table(rows))
     print("\n'edgesep int8 speed-up' = edgesep float p50 / edgesep int8 p50; 'edgesep/onnx2tf' = p50 ratio (< 1: edgesep faster).")
     errors = sorted({f"{r['tool']} {r['precision']} on {r['model']}: {r['error']}" for r in rows if r["error"]})

@@ -19,8 +19,19 @@ import common  # noqa: E402
 import numpy as np  # noqa: E402
 import onnx2tf_tool  # noqa: E402
 
-HEADERS = ("model", "tool", "int8 KiB", "float KiB", "seconds", "top-1 agree", "cosine", "max-abs",
-           "accuracy int8", "accuracy float", "error")
+HEADERS = (
+    "model",
+    "tool",
+    "int8 KiB",
+    "float KiB",
+    "seconds",
+    "top-1 agree",
+    "cosine",
+    "max-abs",
+    "accuracy int8",
+    "accuracy float",
+    "error",
+)
 
 
 def measure(spec: common.ModelSpec, *, quick: bool, fresh: bool, skip_onnx2tf: bool = False) -> list[dict]:
@@ -36,17 +47,33 @@ def measure(spec: common.ModelSpec, *, quick: bool, fresh: bool, skip_onnx2tf: b
     rows = []
     for build in builders:
         artifact = build()
-        row = {"model": spec.name, "tool": artifact.tool, "ok": artifact.ok, "seconds": artifact.seconds,
-               "int8_bytes": None, "float_bytes": onnx_file.stat().st_size, "top1_agreement": None, "cosine": None,
-               "max_abs": None, "accuracy_int8": None, "accuracy_float": float_accuracy, "error": artifact.error,
-               "calib_samples": len(data.calib), "eval_samples": len(data.eval)}
+        row = {
+            "model": spec.name,
+            "tool": artifact.tool,
+            "ok": artifact.ok,
+            "seconds": artifact.seconds,
+            "int8_bytes": None,
+            "float_bytes": onnx_file.stat().st_size,
+            "top1_agreement": None,
+            "cosine": None,
+            "max_abs": None,
+            "accuracy_int8": None,
+            "accuracy_float": float_accuracy,
+            "error": artifact.error,
+            "calib_samples": len(data.calib),
+            "eval_samples": len(data.eval),
+        }
         if artifact.ok:
             row["int8_bytes"] = artifact.path.stat().st_size
             outputs, _, error = common.timed(lambda a=artifact: artifacts.run(a, data.eval))
             if error is None:
                 f = common.fidelity(reference, outputs)
-                row.update(top1_agreement=f["top1_agreement"], cosine=f["cosine"], max_abs=f["max_abs"],
-                           accuracy_int8=_accuracy(outputs, data.labels))
+                row.update(
+                    top1_agreement=f["top1_agreement"],
+                    cosine=f["cosine"],
+                    max_abs=f["max_abs"],
+                    accuracy_int8=_accuracy(outputs, data.labels),
+                )
             else:
                 row.update(ok=False, error=f"runs but fails on inputs: {error}")
         rows.append(row)
@@ -64,10 +91,25 @@ def _kib(value: int | None) -> float | None:
 
 
 def table(rows: list[dict]) -> str:
-    return common.markdown_table(HEADERS, [
-        (r["model"], r["tool"], _kib(r["int8_bytes"]), _kib(r["float_bytes"]), r["seconds"], r["top1_agreement"],
-         r["cosine"], r["max_abs"], r["accuracy_int8"], r["accuracy_float"], (r["error"] or "")[:80]) for r in rows
-    ])
+    return common.markdown_table(
+        HEADERS,
+        [
+            (
+                r["model"],
+                r["tool"],
+                _kib(r["int8_bytes"]),
+                _kib(r["float_bytes"]),
+                r["seconds"],
+                r["top1_agreement"],
+                r["cosine"],
+                r["max_abs"],
+                r["accuracy_int8"],
+                r["accuracy_float"],
+                (r["error"] or "")[:80],
+            )
+            for r in rows
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -126,8 +126,10 @@ def main() -> None:
         print("| model | ops f32 | partitions f32 / int8 | p50 f32 ms | p50 int8 ms | int8 speed-up |")
         print("|---|---:|---|---:|---:|---:|")
     if base:
-        print("| model | ops f32 | partitions f32 / int8 | p50 f32 ms | p50 int8 ms | int8 speed-up |"
-              " base partitions f32 / int8 | base p50 f32 / int8 ms | f32 / int8 vs base |")
+        print(
+            "| model | ops f32 | partitions f32 / int8 | p50 f32 ms | p50 int8 ms | int8 speed-up |"
+            " base partitions f32 / int8 | base p50 f32 / int8 ms | f32 / int8 vs base |"
+        )
         print("|---|---:|---|---:|---:|---:|---|---|---|")
     for name, fpath, qpath in rows:
         paths = [fpath, qpath]

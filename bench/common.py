@@ -37,8 +37,18 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 # Disjoint scikit-image sample images: calibration crops never come from a held-out image.
 EVAL_IMAGES = ("astronaut", "coffee", "chelsea", "rocket", "camera", "clock", "coins", "colorwheel")
 CALIB_IMAGES = (
-    "hubble_deep_field", "immunohistochemistry", "retina", "stereo_motorcycle",
-    "grass", "gravel", "brick", "moon", "page", "text", "cell", "logo",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "stereo_motorcycle",
+    "grass",
+    "gravel",
+    "brick",
+    "moon",
+    "page",
+    "text",
+    "cell",
+    "logo",
 )
 
 
@@ -116,8 +126,9 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> BenchArgs
     parser.add_argument("--threads", default="1,2", help="thread counts for latency (default 1,2)")
     parser.add_argument("--fresh", action="store_true", help="rebuild cached ONNX/TFLite files in bench/.work")
     parser.add_argument("--output", type=Path, default=None, help="JSON output path (default bench/results/<script>.json)")
-    parser.add_argument("--skip-onnx2tf", action="store_true",
-                        help="do not build missing onnx2tf files (minutes per model); cached ones are still used")
+    parser.add_argument(
+        "--skip-onnx2tf", action="store_true", help="do not build missing onnx2tf files (minutes per model); cached ones are still used"
+    )
     ns = parser.parse_args(argv)
     if ns.models:
         names = tuple(n.strip() for n in ns.models.split(",") if n.strip())
@@ -127,8 +138,7 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> BenchArgs
     if unknown:
         parser.error(f"unknown model(s) {unknown}; known: {', '.join(MODELS)}")
     threads = tuple(int(t) for t in ns.threads.split(",") if t.strip())
-    return BenchArgs(models=names, quick=ns.quick, threads=threads, fresh=ns.fresh, output=ns.output,
-                     skip_onnx2tf=ns.skip_onnx2tf)
+    return BenchArgs(models=names, quick=ns.quick, threads=threads, fresh=ns.fresh, output=ns.output, skip_onnx2tf=ns.skip_onnx2tf)
 
 
 # ----------------------------------------------------------------------------- data
@@ -395,7 +405,7 @@ def fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e5):
+        if value != 0 and (abs(value) < 10**-digits or abs(value) >= 1e5):
             return f"{value:.2e}"
         return f"{value:.{digits}f}"
     return str(value)
@@ -425,8 +435,12 @@ def host_facts() -> dict[str, Any]:
     except OSError:
         pass
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
-        "load_average_1_5_15": list(os.getloadavg()), **versions,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "load_average_1_5_15": list(os.getloadavg()),
+        **versions,
     }
 
 

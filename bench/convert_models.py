@@ -25,12 +25,17 @@ import torchvision
 
 EDGESEP_MODELS = ("sepcnn", "mobilenet_v1", "mobilenet_v2")
 TORCHVISION_MODELS = (
-    "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "shufflenet_v2_x1_0", "mnasnet0_5",
-    "efficientnet_b0", "squeezenet1_1", "resnet18",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "shufflenet_v2_x1_0",
+    "mnasnet0_5",
+    "efficientnet_b0",
+    "squeezenet1_1",
+    "resnet18",
 )
 ALL = tuple(f"edgesep:{m}" for m in EDGESEP_MODELS) + tuple(f"torchvision:{m}" for m in TORCHVISION_MODELS)
-HEADERS = ("model", "input", "converts", "export s", "convert s", "ops", "TRANSPOSE", "max-abs", "relative",
-           "TFLite ms", "ORT ms", "error")
+HEADERS = ("model", "input", "converts", "export s", "convert s", "ops", "TRANSPOSE", "max-abs", "relative", "TFLite ms", "ORT ms", "error")
 
 
 def build(name: str, size: int) -> tuple[torch.nn.Module, tuple[int, ...]]:
@@ -79,9 +84,15 @@ def measure(name: str, *, size: int, runs: int, workdir: Path) -> dict:
     except Exception as error:  # a benchmark row, not a crash
         row["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
         return row
-    row.update(converts=True, convert_s=result.seconds, ops=sum(result.op_histogram.values()),
-               transposes=result.transposes, max_abs=result.fidelity.max_abs, relative=result.fidelity.relative,
-               op_histogram=result.op_histogram)
+    row.update(
+        converts=True,
+        convert_s=result.seconds,
+        ops=sum(result.op_histogram.values()),
+        transposes=result.transposes,
+        max_abs=result.fidelity.max_abs,
+        relative=result.fidelity.relative,
+        op_histogram=result.op_histogram,
+    )
     batch = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -105,8 +116,20 @@ def _fmt(value) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    keys = ("model", "input", "converts", "export_s", "convert_s", "ops", "transposes", "max_abs", "relative",
-            "tflite_ms", "ort_ms", "error")
+    keys = (
+        "model",
+        "input",
+        "converts",
+        "export_s",
+        "convert_s",
+        "ops",
+        "transposes",
+        "max_abs",
+        "relative",
+        "tflite_ms",
+        "ort_ms",
+        "error",
+    )
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     for row in rows:
         lines.append("| " + " | ".join(_fmt(row.get(k)) for k in keys) + " |")

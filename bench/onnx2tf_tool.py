@@ -42,7 +42,10 @@ def version() -> str | None:
         return None
     done = subprocess.run(
         [str(VENV / "bin" / "python"), "-c", "import onnx2tf; print(onnx2tf.__version__)"],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     return done.stdout.strip() or None
 
@@ -81,9 +84,7 @@ def convert(
     env.pop("PYTHONPATH", None)
     started = time.perf_counter()
     try:
-        done = subprocess.run(
-            command, cwd=work_dir, capture_output=True, text=True, timeout=timeout_s, env=env, check=False
-        )
+        done = subprocess.run(command, cwd=work_dir, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
     except subprocess.TimeoutExpired:
         return Onnx2tfResult(False, time.perf_counter() - started, None, None, f"timeout after {timeout_s:.0f} s", None)
     seconds = time.perf_counter() - started

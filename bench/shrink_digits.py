@@ -115,9 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             baseline, config=PruneConfig(ratio=0.5, criterion=criterion, finetune_epochs=args.epochs, seed=0), data=data
         ).model
     models["distilled (T=4, alpha=0.7)"] = distill(student(), teacher, data, config=distill_config).model
-    models["labels only (alpha=0)"] = distill(
-        student(), teacher, data, config=DistillConfig(epochs=args.epochs, alpha=0.0, seed=0)
-    ).model
+    models["labels only (alpha=0)"] = distill(student(), teacher, data, config=DistillConfig(epochs=args.epochs, alpha=0.0, seed=0)).model
     pruned = prune(baseline, config=PruneConfig(ratio=0.5, criterion="bn")).model
     models["pruned 50% (bn) + distilled"] = distill(copy.deepcopy(pruned), teacher, data, config=distill_config).model
     models["teacher (standard conv)"] = teacher
@@ -203,32 +201,34 @@ def render(rows: list[dict], args, *, seconds: float) -> str:
     fewer = 100 * (1 - pruned["macs"] / base["macs"])
     gain = 100 * (distilled["float_accuracy"] - labels["float_accuracy"])
     gain_pruned = 100 * (pruned_distilled["float_accuracy"] - pruned["float_accuracy"])
-    return "\n".join([
-        "# Shrinking the digits SepCNN: pruning, distillation, int8",
-        "",
-        "Produced by `python bench/shrink_digits.py` (seeded; digits test split, 360 images). "
-        f"Fine-tune/distillation epochs: {args.epochs}; latency: p50 of {args.runs} single-thread TFLite "
-        f"invocations (batch 1) on {platform.machine()} {platform.processor() or ''} (a shared, loaded "
-        f"machine: compare rows, not absolute numbers). Total {seconds / 60:.1f} min.",
-        "",
-        *lines,
-        "",
-        "Targets from issue #10, measured:",
-        f"- pruned 50% (bn criterion) + fine-tune: {drop:.2f} points below baseline (target: within 1), "
-        f"{fewer:.0f}% fewer MACs (target: >= 40%) -> {'met' if drop <= 1 and fewer >= 40 else 'NOT met'}. "
-        f"With the l1 criterion: {drop_l1:.2f} points below.",
-        f"- distilled SepCNN vs the same student on labels alone: {gain:+.2f} points "
-        f"-> {'at least as accurate' if gain >= 0 else 'LESS accurate (reported as measured)'}. "
-        f"The pruned model distilled vs fine-tuned on labels (same trainer and epochs): {gain_pruned:+.2f} points.",
-        "- one test image is 0.28 points: differences of a point or less are a few images on one seed.",
-        "",
-        "Rows: `labels only` is the same SepCNN, seed and trainer with alpha=0 (pure cross-entropy). "
-        "Pruned rows remove 50% of every channel group of the trained baseline (channels rounded to 8) by L1 filter "
-        "norm or BN scale (network slimming) and retrain 12 epochs on labels, or against the standard-conv teacher "
-        "(100% test accuracy, 50x the MACs); int8 = full-integer weights/activations calibrated on 300 training images "
-        "with float I/O.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Shrinking the digits SepCNN: pruning, distillation, int8",
+            "",
+            "Produced by `python bench/shrink_digits.py` (seeded; digits test split, 360 images). "
+            f"Fine-tune/distillation epochs: {args.epochs}; latency: p50 of {args.runs} single-thread TFLite "
+            f"invocations (batch 1) on {platform.machine()} {platform.processor() or ''} (a shared, loaded "
+            f"machine: compare rows, not absolute numbers). Total {seconds / 60:.1f} min.",
+            "",
+            *lines,
+            "",
+            "Targets from issue #10, measured:",
+            f"- pruned 50% (bn criterion) + fine-tune: {drop:.2f} points below baseline (target: within 1), "
+            f"{fewer:.0f}% fewer MACs (target: >= 40%) -> {'met' if drop <= 1 and fewer >= 40 else 'NOT met'}. "
+            f"With the l1 criterion: {drop_l1:.2f} points below.",
+            f"- distilled SepCNN vs the same student on labels alone: {gain:+.2f} points "
+            f"-> {'at least as accurate' if gain >= 0 else 'LESS accurate (reported as measured)'}. "
+            f"The pruned model distilled vs fine-tuned on labels (same trainer and epochs): {gain_pruned:+.2f} points.",
+            "- one test image is 0.28 points: differences of a point or less are a few images on one seed.",
+            "",
+            "Rows: `labels only` is the same SepCNN, seed and trainer with alpha=0 (pure cross-entropy). "
+            "Pruned rows remove 50% of every channel group of the trained baseline (channels rounded to 8) by L1 filter "
+            "norm or BN scale (network slimming) and retrain 12 epochs on labels, or against the standard-conv teacher "
+            "(100% test accuracy, 50x the MACs); int8 = full-integer weights/activations calibrated on 300 training images "
+            "with float I/O.",
+            "",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ def quantize_command(
         0, "--auto-fallback", help="Keep in float the N layers whose int8 harms the output most (by --metric)."
     ),
     metric: str = typer.Option(
-        "cosine", "--metric",
+        "cosine",
+        "--metric",
         help="The output metric --auto-fallback ranks layers by: cosine, top1, iou@T / piou@T (maps: mean / pooled), boxes@T, "
         "ctc (CTC strings), layout@T (PicoDet boxes), face@T (MTCNN ONet).",
     ),
@@ -65,7 +66,8 @@ def quantize_command(
         None, "--latency-budget-ms", help="With --sweep: only recipes whose int8 p50 latency fits (ms)."
     ),
     target: float = typer.Option(
-        None, "--target",
+        None,
+        "--target",
         help="Search int8 recipes, cheapest first, until --metric on the held-out samples reaches this; exit 1 if none does.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -91,16 +93,24 @@ def quantize_command(
     }
     recipe = QuantRecipe.from_dict({**recipe.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
     if sweep:
-
-        run_sweep(model, output, recipe=recipe, torch_model=torch_model, torch_weights=torch_weights, calib=calib,
-                  latency_budget_ms=latency_budget_ms, holdout=holdout, as_json=as_json, force=force)
+        run_sweep(
+            model,
+            output,
+            recipe=recipe,
+            torch_model=torch_model,
+            torch_weights=torch_weights,
+            calib=calib,
+            latency_budget_ms=latency_budget_ms,
+            holdout=holdout,
+            as_json=as_json,
+            force=force,
+        )
         return
     if latency_budget_ms is not None:
         raise InputError("--latency-budget-ms applies to --sweep only")
     if output is None:
         raise InputError("give the output file with -o/--output (optional only with --sweep)")
     if target is not None:
-
         if recipe.mode != "int8" or auto_fallback or recipe.keep_float:
             raise InputError("--target searches int8 recipes itself: drop --mode, --auto-fallback and --keep-float")
         run_search(model, output, recipe=recipe, calib=calib, metric=metric, target=target, holdout=holdout,

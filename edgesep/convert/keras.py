@@ -136,6 +136,7 @@ def _verify(reference, model_bytes: bytes, *, tolerance: float, samples: int, se
 
 def _ordered(details: list[dict]) -> list[dict]:
     """Outputs in the model's order: ``StatefulPartitionedCall:N`` sorted by N when named so."""
+
     def key(detail: dict) -> tuple[int, str]:
         name = detail["name"]
         tail = name.rsplit(":", 1)[-1]

@@ -146,9 +146,7 @@ def _clear_value_info(model) -> None:
 
 
 def _dims_text(dims) -> str:
-    return "(" + ", ".join(
-        str(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?") for d in dims
-    ) + ")"
+    return "(" + ", ".join(str(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?") for d in dims) + ")"
 
 
 def named_input_shapes(model, shapes) -> dict[str, tuple[int, ...]] | None:
@@ -159,9 +157,7 @@ def named_input_shapes(model, shapes) -> dict[str, tuple[int, ...]] | None:
     inputs = [value.name for value in graph_inputs(model)]
     if not isinstance(shapes, Mapping):
         if len(inputs) != 1:
-            raise InputError(
-                f"the model has {len(inputs)} inputs ({', '.join(inputs)}): give each one as NAME:N,C,H,W"
-            )
+            raise InputError(f"the model has {len(inputs)} inputs ({', '.join(inputs)}): give each one as NAME:N,C,H,W")
         return {inputs[0]: tuple(int(d) for d in shapes)}
     unknown = sorted(set(shapes) - set(inputs))
     if unknown:

@@ -201,8 +201,7 @@ def _fold(node: Node, ctx: LoweringContext, *, opset: int) -> list[np.ndarray]:
 
     feeds = {name: ctx.values[name].data for name in node.inputs if name}
     graph_inputs_ = [
-        helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(array.dtype), array.shape)
-        for name, array in feeds.items()
+        helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(array.dtype), array.shape) for name, array in feeds.items()
     ]
     graph_outputs = [helper.make_empty_tensor_value_info(name) for name in node.outputs if name]
     graph = helper.make_graph([node.proto], "fold", graph_inputs_, graph_outputs)

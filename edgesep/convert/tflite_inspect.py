@@ -116,9 +116,7 @@ def delegation(model: str | Path | bytes, *, threads: int | None = 1) -> Delegat
                 delegated.add(index)
                 stack.extend(int(t) for t in ops[index]["inputs"] if t >= 0)
     left_out = tuple(
-        LeftOutOp(op["index"], op["op_name"], _KNOWN_REASONS.get(op["op_name"], ""))
-        for op in ops
-        if op["index"] not in delegated
+        LeftOutOp(op["index"], op["op_name"], _KNOWN_REASONS.get(op["op_name"], "")) for op in ops if op["index"] not in delegated
     )
     return Delegation(
         delegate="XNNPACK" if delegates else "none",

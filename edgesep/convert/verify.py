@@ -54,9 +54,7 @@ def _feed(lowered: LoweredModel, index: int, *, seed: int, data: Mapping[str, np
     return feed
 
 
-def load_verify_data(
-    path: str | Path, input_names: Sequence[str], shapes: Sequence[tuple[int, ...]]
-) -> dict[str, np.ndarray]:
+def load_verify_data(path: str | Path, input_names: Sequence[str], shapes: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
     """The user's verification inputs: a .npy (single-input models) or a .npz keyed by input name; NCHW,
     samples on the first axis; shapes checked against the model's (ONNX layout) inputs."""
 

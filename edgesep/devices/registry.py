@@ -88,16 +88,13 @@ def device_from_profile(profile: DeviceProfile) -> Device:
     profile = with_running_setup(profile)
     python = profile.python
     if profile.emulated and python is None:
-
         rootfs = Path(profile.rootfs).expanduser() if profile.rootfs else default_rootfs_dir()
         if profile.kind == "local" or profile.host in ("127.0.0.1", "localhost", "::1"):
             check_rootfs(rootfs)
         python = tuple(python_command(rootfs))
     if profile.kind == "local":
-
         return LocalDevice(name=profile.name, python=python or (sys.executable,), emulated=profile.emulated)
     if profile.kind == "ssh":
-
         if not profile.host:
             raise InputError(f"{profile.source or profile.name}: an ssh device needs 'host'")
         return SshDevice(
@@ -118,7 +115,6 @@ def device_from_profile(profile: DeviceProfile) -> Device:
         raise InputError(f"{profile.source or profile.name}: bad adb serial {profile.serial!r} (letters, digits and . _ : -)")
     serial = profile.serial or ""
     if profile.emulated:  # android-emulated: the emulated phone on 127.0.0.1; (re)connect the adb server to it
-
         if serial:
             adb_connect(serial, adb=profile.adb)
         else:

@@ -106,13 +106,11 @@ def _resolve_module(model, *, weights: str | Path | None):
     if isinstance(model, torch.nn.Module):
         module, source = model, type(model).__name__
     elif isinstance(model, str):
-
         reference = DEFAULT_FACTORY if model == "default" else model
         module, source = load_factory(reference), reference
     else:
         raise InputError(f"model must be an nn.Module or a 'module:factory' reference, got {type(model).__name__}")
     if weights is not None:
-
         load_weights(module, weights)
     return module.eval(), source
 

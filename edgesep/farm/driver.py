@@ -111,7 +111,6 @@ def farm(sweep: SweepConfig, *, options: FarmOptions = FarmOptions()) -> FarmRes
     todo = [cell for cell in plan.cells if cell.stage.name not in fresh]
     address, nodes = None, 0
     if todo:
-
         address = cluster_address(options.address)
         with connect(address, devices=sweep.devices, num_cpus=options.num_cpus, messages=sweep.output / RAY_MESSAGES) as connection:
             nodes = connection.nodes
@@ -324,7 +323,6 @@ def classify(error: BaseException) -> tuple[str, str]:
         if isinstance(cause, lost_types):
             return "lost", _first_line(cause)
         if cause is not None:
-
             text = str(cause) if isinstance(cause, EdgesepError) else f"{type(cause).__name__}: {cause}"
             return "failed", _first_line(text)
         return "failed", _first_line(error)

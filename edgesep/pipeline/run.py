@@ -205,7 +205,6 @@ class _Pipeline:
         if self.config.model.onnx is not None or not (section.equalize or section.bias_correction != "none"):
             return None
         if shrunk is not None:
-
             return load_pruned(shrunk)
         return self.model_source()[0]
 
@@ -249,7 +248,6 @@ class _Pipeline:
 
         def action() -> dict[str, Any]:
             if shrunk is not None:
-
                 result = export(load_pruned(shrunk), target, input_shape=model.input_shape, opset=model.opset, force=True)
             else:
                 result = export(

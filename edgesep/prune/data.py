@@ -15,7 +15,6 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 def load_labeled(name_or_path: str | Path) -> DigitsSplit:
     """``"digits"`` (built-in split) or a .npz holding x_train, y_train, x_test, y_test (x: NCHW float32)."""
     if str(name_or_path) == "digits":
-
         return load_digits_split()
     path = Path(name_or_path)
     if path.suffix != ".npz" or not path.is_file():

@@ -70,11 +70,7 @@ def layer_errors(
     runner = interpreter(debug_model, preserve_all_tensors=True)
     known = set(layer_names(calibrated))
     verify_ops = [op for op in op_details(runner) if op["op_name"].upper().replace("_", "") == "NUMERICVERIFY"]
-    producers = {
-        index: op["op_name"]
-        for op in op_details(runner)
-        for index in op["outputs"]
-    }
+    producers = {index: op["op_name"] for op in op_details(runner) for index in op["outputs"]}
     stats: dict[int, _Accumulator] = {op["index"]: _Accumulator() for op in verify_ops}
     inputs = runner.get_input_details()
     for sample in samples:

@@ -155,8 +155,7 @@ def _empirical_shifts(model: nn.Module, data: torch.Tensor, per_channel: bool, b
     names = [name for name, _ in weighted_layers(model)]
     order: list[str] = []
     handles = [
-        model.get_submodule(n).register_forward_hook(lambda _m, _i, _o, n=n: order.append(n) if n not in order else None)
-        for n in names
+        model.get_submodule(n).register_forward_hook(lambda _m, _i, _o, n=n: order.append(n) if n not in order else None) for n in names
     ]
     try:
         model(data[:1])

@@ -257,8 +257,7 @@ def draw(
     if not samples:
         if skipped:
             raise CalibrationError(
-                f"all {skipped} calibration files are unreadable ({describe(source).get('source')}): "
-                f"{_some(unreadable)}".rstrip(": ")
+                f"all {skipped} calibration files are unreadable ({describe(source).get('source')}): {_some(unreadable)}".rstrip(": ")
             )
         raise CalibrationError(f"the calibration source yielded no samples ({describe(source).get('source')})")
     if unreadable:
@@ -289,8 +288,7 @@ def check_unreadable(unreadable: Sequence[Path], attempted: int, *, what: str) -
     text = f"{len(unreadable)} of {attempted} {what} images could not be decoded: {_some(unreadable)}"
     if len(unreadable) > MAX_UNREADABLE_FRACTION * attempted:
         raise CalibrationError(
-            f"{text}; more than {MAX_UNREADABLE_FRACTION:.0%} fail, so the rest does not stand for the data "
-            "(fix or remove them)"
+            f"{text}; more than {MAX_UNREADABLE_FRACTION:.0%} fail, so the rest does not stand for the data (fix or remove them)"
         )
     warnings.warn(f"{text} (skipped; up to {MAX_UNREADABLE_FRACTION:.0%} may fail)", CalibrationWarning, stacklevel=3)
 
@@ -377,9 +375,7 @@ def _check_array(array: np.ndarray, spec: InputSpec) -> np.ndarray:
                 hint = "; it looks NHWC, calibration data is NCHW"
             else:
                 hint = f"; {array.shape[1]} channels given, the model expects {expected[1]}"
-        raise CalibrationError(
-            f"calibration data for input {spec.name!r} has shape {got} but the model expects {expected} (NCHW){hint}"
-        )
+        raise CalibrationError(f"calibration data for input {spec.name!r} has shape {got} but the model expects {expected} (NCHW){hint}")
     array = array.astype(np.float32, copy=False)
     if not np.all(np.isfinite(array)):
         raise CalibrationError(f"calibration data for input {spec.name!r} contains NaN or infinite values")

@@ -50,9 +50,7 @@ def prepare_for_int8(
     if recipe.equalize:
         model, report = equalize(model, config=equalize_config)
         statistics = report.statistics
-    prepared, bias = correct_bias(
-        model, recipe.bias_correction, per_channel=recipe.per_channel, data=data, statistics=statistics
-    )
+    prepared, bias = correct_bias(model, recipe.bias_correction, per_channel=recipe.per_channel, data=data, statistics=statistics)
     return PreparedModel(prepared, report, bias if recipe.bias_correction != "none" else None)
 
 

@@ -60,8 +60,7 @@ class PreprocessingSpec:
         for name in ("mean", "std"):
             if len(getattr(self, name)) not in (1, self.channels):
                 raise ConfigError(
-                    f"preprocessing {name} needs 1 or {self.channels} values for {self.channel_order}, "
-                    f"got {len(getattr(self, name))}"
+                    f"preprocessing {name} needs 1 or {self.channels} values for {self.channel_order}, got {len(getattr(self, name))}"
                 )
 
     @property
@@ -121,9 +120,7 @@ class PreprocessingSpec:
             return image
         height, width = self.center_crop
         if height > image.height or width > image.width:
-            raise ConfigError(
-                f"center_crop {self.center_crop} is larger than the resized image ({image.height}, {image.width})"
-            )
+            raise ConfigError(f"center_crop {self.center_crop} is larger than the resized image ({image.height}, {image.width})")
         top = (image.height - height) // 2
         left = (image.width - width) // 2
         return image.crop((left, top, left + width, top + height))

@@ -30,7 +30,6 @@ def draw_data(model: SourceModel, recipe: QuantRecipe, calibration: Any, *, hold
 def split_data(data: CalibrationData | None, recipe: QuantRecipe, model: SourceModel, *, holdout: int):
     """(calibration part, evaluation part, held_out): evaluation reuses calibration data only if there is no more."""
     if data is None:
-
         count = max(1, min(holdout, 32))
         arrays = tuple(random_inputs((count, *spec.shape[1:]), seed=recipe.seed + i) for i, spec in enumerate(model.inputs))
         return None, CalibrationData(arrays=arrays, requested=count, skipped=0, description={}), False

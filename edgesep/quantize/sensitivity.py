@@ -54,19 +54,16 @@ def task_metric(name: str) -> Callable[[ModelRun, ModelRun], float]:
     if name == "top1":
         return _top1
     if name == "ctc":
-
         return lambda reference, candidate: string_agreement(reference.outputs[0], candidate.outputs[0])
     for prefix in ("iou@", "piou@", "boxes@", "layout@", "face@"):
         if name.startswith(prefix):
             try:
-                threshold = float(name[len(prefix):])
+                threshold = float(name[len(prefix) :])
             except ValueError:
                 raise ConfigError(f"metric {name!r}: write {prefix}THRESHOLD, e.g. {prefix}0.3") from None
             if prefix == "layout@":
-
                 return lambda reference, candidate: layout_agreement(reference.outputs, candidate.outputs, conf=threshold)
             if prefix == "face@":
-
                 return lambda reference, candidate: face_agreement(reference.outputs, candidate.outputs, threshold=threshold)
             if prefix == "boxes@":
                 return lambda reference, candidate: box_agreement(_first(reference), _first(candidate), threshold=threshold)

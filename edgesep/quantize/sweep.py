@@ -54,9 +54,14 @@ class SweepRow:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "recipe": self.recipe.to_dict(), "top1_agreement": self.top1_agreement,
-            "cosine": self.cosine, "accuracy": self.accuracy, "p50_ms": self.p50_ms,
-            "size_bytes": self.size_bytes, "skipped": self.skipped,
+            "name": self.name,
+            "recipe": self.recipe.to_dict(),
+            "top1_agreement": self.top1_agreement,
+            "cosine": self.cosine,
+            "accuracy": self.accuracy,
+            "p50_ms": self.p50_ms,
+            "size_bytes": self.size_bytes,
+            "skipped": self.skipped,
         }
 
 
@@ -74,8 +79,10 @@ class SweepResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "rows": [row.to_dict() for row in self.rows], "chosen": self.chosen,
-            "latency_budget_ms": self.latency_budget_ms, "eval_samples": self.eval_samples,
+            "rows": [row.to_dict() for row in self.rows],
+            "chosen": self.chosen,
+            "latency_budget_ms": self.latency_budget_ms,
+            "eval_samples": self.eval_samples,
             "path": None if self.path is None else str(self.path),
         }
 
@@ -134,13 +141,17 @@ def sweep(
                 rows.append(SweepRow(candidate.name, candidate.recipe, skipped="needs the PyTorch model (--torch-model)"))
                 continue
             path = Path(folder) / f"candidate{index}.tflite"
-            result = quantize(model_path, path, recipe=candidate.recipe, model=model, weights=weights,
-                              calibration=calibration, holdout=holdout)
+            result = quantize(
+                model_path, path, recipe=candidate.recipe, model=model, weights=weights, calibration=calibration, holdout=holdout
+            )
             inputs, labels = _held_out(result, model_path, calibration, holdout=holdout)
             accuracy, p50 = _measure(path, inputs, labels, runs=latency_runs)
             eval_samples = result.eval_samples
-            rows.append(SweepRow(candidate.name, result.recipe, result.fidelity.top1_agreement, result.fidelity.cosine,
-                                 accuracy, p50, result.size_bytes))
+            rows.append(
+                SweepRow(
+                    candidate.name, result.recipe, result.fidelity.top1_agreement, result.fidelity.cosine, accuracy, p50, result.size_bytes
+                )
+            )
         chosen = choose(rows, latency_budget_ms=latency_budget_ms)
         written = None
         if output is not None:
@@ -192,8 +203,9 @@ def _measure(path: Path, inputs: tuple[np.ndarray, ...], labels, *, runs: int):
 
     sidecar = read_sidecar(path)
     layouts = [tensor.layout for tensor in sidecar.inputs] if sidecar else [None] * len(inputs)
-    feeds = [np.ascontiguousarray(np.transpose(a, (0, 2, 3, 1))) if layout == "NHWC" and a.ndim == 4 else a
-             for a, layout in zip(inputs, layouts)]
+    feeds = [
+        np.ascontiguousarray(np.transpose(a, (0, 2, 3, 1))) if layout == "NHWC" and a.ndim == 4 else a for a, layout in zip(inputs, layouts)
+    ]
     predictions, times = [], []
     with TfliteRunner(path, threads=1) as runner:
         names = list(runner.input_names)

@@ -38,9 +38,7 @@ class TfliteRunner(Runner):
         self._outputs: list[dict] = []
 
     def _activate(self) -> None:
-        self._interpreter, self.runtime = make_interpreter(
-            str(self.model_path), threads=self.threads, use_xnnpack=self.use_xnnpack
-        )
+        self._interpreter, self.runtime = make_interpreter(str(self.model_path), threads=self.threads, use_xnnpack=self.use_xnnpack)
         self._interpreter.allocate_tensors()
         self._refresh_details()
 
@@ -97,9 +95,7 @@ class ModelRun:
     latency_ms: float  # mean over the samples
 
 
-def run_tflite(
-    model: bytes | str | Path, samples: Sequence[Sequence[np.ndarray]], *, threads: int | None = 1
-) -> ModelRun:
+def run_tflite(model: bytes | str | Path, samples: Sequence[Sequence[np.ndarray]], *, threads: int | None = 1) -> ModelRun:
     """Run ``model`` (bytes or a path) on each sample: its inputs in the model's order and layout (float inputs of
     integer models quantized); outputs in the model's order, dequantized to float32."""
     with tempfile.TemporaryDirectory(prefix="edgesep-run-") as folder:

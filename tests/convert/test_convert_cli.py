@@ -27,9 +27,11 @@ def small_onnx(tmp_path_factory):
         ],
         [("x", [1, 3, 8, 8])],
         [("y", [1, 4])],
-        {"w": rng.standard_normal((6, 3, 3, 3)).astype(np.float32),
-         "b": rng.standard_normal(6).astype(np.float32),
-         "fc": rng.standard_normal((4, 6)).astype(np.float32)},
+        {
+            "w": rng.standard_normal((6, 3, 3, 3)).astype(np.float32),
+            "b": rng.standard_normal(6).astype(np.float32),
+            "fc": rng.standard_normal((4, 6)).astype(np.float32),
+        },
     )
     path = tmp_path_factory.mktemp("cli") / "small.onnx"
     onnx.save(model, str(path))

@@ -45,7 +45,9 @@ def test_unsupported_op_names_type_node_and_supported_list(tmp_path):
 def test_unsupported_attribute_is_reported_with_detail():
     model = make_model(
         [helper.make_node("Resize", ["x", "", "s"], ["y"], mode="cubic", name="up")],
-        [("x", [1, 2, 4, 4])], [("y", None)], {"s": np.array([1, 1, 2, 2], np.float32)},
+        [("x", [1, 2, 4, 4])],
+        [("y", None)],
+        {"s": np.array([1, 1, 2, 2], np.float32)},
     )
     with pytest.raises(UnsupportedOpError, match="mode='cubic'"):
         convert_in_memory(model)
@@ -76,10 +78,43 @@ def test_input_shape_that_contradicts_the_model(tmp_path):
 
 def test_supported_ops_cover_the_issue_list():
     wanted = {
-        "Conv", "ConvTranspose", "BatchNormalization", "Relu", "Clip", "LeakyRelu", "PRelu", "Sigmoid",
-        "HardSigmoid", "HardSwish", "Tanh", "Softmax", "Add", "Sub", "Mul", "Div", "MatMul", "Gemm",
-        "GlobalAveragePool", "AveragePool", "MaxPool", "ReduceMean", "Flatten", "Reshape", "Transpose",
-        "Squeeze", "Unsqueeze", "Concat", "Split", "Slice", "Pad", "Resize", "Upsample", "Constant",
-        "Identity", "Shape", "Gather", "Cast",
+        "Conv",
+        "ConvTranspose",
+        "BatchNormalization",
+        "Relu",
+        "Clip",
+        "LeakyRelu",
+        "PRelu",
+        "Sigmoid",
+        "HardSigmoid",
+        "HardSwish",
+        "Tanh",
+        "Softmax",
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "MatMul",
+        "Gemm",
+        "GlobalAveragePool",
+        "AveragePool",
+        "MaxPool",
+        "ReduceMean",
+        "Flatten",
+        "Reshape",
+        "Transpose",
+        "Squeeze",
+        "Unsqueeze",
+        "Concat",
+        "Split",
+        "Slice",
+        "Pad",
+        "Resize",
+        "Upsample",
+        "Constant",
+        "Identity",
+        "Shape",
+        "Gather",
+        "Cast",
     }
     assert wanted <= set(supported_ops())

@@ -67,7 +67,9 @@ class GraphBuilder:
         from onnx import TensorProto, helper, numpy_helper, shape_inference
 
         graph = helper.make_graph(
-            self.nodes, "partial", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(self.input_shape))],
+            self.nodes,
+            "partial",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(self.input_shape))],
             [helper.make_tensor_value_info(name, TensorProto.FLOAT, None)],
             initializer=[numpy_helper.from_array(a, n) for n, a in self.inits.items()],
         )

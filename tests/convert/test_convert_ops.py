@@ -73,10 +73,11 @@ def test_conv_activation_is_fused(activation):
 
 
 def test_conv_batchnorm_folds_into_conv():
-    inits = {"w": W(6, 4, 3, 3), "s": W(6, seed=3) + 1.0, "bb": W(6, seed=4), "m": W(6, seed=5),
-             "v": np.abs(W(6, seed=6)) + 0.5}
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
-             helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["y"], epsilon=1e-3)]
+    inits = {"w": W(6, 4, 3, 3), "s": W(6, seed=3) + 1.0, "bb": W(6, seed=4), "m": W(6, seed=5), "v": np.abs(W(6, seed=6)) + 0.5}
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["y"], epsilon=1e-3),
+    ]
     histogram, _ = check(nodes, (1, 4, 8, 8), inits)
     assert histogram == {"CONV_2D": 1}
 
@@ -213,6 +214,7 @@ def test_unary_and_variadic(op):
 
 # ---------------------------------------------------------------- linear
 
+
 @pytest.mark.parametrize("trans_b,alpha,beta", [(1, 1.0, 1.0), (0, 0.5, 2.0)])
 def test_gemm(trans_b, alpha, beta):
     weight = W(5, 7) if trans_b else W(7, 5)
@@ -237,8 +239,11 @@ def test_flatten_of_spatial_map_permutes_gemm_weights(flatten):
 
 def test_matmul_after_flatten_and_batched():
     inits = {"w": W(6 * 4 * 4, 5)}
-    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Flatten", ["r"], ["f"]),
-             helper.make_node("MatMul", ["f", "w"], ["y"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Flatten", ["r"], ["f"]),
+        helper.make_node("MatMul", ["f", "w"], ["y"]),
+    ]
     histogram, _ = check(nodes, (1, 6, 4, 4), inits)
     assert "TRANSPOSE" not in histogram
     check([helper.make_node("MatMul", ["x", "w"], ["y"])], (2, 3, 8), {"w": W(8, 4)})
@@ -270,10 +275,16 @@ def test_pool(case):
     assert "PADV2" not in histogram  # no -FLT_MAX padding constant to spoil int8 calibration ranges
 
 
-@pytest.mark.parametrize("op,axes,keepdims", [
-    ("ReduceMean", [2, 3], 1), ("ReduceMean", [2, 3], 0), ("ReduceMean", [1], 0),
-    ("ReduceMax", [1], 1), ("ReduceSum", [3], 0),
-])
+@pytest.mark.parametrize(
+    "op,axes,keepdims",
+    [
+        ("ReduceMean", [2, 3], 1),
+        ("ReduceMean", [2, 3], 0),
+        ("ReduceMean", [1], 0),
+        ("ReduceMax", [1], 1),
+        ("ReduceSum", [3], 0),
+    ],
+)
 def test_reduce(op, axes, keepdims):
     opset = 18 if op != "ReduceMean" else 17
     if opset == 18:
@@ -287,11 +298,15 @@ def test_reduce(op, axes, keepdims):
 
 # ---------------------------------------------------------------- shape ops
 
+
 def test_channels_last_model_input_needs_no_transpose():
     # an ONNX graph taking NHWC and transposing to NCHW itself: with keep_nchw the Transpose disappears
-    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
-             helper.make_node("Conv", ["t", "w"], ["c"], pads=[1, 1, 1, 1]),
-             helper.make_node("GlobalAveragePool", ["c"], ["g"]), helper.make_node("Flatten", ["g"], ["y"])]
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["t", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["c"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["y"]),
+    ]
     histogram, lowered = check(nodes, (1, 5, 6, 3), {"w": W(4, 3, 3, 3)}, keep_nchw=True)
     assert "TRANSPOSE" not in histogram
     assert lowered.input_shapes == ((1, 5, 6, 3),)
@@ -308,16 +323,24 @@ def test_transpose_2d():
 
 def test_reshape_to_3d_and_back():
     inits = {"s1": np.array([1, 4, 30], np.int64), "s2": np.array([1, 4, 5, 6], np.int64)}
-    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Reshape", ["r", "s1"], ["t"]),
-             helper.make_node("Softmax", ["t"], ["u"], axis=-1), helper.make_node("Reshape", ["u", "s2"], ["y"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Reshape", ["r", "s1"], ["t"]),
+        helper.make_node("Softmax", ["t"], ["u"], axis=-1),
+        helper.make_node("Reshape", ["u", "s2"], ["y"]),
+    ]
     check(nodes, (1, 4, 5, 6), inits)
 
 
 def test_channel_shuffle():
     inits = {"s1": np.array([1, 2, 3, 5, 6], np.int64), "s2": np.array([1, 6, 5, 6], np.int64)}
-    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Reshape", ["r", "s1"], ["t"]),
-             helper.make_node("Transpose", ["t"], ["u"], perm=[0, 2, 1, 3, 4]),
-             helper.make_node("Reshape", ["u", "s2"], ["v"]), helper.make_node("Sigmoid", ["v"], ["y"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Reshape", ["r", "s1"], ["t"]),
+        helper.make_node("Transpose", ["t"], ["u"], perm=[0, 2, 1, 3, 4]),
+        helper.make_node("Reshape", ["u", "s2"], ["v"]),
+        helper.make_node("Sigmoid", ["v"], ["y"]),
+    ]
     histogram, _ = check(nodes, (1, 6, 5, 6), inits)
     # (pixels, A, B) -> (B, A, pixels) -> (pixels, C): two transposes XNNPACK delegates (a GATHER it would not)
     assert histogram["TRANSPOSE"] == 2 and "GATHER" not in histogram
@@ -326,31 +349,45 @@ def test_channel_shuffle():
 def test_channel_shuffle_of_a_pooled_vector_is_shuffled():
     """The (N, A, B, 1, 1) -> (N, C) branch once skipped the permutation (and named an unbound variable)."""
     inits = {"s1": np.array([1, 2, 3, 1, 1], np.int64), "s2": np.array([1, 6], np.int64)}
-    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["g"]), helper.make_node("Reshape", ["g", "s1"], ["t"]),
-             helper.make_node("Transpose", ["t"], ["u"], perm=[0, 2, 1, 3, 4]),
-             helper.make_node("Reshape", ["u", "s2"], ["y"])]
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["x"], ["g"]),
+        helper.make_node("Reshape", ["g", "s1"], ["t"]),
+        helper.make_node("Transpose", ["t"], ["u"], perm=[0, 2, 1, 3, 4]),
+        helper.make_node("Reshape", ["u", "s2"], ["y"]),
+    ]
     check(nodes, (1, 6, 5, 6), inits)  # verified against onnxruntime: a skipped shuffle fails here
 
 
 def test_grouped_view_used_directly_is_materialized():
     inits = {"s1": np.array([1, 2, 3, 5, 6], np.int64)}
-    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Reshape", ["r", "s1"], ["t"]),
-             helper.make_node("Transpose", ["t"], ["u"], perm=[0, 2, 1, 3, 4]), helper.make_node("Sigmoid", ["u"], ["y"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Reshape", ["r", "s1"], ["t"]),
+        helper.make_node("Transpose", ["t"], ["u"], perm=[0, 2, 1, 3, 4]),
+        helper.make_node("Sigmoid", ["u"], ["y"]),
+    ]
     check(nodes, (1, 6, 5, 6), inits)
 
 
 def test_squeeze_unsqueeze():
     inits = {"axes": np.array([2, 3], np.int64)}
-    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["g"]), helper.make_node("Squeeze", ["g", "axes"], ["s"]),
-             helper.make_node("Unsqueeze", ["s", "axes"], ["u"]), helper.make_node("Mul", ["x", "u"], ["y"])]
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["x"], ["g"]),
+        helper.make_node("Squeeze", ["g", "axes"], ["s"]),
+        helper.make_node("Unsqueeze", ["s", "axes"], ["u"]),
+        helper.make_node("Mul", ["x", "u"], ["y"]),
+    ]
     histogram, _ = check(nodes, (1, 4, 5, 6), inits)
     assert "TRANSPOSE" not in histogram
 
 
 @pytest.mark.parametrize("axis", [1, 2, 3])
 def test_concat(axis):
-    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Sigmoid", ["x"], ["b"]),
-             helper.make_node("Concat", ["a", "b"], ["y"], axis=axis)]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Sigmoid", ["x"], ["b"]),
+        helper.make_node("Concat", ["a", "b"], ["y"], axis=axis),
+    ]
     histogram, _ = check(nodes, (1, 3, 4, 5))
     assert "TRANSPOSE" not in histogram
 
@@ -359,24 +396,38 @@ def test_concat(axis):
 def test_split(sizes):
     inits = {} if sizes is None else {"split": np.array(sizes, np.int64)}
     names = ["r"] if sizes is None else ["r", "split"]
-    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Split", names, ["y", "z"], axis=1),
-             helper.make_node("Sigmoid", ["z"], ["zz"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Split", names, ["y", "z"], axis=1),
+        helper.make_node("Sigmoid", ["z"], ["zz"]),
+    ]
     check(nodes, (1, 4, 5, 6), inits, outputs=("y", "zz"))
 
 
-@pytest.mark.parametrize("starts,ends,axes,steps", [
-    ([1], [3], [1], [1]), ([0, 1], [4, 6], [2, 3], [2, 2]), ([-1], [-1000], [3], [-1]), ([2], [100], [2], [1]),
-])
+@pytest.mark.parametrize(
+    "starts,ends,axes,steps",
+    [
+        ([1], [3], [1], [1]),
+        ([0, 1], [4, 6], [2, 3], [2, 2]),
+        ([-1], [-1000], [3], [-1]),
+        ([2], [100], [2], [1]),
+    ],
+)
 def test_slice(starts, ends, axes, steps):
     inits = {n: np.array(v, np.int64) for n, v in dict(s=starts, e=ends, a=axes, t=steps).items()}
     nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Slice", ["r", "s", "e", "a", "t"], ["y"])]
     check(nodes, (1, 4, 5, 6), inits)
 
 
-@pytest.mark.parametrize("mode,pads", [
-    ("constant", [0, 0, 1, 2, 0, 0, 2, 1]), ("reflect", [0, 0, 2, 1, 0, 0, 1, 2]), ("edge", [0, 0, 1, 1, 0, 0, 1, 1]),
-    ("constant", [0, 1, 0, 0, 0, 2, 0, 0]),
-])
+@pytest.mark.parametrize(
+    "mode,pads",
+    [
+        ("constant", [0, 0, 1, 2, 0, 0, 2, 1]),
+        ("reflect", [0, 0, 2, 1, 0, 0, 1, 2]),
+        ("edge", [0, 0, 1, 1, 0, 0, 1, 1]),
+        ("constant", [0, 1, 0, 0, 0, 2, 0, 0]),
+    ],
+)
 def test_pad(mode, pads):
     inits = {"p": np.array(pads, np.int64), "v": np.array(0.5, np.float32)}
     nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Pad", ["r", "p", "v"], ["y"], mode=mode)]
@@ -390,8 +441,7 @@ def test_gather_channels():
 
 def test_shape_gather_chain_is_constant_folded():
     # the dynamic flatten older exporters emit: Shape -> Gather -> Unsqueeze -> Concat -> Reshape
-    inits = {"zero": np.array(0, np.int64), "ax": np.array([0], np.int64), "minus1": np.array([-1], np.int64),
-             "fc": W(4 * 3 * 3, 2)}
+    inits = {"zero": np.array(0, np.int64), "ax": np.array([0], np.int64), "minus1": np.array([-1], np.int64), "fc": W(4 * 3 * 3, 2)}
     nodes = [
         helper.make_node("Relu", ["x"], ["r"]),
         helper.make_node("Shape", ["r"], ["shape"]),
@@ -409,7 +459,9 @@ def test_shape_gather_chain_is_constant_folded():
 
 RESIZES = {
     "nearest-asymmetric-floor-x2": (
-        dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"), [1, 1, 2, 2], None
+        dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        [1, 1, 2, 2],
+        None,
     ),
     "nearest-half-pixel-x2": (dict(mode="nearest"), [1, 1, 2, 2], None),
     "nearest-sizes-odd": (dict(mode="nearest", coordinate_transformation_mode="half_pixel"), None, [1, 3, 7, 11]),
@@ -438,12 +490,15 @@ def test_resize(case):
 
 # ---------------------------------------------------------------- normalization, legacy ops
 
+
 @pytest.mark.parametrize("axis,shape", [(-1, (2, 5, 8)), (1, (1, 4, 3, 5)), (-1, (1, 4, 3, 5))])
 def test_layer_normalization(axis, shape):
-    params = shape[axis % len(shape):]
+    params = shape[axis % len(shape) :]
     inits = {"s": W(*params, seed=3) + 1.0, "b": W(*params, seed=4)}
-    nodes = [helper.make_node("Relu", ["x"], ["r"]),
-             helper.make_node("LayerNormalization", ["r", "s", "b"], ["y"], axis=axis, epsilon=1e-5)]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("LayerNormalization", ["r", "s", "b"], ["y"], axis=axis, epsilon=1e-5),
+    ]
     histogram, _ = check(nodes, shape, inits)
     if axis == 1:
         assert "TRANSPOSE" not in histogram

@@ -50,8 +50,9 @@ def image_folder(tmp_path_factory, sample_images) -> Path:
     return folder
 
 
-IMAGENET_SPEC = dict(resize=(36, 36), resize_mode="shorter_side", center_crop=(32, 32),
-                     mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+IMAGENET_SPEC = dict(
+    resize=(36, 36), resize_mode="shorter_side", center_crop=(32, 32), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+)
 
 
 @pytest.fixture(scope="session")
@@ -107,8 +108,9 @@ def mbv2_onnx(tmp_path_factory, image_folder, imagenet_spec) -> Path:
     from edgesep.models.mobilenet import mobilenet_v2
 
     torch.manual_seed(0)
-    model = _recalibrate_batchnorm(mobilenet_v2(width_mult=0.35, input_size=32, num_classes=10),
-                                   _folder_images(image_folder, imagenet_spec))
+    model = _recalibrate_batchnorm(
+        mobilenet_v2(width_mult=0.35, input_size=32, num_classes=10), _folder_images(image_folder, imagenet_spec)
+    )
     path = tmp_path_factory.mktemp("mbv2") / "mbv2.onnx"
     export(model, path)
     return path

@@ -49,8 +49,9 @@ def test_keep_float_layer_really_runs_in_float(fallback_digits, digits_onnx, tmp
     from edgesep.quantize.engine import interpreter
 
     target = next(layer for layer in fallback_digits.layers if layer.op == "DEPTHWISE_CONV_2D")
-    result = quantize(digits_onnx, tmp_path / "kf.tflite", recipe=QuantRecipe(samples=100, keep_float=(target.name,)),
-                      calibration="digits", holdout=50)
+    result = quantize(
+        digits_onnx, tmp_path / "kf.tflite", recipe=QuantRecipe(samples=100, keep_float=(target.name,)), calibration="digits", holdout=50
+    )
     runner = interpreter(result.path.read_bytes())
     kinds = {}
     for op in runner._get_ops_details():
@@ -65,8 +66,13 @@ def test_keep_float_layer_really_runs_in_float(fallback_digits, digits_onnx, tmp
 
 def test_unknown_keep_float_layer_is_a_config_error(digits_onnx, tmp_path):
     with pytest.raises(ConfigError, match="unknown layer"):
-        quantize(digits_onnx, tmp_path / "x.tflite", recipe=QuantRecipe(samples=20, keep_float=("no_such_layer",)),
-                 calibration="digits", holdout=0)
+        quantize(
+            digits_onnx,
+            tmp_path / "x.tflite",
+            recipe=QuantRecipe(samples=20, keep_float=("no_such_layer",)),
+            calibration="digits",
+            holdout=0,
+        )
     assert not (tmp_path / "x.tflite").exists()
 
 

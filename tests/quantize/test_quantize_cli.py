@@ -12,8 +12,24 @@ from edgesep.fileio import sidecar_path
 
 def test_json_output_and_recipe_reuse(digits_onnx, tmp_path, capsys):
     out = tmp_path / "q.tflite"
-    code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "-o", str(out), "--samples", "60",
-                 "--holdout", "30", "--input-type", "int8", "--json"])
+    code = main(
+        [
+            "-q",
+            "quantize",
+            str(digits_onnx),
+            "--calib",
+            "digits",
+            "-o",
+            str(out),
+            "--samples",
+            "60",
+            "--holdout",
+            "30",
+            "--input-type",
+            "int8",
+            "--json",
+        ]
+    )
     payload = json.loads(capsys.readouterr().out)
     assert code == 0 and out.is_file()
     assert payload["recipe"]["samples"] == 60 and payload["recipe"]["input_type"] == "int8"
@@ -22,8 +38,22 @@ def test_json_output_and_recipe_reuse(digits_onnx, tmp_path, capsys):
     assert payload["fidelity"]["top1_agreement"] >= 0.95 and payload["size_bytes"] < payload["float_size_bytes"]
 
     again = tmp_path / "again.tflite"
-    code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "-o", str(again), "--recipe",
-                 str(sidecar_path(out)), "--holdout", "30", "--json"])
+    code = main(
+        [
+            "-q",
+            "quantize",
+            str(digits_onnx),
+            "--calib",
+            "digits",
+            "-o",
+            str(again),
+            "--recipe",
+            str(sidecar_path(out)),
+            "--holdout",
+            "30",
+            "--json",
+        ]
+    )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["recipe"] == payload["recipe"]
     assert again.read_bytes() == out.read_bytes()  # same recipe + seed -> the same model
@@ -31,8 +61,25 @@ def test_json_output_and_recipe_reuse(digits_onnx, tmp_path, capsys):
 
 def test_analyze_and_auto_fallback_print_tables(digits_onnx, tmp_path, capsys):
     out = tmp_path / "fb.tflite"
-    code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "-o", str(out), "--samples", "60",
-                 "--holdout", "30", "--per-tensor", "--analyze", "--auto-fallback", "1"])
+    code = main(
+        [
+            "-q",
+            "quantize",
+            str(digits_onnx),
+            "--calib",
+            "digits",
+            "-o",
+            str(out),
+            "--samples",
+            "60",
+            "--holdout",
+            "30",
+            "--per-tensor",
+            "--analyze",
+            "--auto-fallback",
+            "1",
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0
     assert "per-layer error" in text and "RMSE / range" in text and "(float)" in text
@@ -44,8 +91,24 @@ def test_image_folder_with_preprocessing_file(digits_onnx, image_folder, tmp_pat
     spec = {"resize": [16, 16], "channel_order": "GRAY", "scale": 1 / 255}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     out = tmp_path / "img.tflite"
-    code = main(["-q", "quantize", str(digits_onnx), "--calib", str(image_folder), "--preprocessing",
-                 str(tmp_path / "spec.json"), "-o", str(out), "--samples", "20", "--holdout", "8", "--json"])
+    code = main(
+        [
+            "-q",
+            "quantize",
+            str(digits_onnx),
+            "--calib",
+            str(image_folder),
+            "--preprocessing",
+            str(tmp_path / "spec.json"),
+            "-o",
+            str(out),
+            "--samples",
+            "20",
+            "--holdout",
+            "8",
+            "--json",
+        ]
+    )
     payload = json.loads(capsys.readouterr().out)
     assert code == 0 and payload["calibration"]["kind"] == "images" and payload["calibration"]["samples"] == 20
     meta = json.loads(sidecar_path(out).read_text())

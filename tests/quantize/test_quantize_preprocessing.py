@@ -34,7 +34,7 @@ def test_bgr_reverses_channels_and_gray_has_one():
     np.testing.assert_array_equal(bgr, rgb[::-1])
     gray = PreprocessingSpec(resize=(8, 8), channel_order="GRAY").apply(_gradient())
     assert gray.shape == (1, 8, 8)
-    expected = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])
+    expected = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
     assert np.max(np.abs(gray[0] - expected)) < 2 / 255
 
 
@@ -56,8 +56,14 @@ def test_numpy_input_and_for_input():
 def test_round_trip_through_json_types():
     import json
 
-    spec = PreprocessingSpec(resize=(256, 256), resize_mode="shorter_side", center_crop=(224, 224),
-                             mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), interpolation="bicubic")
+    spec = PreprocessingSpec(
+        resize=(256, 256),
+        resize_mode="shorter_side",
+        center_crop=(224, 224),
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        interpolation="bicubic",
+    )
     again = PreprocessingSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert again == spec
 

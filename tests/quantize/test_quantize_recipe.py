@@ -21,8 +21,15 @@ def test_default_recipe_is_full_int8_per_channel():
     [
         QuantRecipe(),
         QuantRecipe(mode="float16"),
-        QuantRecipe(input_type="uint8", output_type="int8", per_channel=False, samples=17, seed=3,
-                    keep_float=("a/conv", "b"), preprocessing=PreprocessingSpec(resize=(8, 8), channel_order="BGR")),
+        QuantRecipe(
+            input_type="uint8",
+            output_type="int8",
+            per_channel=False,
+            samples=17,
+            seed=3,
+            keep_float=("a/conv", "b"),
+            preprocessing=PreprocessingSpec(resize=(8, 8), channel_order="BGR"),
+        ),
     ],
 )
 def test_round_trip(recipe):

@@ -122,8 +122,9 @@ def test_float16_and_dynamic_modes(digits_onnx, tmp_path, mode, max_ratio):
 def test_per_tensor_weights_have_one_scale(digits_onnx, tmp_path):
     from edgesep.quantize.engine import interpreter
 
-    result = quantize(digits_onnx, tmp_path / "pt.tflite", recipe=QuantRecipe(per_channel=False, samples=100),
-                      calibration="digits", holdout=50)
+    result = quantize(
+        digits_onnx, tmp_path / "pt.tflite", recipe=QuantRecipe(per_channel=False, samples=100), calibration="digits", holdout=50
+    )
     runner = interpreter(result.path.read_bytes())
     scales = [
         runner._get_tensor_details(op["inputs"][1], 0)["quantization_parameters"]["scales"].size

@@ -11,16 +11,21 @@ from edgesep.errors import ThresholdError
 from edgesep.quantize.recipe import QuantRecipe
 from edgesep.quantize.sweep import SweepRow, choose, default_candidates, sweep
 
-NAMES = ["per-channel minmax", "per-tensor naive", "per-tensor + equalize + bias",
-         "per-channel percentile", "per-channel mse", "per-channel entropy"]
+NAMES = [
+    "per-channel minmax",
+    "per-tensor naive",
+    "per-tensor + equalize + bias",
+    "per-channel percentile",
+    "per-channel mse",
+    "per-channel entropy",
+]
 SMALL = ["--samples", "40", "--holdout", "40"]
 
 
 @pytest.fixture(scope="module")
 def swept(digits_onnx):
     """The full sweep with the PyTorch model (every candidate measured)."""
-    return sweep(digits_onnx, calibration="digits", model="default", base=QuantRecipe(samples=40), holdout=40,
-                 latency_runs=12)
+    return sweep(digits_onnx, calibration="digits", model="default", base=QuantRecipe(samples=40), holdout=40, latency_runs=12)
 
 
 def test_default_candidates_cover_the_remedies():
@@ -45,8 +50,11 @@ def test_sweep_measures_every_candidate(swept):
 
 def test_choose_respects_the_budget():
     recipe = QuantRecipe()
-    rows = [SweepRow("fast", recipe, 0.95, 0.99, None, 1.0, 10), SweepRow("slow", recipe, 1.0, 0.999, None, 5.0, 10),
-            SweepRow("skip", recipe, skipped="why")]
+    rows = [
+        SweepRow("fast", recipe, 0.95, 0.99, None, 1.0, 10),
+        SweepRow("slow", recipe, 1.0, 0.999, None, 5.0, 10),
+        SweepRow("skip", recipe, skipped="why"),
+    ]
     assert choose(rows, latency_budget_ms=None) == "slow"
     assert choose(rows, latency_budget_ms=2.0) == "fast"
     with pytest.raises(ThresholdError, match="latency budget"):
@@ -65,8 +73,7 @@ def test_cli_sweep_table_skips_without_torch_model_and_writes_best(digits_onnx, 
     code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL, "-o", str(out)])
     assert code == 2  # exists, no --force
 
-    code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL, "--json",
-                 "--latency-budget-ms", "1000"])
+    code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL, "--json", "--latency-budget-ms", "1000"])
     payload = json.loads(capsys.readouterr().out)
     assert code == 0 and payload["latency_budget_ms"] == 1000.0 and payload["path"] is None
     rows = {row["name"]: row for row in payload["rows"]}
@@ -80,8 +87,7 @@ def test_cli_sweep_table_skips_without_torch_model_and_writes_best(digits_onnx, 
 
 def test_cli_impossible_budget_exits_1(digits_onnx, tmp_path, capsys):
     out = tmp_path / "none.tflite"
-    code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL,
-                 "--latency-budget-ms", "1e-9", "-o", str(out)])
+    code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL, "--latency-budget-ms", "1e-9", "-o", str(out)])
     err = capsys.readouterr().err
     assert code == 1 and not out.exists()
     assert "no recipe runs within the latency budget" in err

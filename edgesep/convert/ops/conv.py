@@ -60,8 +60,11 @@ def _depthwise(x, weight: np.ndarray, strides, dilations, padding: str):
     kernel = weight.shape[2:]
     filters = weight.reshape(int(x.shape[3]), multiplier, *kernel).transpose(2, 3, 0, 1)
     return tf.raw_ops.DepthwiseConv2dNative(
-        input=x, filter=tf.constant(np.ascontiguousarray(filters)), strides=[1, strides[0], strides[1], 1],
-        padding=padding, dilations=[1, dilations[0], dilations[1], 1],
+        input=x,
+        filter=tf.constant(np.ascontiguousarray(filters)),
+        strides=[1, strides[0], strides[1], 1],
+        padding=padding,
+        dilations=[1, dilations[0], dilations[1], 1],
     )
 
 
@@ -70,7 +73,10 @@ def _conv2d(x, weight: np.ndarray, strides, dilations, padding: str):
 
     filters = np.ascontiguousarray(weight.transpose(2, 3, 1, 0))
     return tf.nn.conv2d(
-        x, tf.constant(filters), strides=[1, strides[0], strides[1], 1], padding=padding,
+        x,
+        tf.constant(filters),
+        strides=[1, strides[0], strides[1], 1],
+        padding=padding,
         dilations=[1, dilations[0], dilations[1], 1],
     )
 
@@ -105,13 +111,16 @@ def conv_transpose(node, ctx):
         filters = np.ascontiguousarray(kern.transpose(2, 3, 1, 0))  # (kh, kw, out, in)
         outputs.append(
             tf.nn.conv2d_transpose(
-                part, tf.constant(filters), output_shape=[batch, full[0], full[1], filters.shape[2]],
-                strides=[1, strides[0], strides[1], 1], padding="VALID",
+                part,
+                tf.constant(filters),
+                output_shape=[batch, full[0], full[1], filters.shape[2]],
+                strides=[1, strides[0], strides[1], 1],
+                padding="VALID",
             )
         )
     result = outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=3)
     if any(pads):
-        result = result[:, pads[0]: full[0] - pads[2], pads[1]: full[1] - pads[3], :]
+        result = result[:, pads[0] : full[0] - pads[2], pads[1] : full[1] - pads[3], :]
     if bias is not None:
         result = tf.nn.bias_add(result, tf.constant(bias.astype(dtype)))
     return [Value(result, Layout.NHWC)]

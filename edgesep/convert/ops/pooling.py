@@ -99,12 +99,12 @@ def average_pool(node, ctx):
     if include_pad:
         counted[: in_hw[0] + pads[0] + pads[2], : in_hw[1] + pads[1] + pads[3]] = 1.0
     else:
-        counted[pads[0]: pads[0] + in_hw[0], pads[1]: pads[1] + in_hw[1]] = 1.0
+        counted[pads[0] : pads[0] + in_hw[0], pads[1] : pads[1] + in_hw[1]] = 1.0
     out_hw = [(counted.shape[a] - kernel[a]) // strides[a] + 1 for a in range(2)]
     divisor = np.empty(out_hw, dtype=np.float64)
     for i in range(out_hw[0]):
         for j in range(out_hw[1]):
-            window = counted[i * strides[0]: i * strides[0] + kernel[0], j * strides[1]: j * strides[1] + kernel[1]]
+            window = counted[i * strides[0] : i * strides[0] + kernel[0], j * strides[1] : j * strides[1] + kernel[1]]
             divisor[i, j] = max(window.sum(), 1.0)
     dtype = x.dtype.as_numpy_dtype
     factor = (kernel[0] * kernel[1] / divisor).astype(dtype).reshape(1, out_hw[0], out_hw[1], 1)

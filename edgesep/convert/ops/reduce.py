@@ -5,8 +5,13 @@ from __future__ import annotations
 from edgesep.convert.layout import TO_NHWC, Layout, Value, as_plain, nhwc_axis
 from edgesep.convert.registry import register
 
-_FUNCTIONS = {"ReduceMean": "reduce_mean", "ReduceMax": "reduce_max", "ReduceMin": "reduce_min",
-              "ReduceSum": "reduce_sum", "ReduceProd": "reduce_prod"}
+_FUNCTIONS = {
+    "ReduceMean": "reduce_mean",
+    "ReduceMax": "reduce_max",
+    "ReduceMin": "reduce_min",
+    "ReduceSum": "reduce_sum",
+    "ReduceProd": "reduce_prod",
+}
 
 
 @register(*_FUNCTIONS)

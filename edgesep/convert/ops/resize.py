@@ -111,9 +111,7 @@ def resize(node, ctx):
         if np.array_equal(rows, _tf_nearest(out_h, shape[2], align_corners=align, half_pixel=half)) and np.array_equal(
             cols, _tf_nearest(out_w, shape[3], align_corners=align, half_pixel=half)
         ):
-            result = tf.compat.v1.image.resize_nearest_neighbor(
-                x, (out_h, out_w), align_corners=align, half_pixel_centers=half
-            )
+            result = tf.compat.v1.image.resize_nearest_neighbor(x, (out_h, out_w), align_corners=align, half_pixel_centers=half)
             return [Value(result, Layout.NHWC)]
     result = tf.gather(tf.gather(x, rows.astype(np.int32), axis=1), cols.astype(np.int32), axis=2)
     return [Value(result, Layout.NHWC)]

@@ -93,7 +93,6 @@ def make_phone(root: Path, *, rootfs: Path | None = None, properties: Mapping[st
             link.symlink_to(found)
     python = root / "system" / "bin" / "python3"
     if rootfs is not None:
-
         # the phone's PATH has no qemu: the wrapper names env and qemu by their host paths
         command = [(shutil.which(word) or word) if word in ("env", QEMU) else word for word in python_command(Path(rootfs))]
         _write_script(python, f'#!/bin/sh\nexec {shlex.join(command)} "$@"\n')
