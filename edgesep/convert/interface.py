@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgesep.convert.tflite_inspect import signature
+from edgesep.convert.tflite_inspect import read_model, signature, tensor_map, write_model
 from edgesep.errors import ShapeError
 
 SIGNATURE_KEY = "serving_default"
@@ -29,10 +29,7 @@ def output_key(index: int) -> str:
 
 def with_onnx_interface(model_bytes: bytes, *, input_names: Sequence[str], output_names: Sequence[str]) -> bytes:
     """``model_bytes`` with ONNX-ordered, ONNX-named inputs/outputs and signature keys (see module doc)."""
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
+    model = read_model(model_bytes)
     found = signature(model, SIGNATURE_KEY)
     subgraph = model.subgraphs[found.subgraph]
     inputs = _ordered(found.inputs, [input_key(i) for i in range(len(input_names))], "input")
@@ -45,9 +42,9 @@ def with_onnx_interface(model_bytes: bytes, *, input_names: Sequence[str], outpu
             subgraph.tensors[tensor].name = name.encode("utf-8")
             named.add(tensor)
     definition = model.signatureDefs[found.index]
-    definition.inputs = [_tensor_map(schema, name, tensor) for name, tensor in zip(input_names, inputs)]
-    definition.outputs = [_tensor_map(schema, name, tensor) for name, tensor in zip(output_names, outputs)]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    definition.inputs = [tensor_map(name, tensor) for name, tensor in zip(input_names, inputs)]
+    definition.outputs = [tensor_map(name, tensor) for name, tensor in zip(output_names, outputs)]
+    return write_model(model)
 
 
 def _ordered(by_key: dict[str, int], keys: list[str], what: str) -> list[int]:
@@ -55,10 +52,3 @@ def _ordered(by_key: dict[str, int], keys: list[str], what: str) -> list[int]:
     if missing or len(by_key) != len(keys):
         raise ShapeError(f"the converted model's {what}s {sorted(by_key)} do not match the ONNX {what}s {keys}")
     return [by_key[key] for key in keys]
-
-
-def _tensor_map(schema, name: str, tensor: int):
-    entry = schema.TensorMapT()
-    entry.name = name.encode("utf-8")
-    entry.tensorIndex = tensor
-    return entry

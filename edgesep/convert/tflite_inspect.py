@@ -1,4 +1,6 @@
-"""Look inside a .tflite file: op histogram, tensor dtypes, XNNPACK partitions and the SignatureDef."""
+"""Look inside a .tflite file: op histogram, tensor dtypes, XNNPACK partitions, the SignatureDef, and the flatbuffer's
+object model (``read_model``/``write_model``/``op_name``/``tensor_map``) for the steps that rewrite a model (the ONNX
+interface, activation ranges, int8 biases): the only module that touches TensorFlow's flatbuffer schema."""
 
 from __future__ import annotations
 
@@ -153,3 +155,37 @@ def _keyed(maps: Any) -> dict[str, int]:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def read_model(model: bytes) -> Any:
+    """The flatbuffer's mutable object model (TensorFlow's ``schema_py_generated.ModelT``)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    return flatbuffer_utils.read_model_from_bytearray(bytearray(model))
+
+
+def write_model(model: Any) -> bytes:
+    """The bytes of an object model from :func:`read_model`."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def op_name(model: Any, operator: Any) -> str:
+    """The builtin op name (``"CONV_2D"``) of an operator of an object model; ``""`` for a custom op."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    code = model.operatorCodes[operator.opcodeIndex]
+    builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+    names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    return names.get(builtin, "")
+
+
+def tensor_map(name: str, tensor: int) -> Any:
+    """A SignatureDef entry (``TensorMapT``) naming tensor ``tensor``."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    entry = schema.TensorMapT()
+    entry.name = name.encode("utf-8")
+    entry.tensorIndex = tensor
+    return entry

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgesep.convert.tflite_inspect import op_name, read_model, write_model
 from edgesep.errors import CalibrationError
 from edgesep.quantize.ranges import RangeConfig, RangeHistogram, compute_range
 from edgesep.runners.interpreter import open_interpreter
@@ -85,21 +86,15 @@ def apply_activation_ranges(
     the relu6(x + 3) of every int8 HardSwish got the range [-2, 1030] of the product after it, one int8 level
     for 0..6, IoU 0.02 against float).  Our pass preserves all tensors, so no buffer is reused.
     """
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
+    model = read_model(calibrated)
     graph = model.subgraphs[0]
     stored = _activation_tensors(model)
     graph_io = {int(i) for i in graph.inputs} | {int(i) for i in graph.outputs}
     wanted = [i for i in stored if i not in graph_io]
     histograms = collect_histograms(calibrated, samples, indices=wanted, bins=config.bins)
     ranges = {i: compute_range(histograms[i], config) for i in wanted}
-    names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
     for op in graph.operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-        if names.get(builtin) in SAME_SCALE_OPS and len(op.inputs) and len(op.outputs):
+        if op_name(model, op) in SAME_SCALE_OPS and len(op.inputs) and len(op.outputs):
             source, target = int(op.inputs[0]), int(op.outputs[0])
             if target in ranges and (source in ranges or source in stored):
                 ranges[target] = ranges[source] if source in ranges else stored[source]
@@ -111,4 +106,4 @@ def apply_activation_ranges(
         name = graph.tensors[index].name
         name = name.decode() if isinstance(name, bytes) else str(name)
         applied.append(TensorRange(index, name, stored[index], (low, high)))
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), tuple(applied)
+    return write_model(model), tuple(applied)
