@@ -93,6 +93,14 @@ def noise_floor(onnx_path: Path, images: np.ndarray, int8_model: Path) -> tuple[
     return _scores(references, outputs)
 
 
+def recipe_options(name: str) -> dict[str, str]:
+    """Recipe fields of a bench recipe name: "default", an activation range ("percentile"), either + "+bias"
+    (empirical bias correction of the int8 model, edgesep/quantize/int8_bias.py)."""
+    activation, _, extra = name.partition("+")
+    options = {} if activation == "default" else {"activation_range": activation}
+    return {**options, **({"bias_correction": "empirical"} if extra == "bias" else {})}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipes", nargs="*", default=["default", "percentile", "mse"])
@@ -113,7 +121,7 @@ def main() -> None:
         calibrations.append((", calibrated on text scenes", WORK / "calib_scenes.npy"))
     for label, data in calibrations:
         for name in args.recipes:
-            recipe = QuantRecipe(mode="int8", samples=200, **({} if name == "default" else {"activation_range": name}))
+            recipe = QuantRecipe(mode="int8", samples=200, **recipe_options(name))
             target = WORK / f"{name}{'_scenes' if label else ''}.tflite"
             rows.append((f"int8 {name}{label}", quantize(onnx_path, target, recipe=recipe, calibration=str(data),
                                                          input_shape=SHAPE, holdout=0, force=True).path))  # fmt: skip
