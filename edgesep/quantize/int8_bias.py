@@ -91,8 +91,8 @@ def correct_int8_bias(
     samples = list(samples)[: max(1, int(max_samples))]
     if not samples:
         raise CalibrationError("no calibration samples for bias correction")
-    model = bytearray(_unshare_biases(quantized))
-    targets, skipped = _targets(bytes(model), float_model)
+    targets, skipped = _targets(quantized, float_model)
+    model = bytearray(_unshare_biases(quantized, {t.bias for t in targets}))  # tensor indices stay the same
     float_means = _float_means(float_model, samples, {t.float_name for t in targets})
     offsets = _buffer_offsets(model)
     corrected = []
@@ -237,22 +237,25 @@ def _buffer_offsets(model: bytearray) -> dict[int, tuple[int, int, np.ndarray]]:
     return found
 
 
-def _unshare_biases(quantized: bytes) -> bytes:
-    """``quantized`` with every int32 buffer that several tensors use copied once per tensor (unchanged if none)."""
+def _unshare_biases(quantized: bytes, biases: set[int]) -> bytes:
+    """``quantized`` where each of the ``biases`` (tensor indices) has a buffer of its own: a buffer that several
+    tensors share (the converter merges equal constants) is copied for all but one of its users when all of them are
+    biases, for every bias user otherwise; the bytes are unchanged when nothing is shared."""
     from tensorflow.lite.python import schema_py_generated as schema
 
     root = schema.Model.GetRootAs(quantized, 0)
-    users: dict[int, int] = {}
+    users: dict[int, list[tuple[int, int]]] = {}
     for g in range(root.SubgraphsLength()):
         graph = root.Subgraphs(g)
         for t in range(graph.TensorsLength()):
             buffer = graph.Tensors(t).Buffer()
             if buffer:
-                users[buffer] = users.get(buffer, 0) + 1
-    graph = root.Subgraphs(0)
-    shared = [t for t in range(graph.TensorsLength())
-              if graph.Tensors(t).Type() == schema.TensorType.INT32 and users.get(graph.Tensors(t).Buffer(), 0) > 1]  # fmt: skip
-    if not shared:
+                users.setdefault(buffer, []).append((g, t))
+    copies = []
+    for shared in (found for found in users.values() if len(found) > 1):
+        mine = [t for g, t in shared if g == 0 and t in biases]
+        copies += mine[1:] if len(mine) == len(shared) else mine
+    if not copies:
         return quantized
     import copy
 
@@ -260,7 +263,7 @@ def _unshare_biases(quantized: bytes) -> bytes:
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(quantized))
     tensors = model.subgraphs[0].tensors
-    for index in shared:  # each gets its own copy (the original stays with any other user)
+    for index in copies:
         model.buffers.append(copy.deepcopy(model.buffers[tensors[index].buffer]))
         tensors[index].buffer = len(model.buffers) - 1
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
