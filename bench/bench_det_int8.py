@@ -1,7 +1,7 @@
 """PP-OCRv5 mobile det int8 on the reference protocol of ../shared/eval (issue #13): IoU@0.3 of the thresholded
 maps against the float ONNX model, cosine, p50 (1 thread) and XNNPACK partitions, per edgesep recipe.
 
-    python bench/bench_det_int8.py [--recipes default percentile mse] [--fallback 3]
+    python bench/bench_det_int8.py [--recipes default percentile mse percentile+bias] [--fallback 3]
 
 Data: 200 calibration crops (seed 1) of scikit-image's photographs and 50 evaluation images (the `text` and
 `page` frames, seed 5, + 48 crops, seed 9), 320x320, ImageNet-normalized: `edgesep.testing.zoo.photo_crops`

@@ -2,7 +2,7 @@
 per model and recipe, the task metric against the float TFLite model on held-out real crops, cosine, p50 float and
 int8 at 1 thread (interleaved), the int8/float speed-up and the XNNPACK partitions.
 
-    python bench/bench_zoo_int8.py [--recipes default percentile] [MODEL ...]
+    python bench/bench_zoo_int8.py [--recipes default percentile percentile+bias] [MODEL ...]
 
 Task metric: top-1 agreement of the class output for the classifiers (PP-OCRv5 cls, text orientation, the
 torchvision ImageNet models with BatchNorm re-estimated on photos) and for MTCNN ONet's face/no-face output; the
