@@ -1,7 +1,7 @@
 """PP-OCRv5 mobile det int8 on the reference protocol of ../shared/eval (issue #13): IoU@0.3 of the thresholded
 maps against the float ONNX model, cosine, p50 (1 thread) and XNNPACK partitions, per edgesep recipe.
 
-    python bench/bench_det_int8.py [--recipes default percentile mse] [--fallback 3]
+    python bench/bench_det_int8.py [--recipes default percentile mse percentile+bias] [--fallback 3]
 
 Data: 200 calibration crops (seed 1) of scikit-image's photographs and 50 evaluation images (the `text` and
 `page` frames, seed 5, + 48 crops, seed 9), 320x320, ImageNet-normalized: `edgesep.testing.zoo.photo_crops`
@@ -93,6 +93,14 @@ def noise_floor(onnx_path: Path, images: np.ndarray, int8_model: Path) -> tuple[
     return _scores(references, outputs)
 
 
+def recipe_options(name: str) -> dict[str, str]:
+    """Recipe fields of a bench recipe name: "default", an activation range ("percentile"), either + "+bias"
+    (empirical bias correction of the int8 model, edgesep/quantize/int8_bias.py)."""
+    activation, _, extra = name.partition("+")
+    options = {} if activation == "default" else {"activation_range": activation}
+    return {**options, **({"bias_correction": "empirical"} if extra == "bias" else {})}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipes", nargs="*", default=["default", "percentile", "mse"])
@@ -113,7 +121,7 @@ def main() -> None:
         calibrations.append((", calibrated on text scenes", WORK / "calib_scenes.npy"))
     for label, data in calibrations:
         for name in args.recipes:
-            recipe = QuantRecipe(mode="int8", samples=200, **({} if name == "default" else {"activation_range": name}))
+            recipe = QuantRecipe(mode="int8", samples=200, **recipe_options(name))
             target = WORK / f"{name}{'_scenes' if label else ''}.tflite"
             rows.append((f"int8 {name}{label}", quantize(onnx_path, target, recipe=recipe, calibration=str(data),
                                                          input_shape=SHAPE, holdout=0, force=True).path))  # fmt: skip

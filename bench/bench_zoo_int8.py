@@ -2,7 +2,7 @@
 per model and recipe, the task metric against the float TFLite model on held-out real crops, cosine, p50 float and
 int8 at 1 thread (interleaved), the int8/float speed-up and the XNNPACK partitions.
 
-    python bench/bench_zoo_int8.py [--recipes default percentile] [MODEL ...]
+    python bench/bench_zoo_int8.py [--recipes default percentile percentile+bias] [MODEL ...]
 
 Task metric: top-1 agreement of the class output for the classifiers (PP-OCRv5 cls, text orientation, the
 torchvision ImageNet models with BatchNorm re-estimated on photos) and for MTCNN ONet's face/no-face output; the
@@ -42,6 +42,14 @@ def class_output(outputs: tuple[np.ndarray, ...]) -> int:
     return next(i for i, o in enumerate(outputs) if 2 <= o.reshape(len(o), -1).shape[1] <= 1000)
 
 
+def recipe_options(name: str) -> dict[str, str]:
+    """Recipe fields of a bench recipe name: "default", an activation range ("percentile"), either + "+bias"
+    (empirical bias correction of the int8 model, edgesep/quantize/int8_bias.py)."""
+    activation, _, extra = name.partition("+")
+    options = {} if activation == "default" else {"activation_range": activation}
+    return {**options, **({"bias_correction": "empirical"} if extra == "bias" else {})}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("models", nargs="*", default=list(MODELS))
@@ -61,7 +69,7 @@ def main() -> None:
         reference = run_tflite(float_path.read_bytes(), samples)
         scores = class_output(reference.outputs)
         for recipe_name in args.recipes:
-            recipe = QuantRecipe(mode="int8", samples=96, **({} if recipe_name == "default" else {"activation_range": recipe_name}))
+            recipe = QuantRecipe(mode="int8", samples=96, **recipe_options(recipe_name))
             path = quantize(onnx_path, WORK / f"{name}_{recipe_name}.tflite", recipe=recipe, calibration=str(WORK / f"{name}.calib.npy"),
                             input_shape=zoo.shape, holdout=0, force=True).path  # fmt: skip
             run = run_tflite(path.read_bytes(), samples)

@@ -38,7 +38,10 @@ def quantize_command(
     ),
     equalize: bool = typer.Option(False, "--equalize", help="Fold BN and equalize weight ranges (needs --torch-model)."),
     bias_correction: str = typer.Option(
-        None, "--bias-correction", help="Cancel the int8 weights' mean shift: none (default), empirical, analytic (needs --torch-model)."
+        None,
+        "--bias-correction",
+        help="Cancel int8's per-channel mean shift: none (default), empirical (on the int8 model, or on --torch-model if given), "
+        "analytic (needs --torch-model).",
     ),
     torch_model: str = typer.Option(
         None, "--torch-model", help="The PyTorch model behind MODEL ('file.py:factory', 'pkg.mod:factory' or 'default')."
@@ -215,6 +218,8 @@ def _prepared_line(prepared: dict) -> str:
     if prepared.get("bias_correction"):
         bias = prepared["bias_correction"]
         parts.append(f"{bias['method']} bias correction of {len(bias['layers'])} layers (max shift {bias['max_shift']:.3g})")
+    if prepared.get("bias_correction", {}).get("on") == "int8 tflite":
+        return "int8 model: " + "; ".join(parts)
     return "PyTorch model: " + "; ".join(parts)
 
 

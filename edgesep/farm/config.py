@@ -93,7 +93,7 @@ def sweep_from_dict(raw: dict[str, Any], *, base_dir: Path, source: str = "<dict
     for model in models:
         for recipe in recipes:
             torch_only = [
-                key for key, value in recipe.settings if (key == "equalize" and value) or (key == "bias_correction" and value != "none")
+                key for key, value in recipe.settings if (key == "equalize" and value) or (key == "bias_correction" and value == "analytic")
             ]
             if torch_only and model.pipeline.model.onnx is not None:
                 raise bad(

@@ -37,8 +37,8 @@ def run_quantize(
         onnx_path,
         target,
         recipe=recipe,
-        model=torch_model if recipe.needs_torch_model else None,
-        weights=weights if recipe.needs_torch_model else None,
+        model=torch_model if recipe.prepares_torch_model(torch_model) else None,
+        weights=weights if recipe.prepares_torch_model(torch_model) else None,
         calibration=calibration,  # float16/dynamic use it to measure agreement with float
         auto_fallback=config.quantize.auto_fallback if mode == "int8" else 0,
         progress=progress,

@@ -71,7 +71,8 @@ class QuantizeSection:
     equalize: bool = False
     """int8: cross-layer equalization of the PyTorch model before export (needs model.factory)."""
     bias_correction: str = "none"
-    """int8: 'none', 'empirical' (calibration data) or 'analytic' (BN statistics); needs model.factory."""
+    """int8: 'none', 'empirical' (calibration data; on the int8 model when model.onnx is given) or 'analytic'
+    (BN statistics; needs model.factory)."""
     activation_range: str = "minmax"
     """int8: 'minmax', 'percentile', 'mse' or 'entropy' activation ranges from the calibration data."""
 
@@ -310,10 +311,10 @@ def _check_semantics(config: PipelineConfig, locator: _Locator) -> None:
 
     if not config.quantize.modes:
         raise bad("quantize.modes", f"name at least one mode of {', '.join(MODES)}")
-    if (config.quantize.equalize or config.quantize.bias_correction != "none") and config.model.onnx is not None:
+    if (config.quantize.equalize or config.quantize.bias_correction == "analytic") and config.model.onnx is not None:
         raise bad(
             "quantize.equalize" if config.quantize.equalize else "quantize.bias_correction",
-            "equalization and bias correction act on the PyTorch model: give model.factory, not model.onnx",
+            "equalization and analytic bias correction act on the PyTorch model: give model.factory, not model.onnx",
         )
     if config.model.onnx is None and config.model.factory is None:
         raise bad("model", "give either factory or onnx")

@@ -64,10 +64,10 @@ def open_float_source(
         if recipe.mode != "int8":
             raise InputError(f"Keras models are quantized with mode int8 only, not {recipe.mode!r} (convert them with edgesep convert)")
         if recipe.needs_torch_model:
-            raise InputError("Keras input: equalize and bias correction act on a PyTorch model and are not available")
+            raise InputError("Keras input: equalize and analytic bias correction act on a PyTorch model and are not available")
         return keras_float_source(path)
     source = OnnxFloatSource(resolve(path, input_shape=input_shape), torch_model=torch_model, weights=weights)
-    if recipe.needs_torch_model:
+    if recipe.prepares_torch_model(torch_model):
         source.check_torch_model(recipe)
     return source
 
@@ -120,7 +120,7 @@ class OnnxFloatSource:
         from edgesep.convert.lowering import has_integer_forms
         from edgesep.quantize import engine
 
-        if recipe.needs_torch_model:
+        if recipe.prepares_torch_model(self.torch_model):
             return self._prepared_float_model(recipe, calib)
         if has_integer_forms(self.graph):  # activations in the forms XNNPACK runs in int8 (convert/ops/activations.py)
             return engine.float_model(self.lower(integer=True)), None
@@ -137,8 +137,9 @@ class OnnxFloatSource:
             raise ConfigError(f"equalize and bias_correction apply to mode 'int8' only, not {recipe.mode!r}")
         if self.torch_model is None:
             raise InputError(
-                "equalize and bias_correction act on the PyTorch model: pass model= (an nn.Module or "
-                "'module:factory'; CLI: --torch-model), or turn them off for an ONNX-only input"
+                "equalize and analytic bias_correction act on the PyTorch model: pass model= (an nn.Module or "
+                "'module:factory'; CLI: --torch-model), or turn them off for an ONNX-only input "
+                "(empirical bias correction works without it)"
             )
         if len(self.model.inputs) != 1:
             name, count = self.model.given.name, len(self.model.inputs)

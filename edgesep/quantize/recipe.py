@@ -72,8 +72,13 @@ class QuantRecipe:
 
     @property
     def needs_torch_model(self) -> bool:
-        """Equalization and bias correction act on the PyTorch model before export."""
-        return self.equalize or self.bias_correction != "none"
+        """Equalization and analytic bias correction act on the PyTorch model before export (empirical bias
+        correction does too when one is given; without one it corrects the int8 TFLite model: int8_bias.py)."""
+        return self.equalize or self.bias_correction == "analytic"
+
+    def prepares_torch_model(self, torch_model: Any) -> bool:
+        """Whether quantizing with this recipe prepares (and re-exports) the PyTorch model ``torch_model``."""
+        return self.needs_torch_model or (self.bias_correction == "empirical" and torch_model is not None)
 
     def with_keep_float(self, names: tuple[str, ...] | list[str]) -> QuantRecipe:
         return replace(self, keep_float=tuple(names))

@@ -60,6 +60,9 @@ def quantize(
     ``model`` (an nn.Module or a ``module:factory`` reference, ``weights`` an optional
     checkpoint) is checked against the ONNX, prepared and re-exported, and that export is
     quantized; agreement is still measured against the given ONNX model's float32 TFLite.
+    Without ``model``, ``bias_correction="empirical"`` corrects the int8 model's int32 biases against its float
+    model on the calibration samples (``int8_bias.py``; any source, ONNX or Keras; with ``auto_fallback`` the
+    layers are chosen before the correction).
     """
     started = time.perf_counter()
     check_output(output, force=force, inputs=[model_path])
@@ -87,6 +90,7 @@ def quantize(
     layers: tuple[LayerError, ...] = ()
     sensitivity: tuple[LayerSensitivity, ...] = ()
     prepared = None
+    prepared_info: dict[str, Any] | None = None
 
     if recipe.mode == "int8":
         assert calib is not None, "int8 has calibration data (checked above)"
@@ -116,6 +120,11 @@ def quantize(
                 )
                 recipe = recipe.with_keep_float(recipe.keep_float + extra)
                 quant_bytes = engine.quantize_calibrated(calibrated, recipe)
+        if recipe.bias_correction == "empirical" and prepared is None:  # no PyTorch model: correct the int8 model
+            from edgesep.quantize.int8_bias import correct_int8_bias
+
+            quant_bytes, bias_report = correct_int8_bias(quant_bytes, calibrated, calib_samples)
+            prepared_info = {"bias_correction": bias_report.to_dict()}
         name = f"int8+float({len(recipe.keep_float)})" if recipe.keep_float else "int8"
     else:
         quant_bytes, name = source.converted(recipe.mode), recipe.mode
@@ -138,7 +147,7 @@ def quantize(
         layers=layers,
         variants=tuple(variants),
         seconds=time.perf_counter() - started,
-        prepared=None if prepared is None else prepared.to_dict(),
+        prepared=prepared_info if prepared is None else prepared.to_dict(),
         sensitivity=sensitivity,
         metric=metric,
         metric_value=score(reference, run),

@@ -90,3 +90,15 @@ def test_keras_takes_the_same_int8_path_with_analysis_and_auto_fallback(keras_in
     full, kept = result["variants"][1]["fidelity"], result["variants"][2]["fidelity"]
     assert kept["cosine"] >= full["cosine"] > 0.999  # keeping the worst layer in float does not lower agreement
     assert json.loads(out.with_name(out.name + ".json").read_text())["source_format"] == "keras"
+
+
+def test_keras_takes_empirical_bias_correction_on_the_int8_model(keras_int8, tmp_path, capsys):
+    """No PyTorch model behind a Keras file: empirical bias correction acts on the int8 TFLite model."""
+    _, folder, _, args = keras_int8
+    out = tmp_path / "bias.tflite"
+    assert main([*args[:3], "-o", str(out), *args[5:], "--bias-correction", "empirical"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    report = result["prepared"]["bias_correction"]
+    assert report["on"] == "int8 tflite" and len(report["layers"]) == 2  # depthwise and pointwise conv
+    assert len(report["skipped"]) == 1 and report["skipped"][0].endswith("(no bias)")  # the bias-free classifier
+    assert result["fidelity"]["top1_agreement"] >= 0.98 and result["fidelity"]["cosine"] > 0.999
