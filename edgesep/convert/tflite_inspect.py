@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgesep.errors import ShapeError
 from edgesep.runners.interpreter import op_details, open_interpreter
 
@@ -189,3 +191,58 @@ def tensor_map(name: str, tensor: int) -> Any:
     entry.name = name.encode("utf-8")
     entry.tensorIndex = tensor
     return entry
+
+
+def int32_tensor_data(model: bytearray) -> dict[int, tuple[int, int, np.ndarray]]:
+    """Tensor index -> (start, stop) of its data in the model bytes and its per-channel scales, for int32 tensors."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    root = schema.Model.GetRootAs(model, 0)
+    graph = root.Subgraphs(0)
+    found = {}
+    for index in range(graph.TensorsLength()):
+        tensor = graph.Tensors(index)
+        if tensor.Type() != schema.TensorType.INT32 or tensor.Buffer() == 0:
+            continue
+        buffer = root.Buffers(tensor.Buffer())
+        if buffer.Offset() > 1:  # data stored after the flatbuffer (models > 2 GB)
+            start, size = int(buffer.Offset()), int(buffer.Size())
+        else:
+            field = buffer._tab.Offset(4)  # noqa: SLF001 - the generated reader has no public data offset
+            if not field:
+                continue
+            start, size = buffer._tab.Vector(field), buffer._tab.VectorLen(field)  # noqa: SLF001
+        quant = tensor.Quantization()
+        scales = quant.ScaleAsNumpy() if quant is not None and quant.ScaleLength() else np.ones(1)
+        found[index] = (int(start), int(start + size), np.asarray(scales, np.float64))
+    return found
+
+
+def own_buffers(quantized: bytes, biases: set[int]) -> bytes:
+    """``quantized`` where each of the ``biases`` (tensor indices) has a buffer of its own: a buffer that several
+    tensors share (the converter merges equal constants) is copied for all but one of its users when all of them are
+    biases, for every bias user otherwise; the bytes are unchanged when nothing is shared."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    root = schema.Model.GetRootAs(quantized, 0)
+    users: dict[int, list[tuple[int, int]]] = {}
+    for g in range(root.SubgraphsLength()):
+        graph = root.Subgraphs(g)
+        for t in range(graph.TensorsLength()):
+            buffer = graph.Tensors(t).Buffer()
+            if buffer:
+                users.setdefault(buffer, []).append((g, t))
+    copies = []
+    for shared in (found for found in users.values() if len(found) > 1):
+        mine = [t for g, t in shared if g == 0 and t in biases]
+        copies += mine[1:] if len(mine) == len(shared) else mine
+    if not copies:
+        return quantized
+    import copy
+
+    model = read_model(quantized)
+    tensors = model.subgraphs[0].tensors
+    for index in copies:
+        model.buffers.append(copy.deepcopy(model.buffers[tensors[index].buffer]))
+        tensors[index].buffer = len(model.buffers) - 1
+    return write_model(model)

@@ -14,7 +14,7 @@ ops, XNNPACK partitions and latency do not change); a bias buffer that several t
 own copy.  Ops without a bias, with a float bias (layers kept in float) or whose output has no float
 counterpart are left alone and listed.
 
-Heavy: imports TensorFlow's flatbuffer schema and the interpreter; import lazily.
+Heavy: imports TensorFlow's flatbuffer schema (through ``convert.tflite_inspect``) and the interpreter; import lazily.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesep.convert.tflite_inspect import int32_tensor_data, own_buffers
 from edgesep.errors import CalibrationError
 from edgesep.runners.interpreter import op_details, open_interpreter, tensor_detail
 
@@ -92,9 +93,9 @@ def correct_int8_bias(
     if not samples:
         raise CalibrationError("no calibration samples for bias correction")
     targets, skipped = _targets(quantized, float_model)
-    model = bytearray(_unshare_biases(quantized, {t.bias for t in targets}))  # tensor indices stay the same
+    model = bytearray(own_buffers(quantized, {t.bias for t in targets}))  # tensor indices stay the same
     float_means = _float_means(float_model, samples, {t.float_name for t in targets})
-    offsets = _buffer_offsets(model)
+    offsets = int32_tensor_data(model)
     corrected = []
     levels = sorted({t.level for t in targets})
     for level in levels:
@@ -210,60 +211,3 @@ def _int8_stats(model: bytes, samples: Sequence[Sequence[np.ndarray]], outputs: 
         clamped = count[:, reached[0]] + (count[:, reached[-1]] if reached[-1] != reached[0] else 0)
         stats[index] = (mean, 1.0 - clamped / total)
     return stats
-
-
-def _buffer_offsets(model: bytearray) -> dict[int, tuple[int, int, np.ndarray]]:
-    """Tensor index -> (start, stop) of its data in the model bytes and its per-channel scales, for int32 tensors."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    root = schema.Model.GetRootAs(model, 0)
-    graph = root.Subgraphs(0)
-    found = {}
-    for index in range(graph.TensorsLength()):
-        tensor = graph.Tensors(index)
-        if tensor.Type() != schema.TensorType.INT32 or tensor.Buffer() == 0:
-            continue
-        buffer = root.Buffers(tensor.Buffer())
-        if buffer.Offset() > 1:  # data stored after the flatbuffer (models > 2 GB)
-            start, size = int(buffer.Offset()), int(buffer.Size())
-        else:
-            field = buffer._tab.Offset(4)  # noqa: SLF001 - the generated reader has no public data offset
-            if not field:
-                continue
-            start, size = buffer._tab.Vector(field), buffer._tab.VectorLen(field)  # noqa: SLF001
-        quant = tensor.Quantization()
-        scales = quant.ScaleAsNumpy() if quant is not None and quant.ScaleLength() else np.ones(1)
-        found[index] = (int(start), int(start + size), np.asarray(scales, np.float64))
-    return found
-
-
-def _unshare_biases(quantized: bytes, biases: set[int]) -> bytes:
-    """``quantized`` where each of the ``biases`` (tensor indices) has a buffer of its own: a buffer that several
-    tensors share (the converter merges equal constants) is copied for all but one of its users when all of them are
-    biases, for every bias user otherwise; the bytes are unchanged when nothing is shared."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    root = schema.Model.GetRootAs(quantized, 0)
-    users: dict[int, list[tuple[int, int]]] = {}
-    for g in range(root.SubgraphsLength()):
-        graph = root.Subgraphs(g)
-        for t in range(graph.TensorsLength()):
-            buffer = graph.Tensors(t).Buffer()
-            if buffer:
-                users.setdefault(buffer, []).append((g, t))
-    copies = []
-    for shared in (found for found in users.values() if len(found) > 1):
-        mine = [t for g, t in shared if g == 0 and t in biases]
-        copies += mine[1:] if len(mine) == len(shared) else mine
-    if not copies:
-        return quantized
-    import copy
-
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(quantized))
-    tensors = model.subgraphs[0].tensors
-    for index in copies:
-        model.buffers.append(copy.deepcopy(model.buffers[tensors[index].buffer]))
-        tensors[index].buffer = len(model.buffers) - 1
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
