@@ -130,8 +130,9 @@ def main() -> None:
         rows.append((f"int8 percentile + fallback {args.fallback} (iou@0.3, 50 held-out calibration crops)",
                      quantize(onnx_path, WORK / "fallback.tflite", recipe=recipe, calibration=str(calibration), input_shape=SHAPE,
                               holdout=50, auto_fallback=args.fallback, metric="iou@0.3", force=True).path))  # fmt: skip
-    print("| model / recipe | protocol: IoU@0.3 mean | pooled IoU | box F1 | text scenes: pooled IoU | box F1 | p50 ms "
-          "| XNNPACK partitions |")
+    print(
+        "| model / recipe | protocol: IoU@0.3 mean | pooled IoU | box F1 | text scenes: pooled IoU | box F1 | p50 ms | XNNPACK partitions |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, path in rows:
         iou, pooled, boxes, _, p50 = evaluate(path, onnx_path, images)
@@ -141,8 +142,10 @@ def main() -> None:
     if len(rows) > 1:
         iou, pooled, boxes, _ = noise_floor(onnx_path, images, rows[1][1])
         _, scene_pooled, scene_boxes, _ = noise_floor(onnx_path, scenes, rows[1][1])
-        print(f"| float32 ONNX, its input rounded to the int8 input grid (noise floor) | {iou:.2f} | {pooled:.2f} | {boxes:.2f} "
-              f"| {scene_pooled:.2f} | {scene_boxes:.2f} | - | - |")
+        print(
+            f"| float32 ONNX, its input rounded to the int8 input grid (noise floor) | {iou:.2f} | {pooled:.2f} | {boxes:.2f} "
+            f"| {scene_pooled:.2f} | {scene_boxes:.2f} | - | - |"
+        )
 
 
 if __name__ == "__main__":

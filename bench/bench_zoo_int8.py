@@ -78,8 +78,11 @@ def main() -> None:
             a, b = ref.reshape(len(ref), -1).astype(np.float64), got.reshape(len(got), -1).astype(np.float64)
             cosine = float(np.mean(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)))
             float_ms, int8_ms = p50s([float_path, path], runs=args.runs)
-            print(f"| {name} | {recipe_name} | {top1:.3f} | {cosine:.4f} | {float_ms:.2f} | {int8_ms:.2f} | {float_ms / int8_ms:.2f}x "
-                  f"| {delegation(float_path).partitions} / {delegation(path).partitions} |", flush=True)
+            print(
+                f"| {name} | {recipe_name} | {top1:.3f} | {cosine:.4f} | {float_ms:.2f} | {int8_ms:.2f} | {float_ms / int8_ms:.2f}x "
+                f"| {delegation(float_path).partitions} / {delegation(path).partitions} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

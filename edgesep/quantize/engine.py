@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from edgesep.convert.tflite import make_converter as convert_make_converter
+from edgesep.convert.tflite import to_tflite_bytes
+from edgesep.convert.tflite_inspect import delegation
 from edgesep.errors import ConfigError
 from edgesep.quantize.recipe import QuantRecipe
 from edgesep.runners.interpreter import op_details, open_interpreter, tensor_detail
@@ -23,14 +26,12 @@ WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CO
 
 def make_converter(lowered: Any):
     """The float32 converter of edgesep.convert for a LoweredModel; each mode adds its options."""
-    from edgesep.convert.tflite import make_converter as convert_make_converter
 
     return convert_make_converter(lowered)
 
 
 def _convert(lowered: Any, converter) -> bytes:
     """Run the converter; a failure becomes edgesep.convert's one-line UnsupportedOpError."""
-    from edgesep.convert.tflite import to_tflite_bytes
 
     return to_tflite_bytes(lowered, converter=converter)
 
@@ -148,7 +149,6 @@ class FloatIslands:
 
 def _left_out_outputs(model: bytes) -> list[str]:
     """Output tensor names of the ops (other than QUANTIZE / DEQUANTIZE) that XNNPACK does not take."""
-    from edgesep.convert.tflite_inspect import delegation
 
     left_out = [op.index for op in delegation(model).left_out if op.op not in _CONVERSIONS]
     if not left_out:

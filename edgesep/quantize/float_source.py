@@ -17,7 +17,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edgesep.convert.loading import simplify
+from edgesep.convert.lowering import has_integer_forms, lower
 from edgesep.errors import ConfigError, InputError
+from edgesep.quantize import engine
 from edgesep.quantize.calibration import CalibrationData
 from edgesep.quantize.keras_input import is_keras_input, keras_float_source
 from edgesep.quantize.recipe import QuantRecipe
@@ -86,13 +89,9 @@ class OnnxFloatSource:
         """The same onnxslim graph `edgesep convert` lowers."""
         import onnx
 
-        from edgesep.convert.loading import simplify
-
         return simplify(onnx.load(str(self.model.onnx_path)))
 
     def lower(self, *, integer: bool = False) -> Any:
-        from edgesep.convert.lowering import lower
-
         shapes = {spec.name: spec.shape for spec in self.model.inputs}
         return lower(self.graph, keep_nchw=self.model.keep_nchw, input_shapes=shapes, integer=integer)
 
@@ -112,14 +111,9 @@ class OnnxFloatSource:
 
     @cached_property
     def float_bytes(self) -> bytes:
-        from edgesep.quantize import engine
-
         return engine.float_model(self.lowered)
 
     def calibration_model(self, recipe: QuantRecipe, calib: CalibrationData) -> tuple[bytes, Any]:
-        from edgesep.convert.lowering import has_integer_forms
-        from edgesep.quantize import engine
-
         if recipe.prepares_torch_model(self.torch_model):
             return self._prepared_float_model(recipe, calib)
         if has_integer_forms(self.graph):  # activations in the forms XNNPACK runs in int8 (convert/ops/activations.py)
@@ -127,8 +121,6 @@ class OnnxFloatSource:
         return self.float_model(), None
 
     def converted(self, mode: str) -> bytes:
-        from edgesep.quantize import engine
-
         return engine.float16_model(self.lowered) if mode == "float16" else engine.dynamic_model(self.lowered)
 
     def check_torch_model(self, recipe: QuantRecipe) -> None:
@@ -151,8 +143,6 @@ class OnnxFloatSource:
 
         import onnx
 
-        from edgesep.convert.lowering import lower
-        from edgesep.quantize import engine
         from edgesep.quantize.prepare import export_prepared
 
         with tempfile.TemporaryDirectory(prefix="edgesep-prepare-") as tmp:

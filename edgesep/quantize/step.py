@@ -16,12 +16,18 @@ from typing import Any
 
 from edgesep.errors import CalibrationError
 from edgesep.fileio import check_output, publish_model
-from edgesep.quantize.analysis import LayerError
+from edgesep.quantize import engine
+from edgesep.quantize.activation_ranges import apply_activation_ranges
+from edgesep.quantize.agreement import agreement
+from edgesep.quantize.analysis import LayerError, layer_errors, worst_layers
 from edgesep.quantize.float_source import open_float_source
+from edgesep.quantize.int8_bias import correct_int8_bias
+from edgesep.quantize.ranges import RangeConfig
 from edgesep.quantize.recipe import QuantRecipe
 from edgesep.quantize.result import QuantizeResult, Variant, quantized_sidecar
 from edgesep.quantize.samples import calibration_info, calibration_progress, draw_data, split_data, tflite_samples
 from edgesep.quantize.sensitivity import LayerSensitivity, greedy_fallback, task_metric
+from edgesep.runners.tflite import run_tflite
 
 __all__ = ["DEFAULT_HOLDOUT", "QuantizeResult", "Variant", "quantize"]
 
@@ -77,12 +83,6 @@ def quantize(
     recipe, data = draw_data(source.model, recipe, calibration, holdout=holdout)
     calib, evaluation, held_out = split_data(data, recipe, source.model, holdout=holdout)
 
-    from edgesep.quantize import engine
-    from edgesep.quantize.activation_ranges import apply_activation_ranges
-    from edgesep.quantize.agreement import agreement
-    from edgesep.quantize.ranges import RangeConfig
-    from edgesep.runners.tflite import run_tflite
-
     eval_samples = tflite_samples(source, evaluation)
     float_bytes = source.float_model()
     reference = run_tflite(float_bytes, eval_samples)
@@ -101,8 +101,6 @@ def quantize(
         calibrated, _ = apply_activation_ranges(calibrated, calib_samples, RangeConfig(method=recipe.activation_range))
         quant_bytes = engine.quantize_calibrated(calibrated, recipe)
         if analyze or auto_fallback:
-            from edgesep.quantize.analysis import layer_errors, worst_layers
-
             layers = layer_errors(calibrated, calib_samples[:ANALYSIS_SAMPLES], recipe=recipe)
             if auto_fallback:
                 run = run_tflite(quant_bytes, eval_samples)
@@ -121,8 +119,6 @@ def quantize(
                 recipe = recipe.with_keep_float(recipe.keep_float + extra)
                 quant_bytes = engine.quantize_calibrated(calibrated, recipe)
         if recipe.bias_correction == "empirical" and prepared is None:  # no PyTorch model: correct the int8 model
-            from edgesep.quantize.int8_bias import correct_int8_bias
-
             quant_bytes, bias_report = correct_int8_bias(quant_bytes, calibrated, calib_samples)
             prepared_info = {"bias_correction": bias_report.to_dict()}
         name = f"int8+float({len(recipe.keep_float)})" if recipe.keep_float else "int8"
