@@ -2,7 +2,7 @@
 the task metric against the float ONNX model (onnxruntime, the reference for every tool), cosine, p50 float and
 int8 (1 thread, interleaved), XNNPACK partitions, file size and quantization seconds.
 
-    python bench/bench_int8_table.py [--tools edgesep-default edgesep-percentile onnx2tf ort-qdq aeq] [MODEL ...]
+    python bench/bench_int8_table.py [MODEL ...] [--tools edgesep-default edgesep-mse+bias onnx2tf ort-qdq aeq]
     python bench/bench_int8_table.py --table [MODEL ...]   # the table of the saved results
 
 Tools: edgesep's two recipes (``quantize()``, min/max and percentile ranges; ``edgesep-mse`` and
