@@ -2,11 +2,12 @@
 the task metric against the float ONNX model (onnxruntime, the reference for every tool), cosine, p50 float and
 int8 (1 thread, interleaved), XNNPACK partitions, file size and quantization seconds.
 
-    python bench/bench_int8_table.py [--tools edgesep-default edgesep-percentile onnx2tf ort-qdq aeq] [MODEL ...]
+    python bench/bench_int8_table.py [MODEL ...] [--tools edgesep-default edgesep-mse+bias onnx2tf ort-qdq aeq]
     python bench/bench_int8_table.py --table [MODEL ...]   # the table of the saved results
 
 Tools: edgesep's two recipes (``quantize()``, min/max and percentile ranges; ``edgesep-mse`` and
-``edgesep-entropy`` on request); onnx2tf int8 (``-oiqt -qt
+``edgesep-entropy`` on request; any of them + ``+bias``, e.g. ``edgesep-mse+bias``: empirical bias correction of
+the int8 model); onnx2tf int8 (``-oiqt -qt
 per-channel``, bench/anchors_zoo.py's worker in bench/.venv-onnx2tf; the ``_integer_quant`` file: int8 inside,
 float I/O); onnxruntime ``quantize_static`` (QDQ, per-channel int8 weights, int8 activations, min/max, run in
 onnxruntime); ai-edge-quantizer ``static_wi8_ai8`` on edgesep's float .tflite (bench/aeq_worker.py in
@@ -231,6 +232,15 @@ def p50s(models: list, image: np.ndarray, *, runs: int) -> list[float]:
 
 
 # ------------------------------------------------------------------------------------------------ the tools
+def recipe_options(spelling: str) -> dict[str, str]:
+    """Recipe fields of an edgesep tool's spelling after "edgesep-": "default", an activation range ("mse"), either
+    + "+bias" (empirical bias correction of the int8 TFLite model, edgesep/quantize/int8_bias.py), as
+    bench_zoo_int8.py spells its recipes."""
+    activation, _, extra = spelling.partition("+")
+    options = {} if activation == "default" else {"activation_range": activation}
+    return {**options, **({"bias_correction": "empirical"} if extra == "bias" else {})}
+
+
 def build(tool: str, name: str, onnx_path: Path, float_path: Path, calibration: Path, *, force: bool) -> tuple[Path, float]:
     """(the int8 model file, quantization seconds); cached with its seconds in a .json beside it."""
     suffix = ".onnx" if tool == "ort-qdq" else ".tflite"
@@ -245,7 +255,7 @@ def build(tool: str, name: str, onnx_path: Path, float_path: Path, calibration: 
         from edgesep.quantize import quantize
         from edgesep.quantize.recipe import QuantRecipe
 
-        options = {} if tool == "edgesep-default" else {"activation_range": tool.split("-", 1)[1]}
+        options = recipe_options(tool.split("-", 1)[1])
         quantize(onnx_path, target, recipe=QuantRecipe(mode="int8", samples=samples, **options), calibration=str(calibration),
                  input_shape=shape, holdout=0, force=True)  # fmt: skip
         seconds = time.perf_counter() - started
@@ -370,7 +380,8 @@ HEADER = (
     "| model | tool | task metric vs float | cosine | p50 float / int8 ms (speed-up) | XNNPACK partitions | size | quant. s |\n"
     "|---|---|---|---:|---:|---:|---:|---:|"
 )
-_ORDER = ["float32 (edgesep convert)", "edgesep-default", "edgesep-percentile", "edgesep-mse", "edgesep-entropy", *TOOLS[2:]]
+_ORDER = ["float32 (edgesep convert)", "edgesep-default", "edgesep-percentile", "edgesep-mse", "edgesep-entropy",
+          "edgesep-percentile+bias", "edgesep-mse+bias", "edgesep-entropy+bias", *TOOLS[2:]]  # fmt: skip
 _COLUMNS = {"model", "tool", "task", "cosine", "p50_float_ms", "p50_ms", "partitions", "size_bytes", "seconds", "runtime"}
 
 

@@ -31,6 +31,7 @@ from edgesep.runners.tflite import TfliteRunner
 from edgesep.sidecar import read_sidecar
 
 LATENCY_RUNS = 30
+BIAS_CANDIDATE = "per-channel percentile + bias"  # empirical bias correction of the int8 TFLite model (any source)
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,9 @@ class SweepResult:
 
 
 def default_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[Candidate, ...]:
-    """Per-channel min/max (baseline), per-tensor naive, per-tensor + CLE + empirical bias correction,
-    and each non-minmax activation range method on per-channel."""
+    """Per-channel min/max (baseline), per-tensor naive, per-tensor + CLE + empirical bias correction (on the
+    PyTorch model), each non-minmax activation range method on per-channel, and per-channel percentile with
+    empirical bias correction of the int8 TFLite model (int8_bias.py: any float source)."""
     plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax")
     candidates = [
         Candidate("per-channel minmax", plain),
@@ -98,6 +100,7 @@ def default_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[Candidate, ..
     ]
     for method in ("percentile", "mse", "entropy"):
         candidates.append(Candidate(f"per-channel {method}", replace(plain, activation_range=method)))
+    candidates.append(Candidate(BIAS_CANDIDATE, replace(plain, activation_range="percentile", bias_correction="empirical")))
     return tuple(candidates)
 
 
@@ -263,13 +266,16 @@ class SearchResult:
 
 def search_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[tuple[Candidate, int], ...]:
     """Cheapest first: per-channel ranges (min/max, percentile, MSE, entropy: same graph, same speed), then the
-    percentile model with 2, then 5 layers kept in float by the output metric (each float island costs time)."""
+    percentile model with 2, then 5 layers kept in float by the output metric (each float island costs time), then
+    the percentile model with empirical bias correction of its int8 biases (int8_bias.py: same graph and speed,
+    but the costliest to make: float and int8 models run on the calibration samples once per level of weighted ops)."""
     plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax")
     ranges = [(Candidate(f"per-channel {method}", replace(plain, activation_range=method)), 0)
               for method in ("minmax", "percentile", "mse", "entropy")]  # fmt: skip
     percentile = replace(plain, activation_range="percentile")
     fallbacks = [(Candidate(f"per-channel percentile + {count} float layers", percentile), count) for count in (2, 5)]
-    return tuple(ranges + fallbacks)
+    corrected = [(Candidate(BIAS_CANDIDATE, replace(percentile, bias_correction="empirical")), 0)]
+    return tuple(ranges + fallbacks + corrected)
 
 
 def search(

@@ -18,6 +18,7 @@ NAMES = [
     "per-channel percentile",
     "per-channel mse",
     "per-channel entropy",
+    "per-channel percentile + bias",
 ]
 SMALL = ["--samples", "40", "--holdout", "40"]
 
@@ -31,8 +32,9 @@ def swept(digits_onnx):
 def test_default_candidates_cover_the_remedies():
     candidates = default_candidates(QuantRecipe(samples=40))
     assert [c.name for c in candidates] == NAMES
-    assert [c.recipe.needs_torch_model for c in candidates] == [False, False, True, False, False, False]
+    assert [c.recipe.needs_torch_model for c in candidates] == [False, False, True, False, False, False, False]
     assert all(c.recipe.samples == 40 for c in candidates)
+    assert candidates[-1].recipe.bias_correction == "empirical" and candidates[-1].recipe.per_channel  # on the int8 model
 
 
 def test_sweep_measures_every_candidate(swept):
@@ -126,3 +128,27 @@ def test_search_that_misses_writes_the_best_and_raises(digits_onnx, tmp_path):
     values = {step["name"]: step["metric_value"] for step in report["steps"]}
     assert list(values) == ["per-tensor", "per-channel"] and report["met"] is False  # both tried: neither met 1.01
     assert report["chosen"] == max(values, key=values.get) and all(0.9 < v < 1.01 for v in values.values())
+
+
+def test_search_tries_bias_correction_last_and_records_it(digits_onnx, tmp_path):
+    """Bias correction is the last (costliest) candidate; tried when the cheaper ones miss. Per-tensor here so
+    that it matters: measured cosine 0.99968 (minmax) / 0.99955 / 0.99959 / 0.99858 (entropy), corrected 0.99985."""
+    from dataclasses import replace
+
+    from edgesep.quantize.sweep import BIAS_CANDIDATE, Candidate, search, search_candidates
+
+    default = search_candidates(QuantRecipe(samples=40))
+    assert [c.name for c, _ in default][-1] == BIAS_CANDIDATE and default[-1][1] == 0  # no float layers: same speed
+    assert [c.recipe.bias_correction for c, _ in default] == ["none"] * 6 + ["empirical"]
+    same_graph = [(Candidate(c.name, replace(c.recipe, per_channel=False)), 0) for c, fallback in default if fallback == 0]
+    out = tmp_path / "corrected.tflite"
+    outcome = search(digits_onnx, out, calibration="digits", metric="cosine", target=0.99975, candidates=same_graph, holdout=40)
+    values = {step.name: step.metric_value for step in outcome.steps}
+    assert list(values) == [c.name for c, _ in same_graph] and outcome.met and outcome.chosen.name == BIAS_CANDIDATE
+    assert max(v for name, v in values.items() if name != BIAS_CANDIDATE) < 0.99975 <= values[BIAS_CANDIDATE]
+    assert outcome.chosen.partitions == outcome.steps[0].partitions  # same graph as the uncorrected int8 model
+    sidecar = json.loads(out.with_name(out.name + ".json").read_text())
+    assert sidecar["search"]["chosen"] == BIAS_CANDIDATE and sidecar["recipe"]["bias_correction"] == "empirical"
+    assert sidecar["search"]["steps"][-1]["recipe"]["bias_correction"] == "empirical"
+    report = sidecar["quantization"]["prepared"]["bias_correction"]
+    assert report["on"] == "int8 tflite" and len(report["layers"]) == 8
