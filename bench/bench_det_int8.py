@@ -20,8 +20,10 @@ import torch._dynamo  # noqa: F401  (before TensorFlow: triton segfaults when im
 BENCH = Path(__file__).resolve().parent
 WORK = BENCH / ".work" / "det_int8"
 sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
 
 import numpy as np  # noqa: E402
+from common import recipe_options  # noqa: E402
 
 from edgesep.convert import convert  # noqa: E402
 from edgesep.convert.tflite_inspect import delegation  # noqa: E402
@@ -91,14 +93,6 @@ def noise_floor(onnx_path: Path, images: np.ndarray, int8_model: Path) -> tuple[
         rounded = ((np.clip(np.round(image / scale) + zero_point, -128, 127) - zero_point) * scale).astype(np.float32)
         outputs.append(session.run(None, {"x": rounded[None]})[0][0, 0])
     return _scores(references, outputs)
-
-
-def recipe_options(name: str) -> dict[str, str]:
-    """Recipe fields of a bench recipe name: "default", an activation range ("percentile"), either + "+bias"
-    (empirical bias correction of the int8 model, edgesep/quantize/int8_bias.py)."""
-    activation, _, extra = name.partition("+")
-    options = {} if activation == "default" else {"activation_range": activation}
-    return {**options, **({"bias_correction": "empirical"} if extra == "bias" else {})}
 
 
 def main() -> None:

@@ -50,8 +50,10 @@ RESULTS = BENCH / "results" / "int8_table"  # one <model>.json per model
 LITERT_VENV = Path(os.environ.get("LITERT_TORCH_VENV", BENCH / ".venv-litert-torch"))
 ONNX2TF_VENV = Path(os.environ.get("ONNX2TF_VENV", BENCH / ".venv-onnx2tf"))
 sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
 
 import numpy as np  # noqa: E402
+from common import recipe_options  # noqa: E402
 
 from edgesep.testing import zoo  # noqa: E402
 
@@ -232,13 +234,6 @@ def p50s(models: list, image: np.ndarray, *, runs: int) -> list[float]:
 
 
 # ------------------------------------------------------------------------------------------------ the tools
-def recipe_options(spelling: str) -> dict[str, str]:
-    """Recipe fields of an edgesep tool's spelling after "edgesep-": "default", an activation range ("mse"), either
-    + "+bias" (empirical bias correction of the int8 TFLite model, edgesep/quantize/int8_bias.py), as
-    bench_zoo_int8.py spells its recipes."""
-    activation, _, extra = spelling.partition("+")
-    options = {} if activation == "default" else {"activation_range": activation}
-    return {**options, **({"bias_correction": "empirical"} if extra == "bias" else {})}
 
 
 def build(tool: str, name: str, onnx_path: Path, float_path: Path, calibration: Path, *, force: bool) -> tuple[Path, float]:

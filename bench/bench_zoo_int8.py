@@ -25,6 +25,7 @@ sys.path.insert(0, str(BENCH))
 
 import numpy as np  # noqa: E402
 from bench_zoo import p50s  # noqa: E402
+from common import recipe_options  # noqa: E402
 
 from edgesep.convert import convert  # noqa: E402
 from edgesep.convert.tflite_inspect import delegation  # noqa: E402
@@ -40,14 +41,6 @@ MODELS = ("ppocr_cls", "text_orientation", "mtcnn_onet", "mobilenet_v3_small", "
 def class_output(outputs: tuple[np.ndarray, ...]) -> int:
     """The output that holds class scores: the first with 2..1000 values per sample (ONet: face/no-face)."""
     return next(i for i, o in enumerate(outputs) if 2 <= o.reshape(len(o), -1).shape[1] <= 1000)
-
-
-def recipe_options(name: str) -> dict[str, str]:
-    """Recipe fields of a bench recipe name: "default", an activation range ("percentile"), either + "+bias"
-    (empirical bias correction of the int8 model, edgesep/quantize/int8_bias.py)."""
-    activation, _, extra = name.partition("+")
-    options = {} if activation == "default" else {"activation_range": activation}
-    return {**options, **({"bias_correction": "empirical"} if extra == "bias" else {})}
 
 
 def main() -> None:

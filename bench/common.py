@@ -470,3 +470,11 @@ if __name__ == "__main__":  # `python bench/common.py --export NAME` (used by on
         print(_export(sys.argv[2]))
     else:
         raise SystemExit("usage: python bench/common.py --export MODEL")
+
+
+def recipe_options(spelling: str) -> dict[str, str]:
+    """Recipe fields of a bench recipe spelling: "default", an activation range ("mse"), either + "+bias"
+    (empirical bias correction of the int8 TFLite model, edgesep/quantize/int8_bias.py)."""
+    activation, _, extra = spelling.partition("+")
+    options = {} if activation == "default" else {"activation_range": activation}
+    return {**options, **({"bias_correction": "empirical"} if extra == "bias" else {})}
