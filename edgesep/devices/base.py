@@ -59,6 +59,14 @@ class DeviceRunError(DeviceError):
         self.results: dict[str, RunResults] = dict(results or {})
 
 
+class DeviceLostError(DeviceRunError):
+    """The device, the link to it or the agent's process went away during the run (killed by a signal, link
+    dropped): nothing says the models are at fault, so a farm reports the cell ``lost`` (run it again), not
+    ``failed``."""
+
+    device_lost = True
+
+
 @runtime_checkable
 class Device(Protocol):
     """Where models run.  ``run`` returns one RunResults per tag of ``models``."""
@@ -259,6 +267,9 @@ def finish_run(
         )
     if outcome.returncode == AGENT_EXIT_TIMEOUT:
         raise DeviceRunError(f"{where}: {outcome.last_error_line()}; partial results kept", results=collected)
+    if outcome.returncode is not None and outcome.returncode < 0:  # killed by a signal: not by us (timed_out above)
+        message = f"{where}: the agent was killed by signal {-outcome.returncode}; partial results kept"
+        raise DeviceLostError(message, results=collected)
     if outcome.returncode != 0:
         raise DeviceRunError(f"{where}: agent failed: {outcome.last_error_line()}", results=collected)
     incomplete = [tag for tag in tags if tag not in collected or not collected[tag].complete]

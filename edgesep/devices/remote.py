@@ -24,6 +24,7 @@ import numpy as np
 from edgesep.devices.base import (
     AGENT_PATH,
     TIMEOUT_GRACE_S,
+    DeviceLostError,
     DeviceRunError,
     ProcessOutcome,
     RunSpec,
@@ -219,7 +220,7 @@ def run_agent(
         gone = not collected and not folder.removed
         left = f" (the device did not come back; what it measured stays in {folder.path} on it)" if gone else ""
         lost = f"{transport.where}: lost the device during the run ({link_failure(outcome)})"
-        raise DeviceRunError(f"{lost}; partial results kept for {kept}{left}", results=collected)
+        raise DeviceLostError(f"{lost}; partial results kept for {kept}{left}", results=collected)
     if code == EXIT_NOT_FOUND:
         missing = f"{transport.where}: python command {shlex.join(python)!r} not found on the device"
         raise DeviceRunError(f"{missing}; {install_hint}", results=collected)

@@ -320,7 +320,7 @@ def classify(error: BaseException) -> tuple[str, str]:
     )
     if isinstance(error, rex.RayTaskError) and not isinstance(error, lost_types):
         cause = getattr(error, "cause", None)
-        if isinstance(cause, lost_types):
+        if isinstance(cause, lost_types) or getattr(cause, "device_lost", False):  # tasks.StageError of a lost device
             return "lost", _first_line(cause)
         if cause is not None:
             text = str(cause) if isinstance(cause, EdgesepError) else f"{type(cause).__name__}: {cause}"

@@ -28,12 +28,13 @@ class StageError(EdgesepError):
     """An edgesep error raised in a task, as the head receives it: its one-line message and exit code. (Ray pickles
     a task's exception; the pipeline's own errors need not survive that, e.g. StepFailed takes (step, error).)"""
 
-    def __init__(self, message: str, exit_code: int = 2) -> None:
+    def __init__(self, message: str, exit_code: int = 2, device_lost: bool = False) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.device_lost = device_lost  # the device or its agent went away (devices.base.DeviceLostError)
 
     def __reduce__(self):
-        return (StageError, (str(self), self.exit_code))
+        return (StageError, (str(self), self.exit_code, self.device_lost))
 
 
 def prepare(pipeline: PipelineConfig) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def _run(pipeline: PipelineConfig, seed: Files, *, until: str | None = None, onl
         try:
             result = run(config, options=RunOptions(until_step=until, only_step=only, progress=False))
         except EdgesepError as error:
-            raise StageError(str(error), error.exit_code) from None
+            raise StageError(str(error), error.exit_code, bool(getattr(error, "device_lost", False))) from None
         files = {
             relative: path.read_bytes()
             for path in sorted(folder.rglob("*"))

@@ -72,6 +72,7 @@ class StepFailed(EdgesepError):
 
     def __init__(self, step: str, error: EdgesepError) -> None:
         self.exit_code = error.exit_code
+        self.device_lost = bool(getattr(error, "device_lost", False))  # DeviceLostError: the run, not the model
         super().__init__(f"step '{step}' failed (earlier artifacts kept): {error}")
 
 

@@ -122,7 +122,7 @@ def test_a_node_killed_mid_sweep_loses_only_its_cells_and_a_rerun_completes_them
     assert all(by_cell[(r, "local")]["status"] == "ok" for r in ("int8", "int8-percentile")), by_cell
     lost = [key for key, cell in by_cell.items() if cell["status"] == "lost"]
     assert lost and all(device == "pi-emulated-local" for _, device in lost), by_cell
-    assert payload["counts"]["failed"] == 0
+    assert payload["counts"]["failed"] == 0, by_cell
     for key in lost:
         reason = by_cell[key]["reason"]
         assert "node" in reason.lower() or "device:pi-emulated-local" in reason, reason
