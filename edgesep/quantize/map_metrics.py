@@ -14,6 +14,8 @@ Maps are (N, H, W) or anything that squeezes to it (N, 1, H, W), (N, H, W, 1).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from edgesep.errors import ConfigError
@@ -68,20 +70,25 @@ def _box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     return inter / union if union else 0.0
 
 
-def box_f1(reference: list, candidate: list, *, match_iou: float = 0.5) -> float | None:
-    """F1 of one-to-one matches (greedy by IoU); None when neither side has a box."""
-    if not reference and not candidate:
+def greedy_match_f1(pairs: Iterable[tuple[float, int, int]], sizes: tuple[int, int], *, match_iou: float = 0.5) -> float | None:
+    """F1 of one-to-one matches between a reference and a candidate set of ``sizes`` boxes, taken greedily by
+    IoU from ``pairs`` (IoU, reference index, candidate index); None when neither side has a box."""
+    if not any(sizes):
         return None
-    pairs = sorted(((_box_iou(r, c), i, j) for i, r in enumerate(reference) for j, c in enumerate(candidate)), reverse=True)
-    used_ref, used_cand, matches = set(), set(), 0
-    for iou, i, j in pairs:
+    used_ref, used_cand = set(), set()
+    for iou, i, j in sorted(pairs, reverse=True):
         if iou < match_iou:
             break
         if i not in used_ref and j not in used_cand:
             used_ref.add(i)
             used_cand.add(j)
-            matches += 1
-    return 2 * matches / (len(reference) + len(candidate))
+    return 2 * len(used_ref) / sum(sizes)
+
+
+def box_f1(reference: list, candidate: list, *, match_iou: float = 0.5) -> float | None:
+    """F1 of one-to-one matches (greedy by IoU); None when neither side has a box."""
+    pairs = ((_box_iou(r, c), i, j) for i, r in enumerate(reference) for j, c in enumerate(candidate))
+    return greedy_match_f1(pairs, (len(reference), len(candidate)), match_iou=match_iou)
 
 
 def box_agreement(
