@@ -37,6 +37,9 @@ def quantize_command(
         None, "--activation-range", help="How activation ranges come from the data: minmax (default), percentile, mse, entropy."
     ),
     equalize: bool = typer.Option(False, "--equalize", help="Fold BN and equalize weight ranges (needs --torch-model)."),
+    qat_epochs: int = typer.Option(
+        None, "--qat-epochs", help="Fine-tune N epochs with fake int8, distilled from the float model (needs --torch-model)."
+    ),
     bias_correction: str = typer.Option(
         None,
         "--bias-correction",
@@ -90,6 +93,7 @@ def quantize_command(
         "per_channel": False if per_tensor else None,
         "activation_range": activation_range,
         "equalize": True if equalize else None,
+        "qat_epochs": qat_epochs,
         "bias_correction": bias_correction,
         "keep_float": tuple(keep_float) if keep_float else None,
         "preprocessing": _load_preprocessing(preprocessing) if preprocessing else None,
@@ -218,7 +222,12 @@ def _prepared_line(prepared: dict) -> str:
     if prepared.get("bias_correction"):
         bias = prepared["bias_correction"]
         parts.append(f"{bias['method']} bias correction of {len(bias['layers'])} layers (max shift {bias['max_shift']:.3g})")
-    if prepared.get("bias_correction", {}).get("on") == "int8 tflite":
+    if prepared.get("qat"):
+        qat = prepared["qat"]
+        outcome = "" if qat["kept"] else ", no gain: weights kept"
+        parts.append(f"QAT {qat['epochs']} epochs on {qat['samples']} samples, distillation loss "
+                     f"{qat['loss_before']:.3g} -> {qat['loss_after']:.3g}{outcome}")  # fmt: skip
+    if (prepared.get("bias_correction") or {}).get("on") == "int8 tflite":
         return "int8 model: " + "; ".join(parts)
     return "PyTorch model: " + "; ".join(parts)
 

@@ -33,7 +33,7 @@ class FloatSource(Protocol):
     ``model``: the given path and the NCHW input specs; ``input_layout``: "NHWC" or "NCHW", the layout of
     the TFLite model's 4-D inputs (``to_tflite_input`` turns an NCHW data batch into it); ``source_format``:
     the sidecar's ("keras"; None for ONNX).  ``float_model()`` is the float32 reference of every variant;
-    ``calibration_model(recipe, calib)`` the float model whose activation ranges int8 calibrates (the int8
+    ``calibration_model(recipe, calib, progress=...)`` the float model whose activation ranges int8 calibrates (the int8
     graph's float form) and what preparing it did (``PreparedModel`` or None); ``converted(mode)`` the
     float16 or dynamic-range model.
     """
@@ -46,7 +46,7 @@ class FloatSource(Protocol):
     def source_format(self) -> str | None: ...
     def to_tflite_input(self, index: int, array: np.ndarray) -> np.ndarray: ...
     def float_model(self) -> bytes: ...
-    def calibration_model(self, recipe: QuantRecipe, calib: CalibrationData) -> tuple[bytes, Any]: ...
+    def calibration_model(self, recipe: QuantRecipe, calib: CalibrationData, *, progress: bool = False) -> tuple[bytes, Any]: ...
     def converted(self, mode: str) -> bytes: ...
 
 
@@ -67,7 +67,7 @@ def open_float_source(
         if recipe.mode != "int8":
             raise InputError(f"Keras models are quantized with mode int8 only, not {recipe.mode!r} (convert them with edgesep convert)")
         if recipe.needs_torch_model:
-            raise InputError("Keras input: equalize and analytic bias correction act on a PyTorch model and are not available")
+            raise InputError("Keras input: equalize, analytic bias correction and QAT act on a PyTorch model and are not available")
         return keras_float_source(path)
     source = OnnxFloatSource(resolve(path, input_shape=input_shape), torch_model=torch_model, weights=weights)
     if recipe.prepares_torch_model(torch_model):
@@ -80,7 +80,7 @@ class OnnxFloatSource:
     """An ONNX model lowered by edgesep.convert; lowered (and converted) on first use, after the data is checked."""
 
     model: SourceModel
-    torch_model: Any = None  # for equalize / bias_correction: an nn.Module or 'module:factory'
+    torch_model: Any = None  # for equalize / bias_correction / qat_epochs: an nn.Module or 'module:factory'
     weights: str | Path | None = None
     source_format: str | None = None
 
@@ -113,9 +113,9 @@ class OnnxFloatSource:
     def float_bytes(self) -> bytes:
         return engine.float_model(self.lowered)
 
-    def calibration_model(self, recipe: QuantRecipe, calib: CalibrationData) -> tuple[bytes, Any]:
+    def calibration_model(self, recipe: QuantRecipe, calib: CalibrationData, *, progress: bool = False) -> tuple[bytes, Any]:
         if recipe.prepares_torch_model(self.torch_model):
-            return self._prepared_float_model(recipe, calib)
+            return self._prepared_float_model(recipe, calib, progress=progress)
         if has_integer_forms(self.graph):  # activations in the forms XNNPACK runs in int8 (convert/ops/activations.py)
             return engine.float_model(self.lower(integer=True)), None
         return self.float_model(), None
@@ -124,21 +124,21 @@ class OnnxFloatSource:
         return engine.float16_model(self.lowered) if mode == "float16" else engine.dynamic_model(self.lowered)
 
     def check_torch_model(self, recipe: QuantRecipe) -> None:
-        """Equalization and bias correction need int8, the PyTorch model and one input (checked before any work)."""
+        """Equalization, bias correction and QAT need int8, the PyTorch model and one input (checked before any work)."""
         if recipe.mode != "int8":
-            raise ConfigError(f"equalize and bias_correction apply to mode 'int8' only, not {recipe.mode!r}")
+            raise ConfigError(f"equalize, bias_correction and qat_epochs apply to mode 'int8' only, not {recipe.mode!r}")
         if self.torch_model is None:
             raise InputError(
-                "equalize and analytic bias_correction act on the PyTorch model: pass model= (an nn.Module or "
+                "equalize, analytic bias_correction and qat_epochs act on the PyTorch model: pass model= (an nn.Module or "
                 "'module:factory'; CLI: --torch-model), or turn them off for an ONNX-only input "
                 "(empirical bias correction works without it)"
             )
         if len(self.model.inputs) != 1:
             name, count = self.model.given.name, len(self.model.inputs)
-            raise InputError(f"equalize and bias_correction support single-input models; {name} has {count}")
+            raise InputError(f"equalize, bias_correction and qat_epochs support single-input models; {name} has {count}")
 
-    def _prepared_float_model(self, recipe: QuantRecipe, calib: CalibrationData) -> tuple[bytes, Any]:
-        """The float32 TFLite model of the equalized / bias-corrected PyTorch model (exported to a temp folder)."""
+    def _prepared_float_model(self, recipe: QuantRecipe, calib: CalibrationData, *, progress: bool) -> tuple[bytes, Any]:
+        """The float32 TFLite model of the equalized / bias-corrected / fine-tuned PyTorch model (exported to a temp folder)."""
         import tempfile
 
         import onnx
@@ -150,7 +150,8 @@ class OnnxFloatSource:
             shape = self.model.inputs[0].shape
             source = self.model.onnx_path
             prepared = export_prepared(
-                self.torch_model, source, onnx_path, recipe=recipe, data=calib.arrays[0], input_shape=shape, weights=self.weights
+                self.torch_model, source, onnx_path, recipe=recipe, data=calib.arrays[0], input_shape=shape, weights=self.weights,
+                progress=progress,
             )
             graph = onnx.load(str(onnx_path))
             lowered = lower(graph, keep_nchw=self.model.keep_nchw, input_shapes={graph.graph.input[0].name: shape}, integer=True)

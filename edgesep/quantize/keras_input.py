@@ -40,7 +40,7 @@ class KerasFloatSource:
     def float_model(self) -> bytes:
         return self.float_bytes
 
-    def calibration_model(self, recipe: QuantRecipe, calib: CalibrationData) -> tuple[bytes, None]:
+    def calibration_model(self, recipe: QuantRecipe, calib: CalibrationData, *, progress: bool = False) -> tuple[bytes, None]:
         return self.float_bytes, None
 
     def converted(self, mode: str) -> bytes:

@@ -1,4 +1,4 @@
-"""The PyTorch half of a recipe: BN folding, cross-layer equalization and bias correction before export.
+"""The PyTorch half of a recipe: BN folding, cross-layer equalization, bias correction and QAT before export.
 
 ``prepare_for_int8(model, recipe, data=...)`` returns the model to export; the TFLite half
 (``activation_range``) is applied between calibration and quantization by
@@ -28,11 +28,13 @@ class PreparedModel:
     model: Any  # torch.nn.Module, BN folded, in eval mode
     equalization: EqualizeReport | None
     bias_correction: BiasCorrectionReport | None
+    qat: Any = None  # qat.QatReport when the recipe fine-tunes (qat.py imports torch at module level)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "equalization": None if self.equalization is None else self.equalization.to_dict(),
             "bias_correction": None if self.bias_correction is None else self.bias_correction.to_dict(),
+            "qat": None if self.qat is None else self.qat.to_dict(),
         }
 
 
@@ -42,16 +44,26 @@ def prepare_for_int8(
     *,
     data: np.ndarray | None = None,
     equalize_config: EqualizeConfig = EqualizeConfig(),
+    progress: bool = False,
 ) -> PreparedModel:
-    """Apply ``recipe.equalize`` and ``recipe.bias_correction`` (weights simulated as ``recipe.per_channel``
-    int8) to a copy of ``model``; ``data`` (NCHW float32 calibration samples) is needed for "empirical"."""
+    """Apply ``recipe.equalize``, ``recipe.bias_correction`` (weights simulated as ``recipe.per_channel`` int8) and
+    ``recipe.qat_epochs`` of quantization-aware fine-tuning, in that order, to a copy of ``model``; ``data`` (NCHW
+    float32 calibration samples) is needed for "empirical" and QAT.  QAT starts from the equalized, bias-corrected
+    weights and distils from ``model`` itself (the float function the int8 model should match)."""
     report = None
     statistics = None
+    source = model
     if recipe.equalize:
         model, report = equalize(model, config=equalize_config)
         statistics = report.statistics
     prepared, bias = correct_bias(model, recipe.bias_correction, per_channel=recipe.per_channel, data=data, statistics=statistics)
-    return PreparedModel(prepared, report, bias if recipe.bias_correction != "none" else None)
+    qat = None
+    if recipe.qat_epochs:
+        from edgesep.quantize.qat import QatConfig, fine_tune
+
+        config = QatConfig(epochs=recipe.qat_epochs, per_channel=recipe.per_channel, seed=recipe.seed)
+        prepared, qat = fine_tune(prepared, data, teacher=source, config=config, progress=progress)
+    return PreparedModel(prepared, report, bias if recipe.bias_correction != "none" else None, qat)
 
 
 def load_torch_model(model, *, weights: str | Path | None = None):
@@ -77,6 +89,7 @@ def export_prepared(
     input_shape: tuple[int, ...],
     weights: str | Path | None = None,
     equalize_config: EqualizeConfig = EqualizeConfig(),
+    progress: bool = False,
 ) -> PreparedModel:
     """Check that the PyTorch ``model`` computes ``onnx_path``, apply the recipe's PyTorch half, export it to ``output``.
 
@@ -91,6 +104,6 @@ def export_prepared(
         raise InputError(f"the PyTorch model is not the source of {name}: {error}") from None
     except Exception as error:  # user model code, or onnxruntime on a mismatched input
         raise InputError(f"the PyTorch model cannot run on the input {tuple(input_shape)} of {name}: {type(error).__name__}") from None
-    prepared = prepare_for_int8(module, recipe, data=np.asarray(data, np.float32), equalize_config=equalize_config)
+    prepared = prepare_for_int8(module, recipe, data=np.asarray(data, np.float32), equalize_config=equalize_config, progress=progress)
     export(prepared.model, output, input_shape=tuple(input_shape), force=True)
     return prepared

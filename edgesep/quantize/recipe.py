@@ -29,7 +29,8 @@ class QuantRecipe:
 
     Separable-net remedies (docs/QUANTIZATION.md): ``equalize`` folds BN and equalizes weight ranges
     across layer pairs, ``bias_correction`` cancels the mean shift of int8 weights (both on the PyTorch
-    model before export), ``activation_range`` picks how activation ranges come from calibration data.
+    model before export), ``activation_range`` picks how activation ranges come from calibration data,
+    ``qat_epochs`` > 0 fine-tunes the PyTorch model that many epochs with fake int8 (qat.py) before export.
     """
 
     mode: str = "int8"
@@ -43,6 +44,7 @@ class QuantRecipe:
     equalize: bool = False
     bias_correction: str = "none"
     activation_range: str = "minmax"
+    qat_epochs: int = 0
 
     def __post_init__(self) -> None:
         if self.bias_correction not in BIAS_CORRECTIONS:
@@ -50,6 +52,9 @@ class QuantRecipe:
         if self.activation_range not in ACTIVATION_RANGES:
             raise ConfigError(f"recipe activation_range must be one of {', '.join(ACTIVATION_RANGES)}, got {self.activation_range!r}")
         object.__setattr__(self, "equalize", bool(self.equalize))
+        if not isinstance(self.qat_epochs, (int, float)) or isinstance(self.qat_epochs, bool) or self.qat_epochs % 1 or self.qat_epochs < 0:
+            raise ConfigError(f"recipe qat_epochs must be a whole number >= 0, got {self.qat_epochs!r}")
+        object.__setattr__(self, "qat_epochs", int(self.qat_epochs))
         if self.mode not in MODES:
             raise ConfigError(f"recipe mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         for name in ("input_type", "output_type"):
@@ -72,9 +77,9 @@ class QuantRecipe:
 
     @property
     def needs_torch_model(self) -> bool:
-        """Equalization and analytic bias correction act on the PyTorch model before export (empirical bias
+        """Equalization, analytic bias correction and QAT act on the PyTorch model before export (empirical bias
         correction does too when one is given; without one it corrects the int8 TFLite model: int8_bias.py)."""
-        return self.equalize or self.bias_correction == "analytic"
+        return self.equalize or self.bias_correction == "analytic" or self.qat_epochs > 0
 
     def prepares_torch_model(self, torch_model: Any) -> bool:
         """Whether quantizing with this recipe prepares (and re-exports) the PyTorch model ``torch_model``."""

@@ -62,7 +62,7 @@ def quantize(
     output, judged by ``metric`` (``cosine``, ``top1`` or ``iou@T``) on the held-out samples, chosen greedily
     (``sensitivity.greedy_fallback``; the local per-layer error only pre-selects the candidates).
 
-    ``recipe.equalize`` / ``recipe.bias_correction`` act on the PyTorch model behind the ONNX:
+    ``recipe.equalize`` / ``recipe.bias_correction`` / ``recipe.qat_epochs`` act on the PyTorch model behind the ONNX:
     ``model`` (an nn.Module or a ``module:factory`` reference, ``weights`` an optional
     checkpoint) is checked against the ONNX, prepared and re-exported, and that export is
     quantized; agreement is still measured against the given ONNX model's float32 TFLite.
@@ -95,7 +95,7 @@ def quantize(
     if recipe.mode == "int8":
         assert calib is not None, "int8 has calibration data (checked above)"
         calib_samples = tflite_samples(source, calib)
-        to_calibrate, prepared = source.calibration_model(recipe, calib)
+        to_calibrate, prepared = source.calibration_model(recipe, calib, progress=progress)
         calibrated = engine.calibrate(to_calibrate, lambda: calibration_progress(calib_samples, enabled=progress))
         # our measured ranges replace the calibrator's min/max, also for minmax (see activation_ranges.py)
         calibrated, _ = apply_activation_ranges(calibrated, calib_samples, RangeConfig(method=recipe.activation_range))

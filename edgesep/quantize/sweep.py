@@ -32,6 +32,7 @@ from edgesep.sidecar import read_sidecar
 
 LATENCY_RUNS = 30
 BIAS_CANDIDATE = "per-channel percentile + bias"  # empirical bias correction of the int8 TFLite model (any source)
+QAT_EPOCHS = 3  # of the sweep's QAT candidates, unless the base recipe names its own
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,12 @@ class SweepResult:
         }
 
 
-def default_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[Candidate, ...]:
+def default_candidates(base: QuantRecipe = QuantRecipe(), *, qat: bool = False) -> tuple[Candidate, ...]:
     """Per-channel min/max (baseline), per-tensor naive, per-tensor + CLE + empirical bias correction (on the
     PyTorch model), each non-minmax activation range method on per-channel, and per-channel percentile with
-    empirical bias correction of the int8 TFLite model (int8_bias.py: any float source)."""
-    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax")
+    empirical bias correction of the int8 TFLite model (int8_bias.py: any float source); with ``qat`` (a PyTorch
+    model is given) also per-channel and per-tensor min/max after quantization-aware fine-tuning (qat.py)."""
+    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax", qat_epochs=0)
     candidates = [
         Candidate("per-channel minmax", plain),
         Candidate("per-tensor naive", replace(plain, per_channel=False)),
@@ -101,6 +103,10 @@ def default_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[Candidate, ..
     for method in ("percentile", "mse", "entropy"):
         candidates.append(Candidate(f"per-channel {method}", replace(plain, activation_range=method)))
     candidates.append(Candidate(BIAS_CANDIDATE, replace(plain, activation_range="percentile", bias_correction="empirical")))
+    if qat:
+        epochs = base.qat_epochs or QAT_EPOCHS
+        candidates.append(Candidate("per-channel minmax + QAT", replace(plain, qat_epochs=epochs)))
+        candidates.append(Candidate("per-tensor + QAT", replace(plain, per_channel=False, qat_epochs=epochs)))
     return tuple(candidates)
 
 
@@ -119,7 +125,8 @@ def sweep(
     force: bool = False,
     progress: bool = False,
 ) -> SweepResult:
-    """Quantize ``model_path`` with each candidate (default :func:`default_candidates` of ``base``) and
+    """Quantize ``model_path`` with each candidate (default :func:`default_candidates` of ``base``, with the QAT
+    candidates when ``model`` is given) and
     measure each on ``holdout`` held-out samples; optionally write the chosen model to ``output``.
 
     Candidates that need the PyTorch model are listed as skipped when ``model`` is None.
@@ -131,7 +138,7 @@ def sweep(
         raise ConfigError(f"latency budget must be a positive number of ms, got {latency_budget_ms}")
     if holdout <= 0:
         raise ConfigError(f"the sweep measures on held-out samples: holdout must be > 0, got {holdout}")
-    candidates = tuple(candidates) if candidates is not None else default_candidates(base)
+    candidates = tuple(candidates) if candidates is not None else default_candidates(base, qat=model is not None)
     if not candidates or len({c.name for c in candidates}) != len(candidates):
         raise ConfigError("sweep candidates must be a non-empty list with unique names")
     from tqdm import tqdm
@@ -269,7 +276,7 @@ def search_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[tuple[Candidat
     percentile model with 2, then 5 layers kept in float by the output metric (each float island costs time), then
     the percentile model with empirical bias correction of its int8 biases (int8_bias.py: same graph and speed,
     but the costliest to make: float and int8 models run on the calibration samples once per level of weighted ops)."""
-    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax")
+    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax", qat_epochs=0)
     ranges = [(Candidate(f"per-channel {method}", replace(plain, activation_range=method)), 0)
               for method in ("minmax", "percentile", "mse", "entropy")]  # fmt: skip
     percentile = replace(plain, activation_range="percentile")
