@@ -150,7 +150,13 @@ class OnnxFloatSource:
             shape = self.model.inputs[0].shape
             source = self.model.onnx_path
             prepared = export_prepared(
-                self.torch_model, source, onnx_path, recipe=recipe, data=calib.arrays[0], input_shape=shape, weights=self.weights,
+                self.torch_model,
+                source,
+                onnx_path,
+                recipe=recipe,
+                data=calib.arrays[0],
+                input_shape=shape,
+                weights=self.weights,
                 progress=progress,
             )
             graph = onnx.load(str(onnx_path))

@@ -24,7 +24,8 @@ targets; the loss is the MSE of each output divided by that output's variance ov
 box-regression head and a probability head weigh alike), summed over outputs.  Adam, seeded shuffling.
 Afterwards the fake-quant is dropped: the result is the folded float module with adapted weights, which is
 exported and calibrated as usual; when the fine-tuned fake-int8 model's loss (ranges re-measured on the samples,
-as TFLite's calibrator will) is not below the starting one, the folded weights are returned unchanged.  Heavy (torch at module level); import lazily.
+as TFLite's calibrator will) is not below the starting one, the folded weights are returned unchanged.
+Heavy (torch at module level); import lazily.
 """
 
 from __future__ import annotations
@@ -192,7 +193,7 @@ class Adam:
 
 def fine_tune(
     model: nn.Module,
-    data: np.ndarray,
+    data: np.ndarray | None,
     *,
     teacher: nn.Module | None = None,
     config: QatConfig = QatConfig(),
@@ -211,7 +212,7 @@ def fine_tune(
         student.input_shape = model.input_shape
     for module in student.modules():
         if hasattr(module, "inplace"):
-            module.inplace = False  # a fake-quant output must not be overwritten before backward
+            module.inplace = False  # type: ignore[assignment]  # a fake-quant output must not be overwritten before backward
     start = copy.deepcopy(student.state_dict())
     with torch.no_grad():
         targets = _outputs(_batched(teacher, inputs, config.batch_size))

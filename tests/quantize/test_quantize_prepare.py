@@ -34,7 +34,7 @@ def test_prepare_for_int8_equalizes_and_corrects():
     prepared = prepare_for_int8(model, recipe, data=data.x_train[:128])
     assert prepared.equalization is not None and len(prepared.equalization.pairs) == 7
     assert prepared.bias_correction is not None and prepared.bias_correction.method == "empirical"
-    assert set(prepared.to_dict()) == {"equalization", "bias_correction"}
+    assert set(prepared.to_dict()) == {"equalization", "bias_correction", "qat"} and prepared.qat is None
     with torch.no_grad():
         reference = model(x)
         naive = (quantize_weights(model, per_channel=False)(x) - reference).abs().mean()

@@ -20,6 +20,7 @@ NAMES = [
     "per-channel entropy",
     "per-channel percentile + bias",
 ]
+QAT_NAMES = ["per-channel minmax + QAT", "per-tensor + QAT"]  # only with the PyTorch model
 SMALL = ["--samples", "40", "--holdout", "40"]
 
 
@@ -35,10 +36,17 @@ def test_default_candidates_cover_the_remedies():
     assert [c.recipe.needs_torch_model for c in candidates] == [False, False, True, False, False, False, False]
     assert all(c.recipe.samples == 40 for c in candidates)
     assert candidates[-1].recipe.bias_correction == "empirical" and candidates[-1].recipe.per_channel  # on the int8 model
+    with_qat = default_candidates(QuantRecipe(samples=40), qat=True)
+    assert [c.name for c in with_qat] == NAMES + QAT_NAMES and with_qat[: len(NAMES)] == candidates
+    assert [(c.recipe.qat_epochs, c.recipe.per_channel, c.recipe.needs_torch_model) for c in with_qat[len(NAMES) :]] == [
+        (3, True, True),
+        (3, False, True),
+    ]
+    assert default_candidates(QuantRecipe(qat_epochs=5), qat=True)[-1].recipe.qat_epochs == 5
 
 
 def test_sweep_measures_every_candidate(swept):
-    assert [row.name for row in swept.rows] == NAMES and swept.eval_samples == 40
+    assert [row.name for row in swept.rows] == NAMES + QAT_NAMES and swept.eval_samples == 40
     for row in swept.rows:
         assert row.skipped is None
         assert 0.0 <= row.top1_agreement <= 1.0 and -1.0 <= row.cosine <= 1.0 + 1e-9  # entropy ranges hurt here (docs)
@@ -46,6 +54,10 @@ def test_sweep_measures_every_candidate(swept):
     baseline = swept.rows[0]
     assert baseline.top1_agreement >= 0.98 and baseline.cosine > 0.999 and baseline.accuracy >= 0.9  # labels line up with the held-out draw
     assert swept.rows[1].size_bytes < baseline.size_bytes  # per-tensor: one scale per tensor
+    rows = {row.name: row for row in swept.rows}  # QAT: same size, closer to float (cosine 0.99960 -> 0.99974 per tensor)
+    for plain, tuned in (("per-channel minmax", "per-channel minmax + QAT"), ("per-tensor naive", "per-tensor + QAT")):
+        assert rows[tuned].size_bytes == rows[plain].size_bytes and rows[tuned].top1_agreement == 1.0
+        assert rows[tuned].cosine > rows[plain].cosine
     best = max(swept.rows, key=lambda row: (row.top1_agreement, row.cosine))
     assert swept.chosen == best.name and swept.best is best
 
