@@ -224,9 +224,9 @@ def _prepared_line(prepared: dict) -> str:
         parts.append(f"{bias['method']} bias correction of {len(bias['layers'])} layers (max shift {bias['max_shift']:.3g})")
     if prepared.get("qat"):
         qat = prepared["qat"]
-        outcome = "" if qat["kept"] else ", no gain: weights kept"
+        outcome = f"best epoch {qat['best_epoch']}" if qat["kept"] else "no epoch helped: weights unchanged"
         parts.append(f"QAT {qat['epochs']} epochs on {qat['samples']} samples, distillation loss "
-                     f"{qat['loss_before']:.3g} -> {qat['loss_after']:.3g}{outcome}")  # fmt: skip
+                     f"{qat['loss_before']:.3g} -> {qat['loss_after']:.3g} ({outcome})")  # fmt: skip
     if (prepared.get("bias_correction") or {}).get("on") == "int8 tflite":
         return "int8 model: " + "; ".join(parts)
     return "PyTorch model: " + "; ".join(parts)

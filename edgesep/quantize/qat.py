@@ -14,17 +14,19 @@ copy with torch.fx and simulates what TFLite's full-integer quantizer will do to
   Shape-only ops (flatten, view, reshape, permute, dropout, identity) share their input's quantization and get
   none; ops not named here (e.g. a ``mean`` call) are left in float, so the simulation is coarser there.
 
-Int32 biases are not simulated.  The observers start from (and end with, before the final loss is measured) the
-min/max over all calibration samples, as TFLite's calibrator measures them; during training they follow the EMA.
-Both go through ``torch.fake_quantize_per_channel_affine`` /
-``fake_quantize_per_tensor_affine``: straight-through gradients inside the range, zero outside.
+Int32 biases are not simulated.  The observers start each epoch from the min/max over all calibration samples,
+as TFLite's calibrator measures them, and follow the EMA of batch min/max during it.  Both kinds go through
+``torch.fake_quantize_per_channel_affine`` / ``fake_quantize_per_tensor_affine``: straight-through gradients
+inside the range, zero outside.
 
 Training signal: label-free distillation.  The float model's outputs on the calibration samples are the
 targets; the loss is the MSE of each output divided by that output's variance over the samples (so a
 box-regression head and a probability head weigh alike), summed over outputs.  Adam, seeded shuffling.
 Afterwards the fake-quant is dropped: the result is the folded float module with adapted weights, which is
-exported and calibrated as usual; when the fine-tuned fake-int8 model's loss (ranges re-measured on the samples,
-as TFLite's calibrator will) is not below the starting one, the folded weights are returned unchanged.
+exported and calibrated as usual.  After each epoch the ranges are re-measured on all samples (as TFLite's
+calibrator will) and the loss of the fake-int8 model is taken; the weights of the epoch with the lowest loss are
+returned (epoch 0: the folded weights unchanged, when no epoch helps) - the loss jumps from epoch to epoch as
+weights cross rounding steps and ranges move, so the last epoch is not always the best.
 Heavy (torch at module level); import lazily.
 """
 
@@ -85,15 +87,22 @@ class QatReport:
     weights: int  # Conv2d/Linear layers with fake-quantized weights
     activations: int  # fake-quantized activation points (input included)
     loss_before: float  # distillation loss of the fake-quantized model on the calibration samples
-    loss_after: float
-    float_loss_after: float  # the same loss of the adapted model without fake-quant (how far its float form moved)
-    kept: bool  # False: fine-tuning did not lower the loss, the folded model is returned unchanged
+    loss_after: float  # the same at ``best_epoch``, whose weights are returned
+    best_epoch: int  # 0: no epoch lowered the loss, the folded weights are returned unchanged
+    epoch_losses: tuple[float, ...]  # the loss after each epoch
+    float_loss_after: float  # the same loss of the returned model without fake-quant (how far its float form moved)
     seconds: float
+
+    @property
+    def kept(self) -> bool:
+        """Whether the fine-tuned weights are kept (some epoch lowered the loss)."""
+        return self.best_epoch > 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "samples": self.samples, "lr": self.lr, "weights": self.weights,
                 "activations": self.activations, "loss_before": self.loss_before, "loss_after": self.loss_after,
-                "float_loss_after": self.float_loss_after, "kept": self.kept, "seconds": self.seconds}  # fmt: skip
+                "best_epoch": self.best_epoch, "kept": self.kept, "epoch_losses": list(self.epoch_losses),
+                "float_loss_after": self.float_loss_after, "seconds": self.seconds}  # fmt: skip
 
 
 def weight_scale(weight: torch.Tensor, *, per_channel: bool) -> torch.Tensor:
@@ -213,27 +222,21 @@ def fine_tune(
     for module in student.modules():
         if hasattr(module, "inplace"):
             module.inplace = False  # type: ignore[assignment]  # a fake-quant output must not be overwritten before backward
-    start = copy.deepcopy(student.state_dict())
     with torch.no_grad():
         targets = _outputs(_batched(teacher, inputs, config.batch_size))
     spread = [t.var().clamp_min(1e-12) for t in targets]
     simulated, points = _insert_fake_quant(student, momentum=config.momentum)
     weights = _quantize_weights(student, per_channel=config.per_channel)  # shared with ``simulated``
     try:
-        _observe(simulated, points, inputs, batch_size=config.batch_size)  # ranges of the calibration data before training
+        _observe(simulated, points, inputs, batch_size=config.batch_size)
         before = _loss_on(simulated, inputs, targets, spread, batch_size=config.batch_size)
-        _train(simulated, inputs, targets, spread, config=config, progress=progress)
-        _observe(simulated, points, inputs, batch_size=config.batch_size)  # the ranges TFLite will calibrate
-        after = _loss_on(simulated, inputs, targets, spread, batch_size=config.batch_size)
+        after, best_epoch, losses = _train(simulated, points, inputs, targets, spread, config=config, progress=progress)
     finally:
         for name in weights:
             parametrize.remove_parametrizations(student.get_submodule(name), "weight", leave_parametrized=False)
-    kept = after < before
-    if not kept:
-        student.load_state_dict(start)
     float_after = _loss_on(student, inputs, targets, spread, batch_size=config.batch_size)
-    report = QatReport(config.epochs, len(inputs), config.lr, len(weights), len(points), before, after, float_after, kept,
-                       time.perf_counter() - started)  # fmt: skip
+    report = QatReport(config.epochs, len(inputs), config.lr, len(weights), len(points), before, after, best_epoch,
+                       tuple(losses), float_after, time.perf_counter() - started)  # fmt: skip
     return student.eval(), report
 
 
@@ -361,19 +364,31 @@ def _loss_on(model: nn.Module, inputs: torch.Tensor, targets: list[torch.Tensor]
     return float(_distillation(outputs, targets, spread))
 
 
-def _train(model, inputs, targets, spread, *, config: QatConfig, progress: bool) -> None:
+def _train(model, points, inputs, targets, spread, *, config: QatConfig, progress: bool) -> tuple[float, int, list[float]]:
+    """Train ``config.epochs``; after each, re-measure the ranges on all ``inputs`` and the loss.  Leaves ``model``
+    at the best epoch (0: the starting weights); returns (its loss, that epoch, the loss after each epoch)."""
     from tqdm import tqdm
 
+    batch_size = config.batch_size
+    _observe(model, points, inputs, batch_size=batch_size)  # the ranges TFLite's calibrator would measure
+    best, best_epoch, best_state = _loss_on(model, inputs, targets, spread, batch_size=batch_size), 0, copy.deepcopy(model.state_dict())
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-    steps = config.epochs * -(-len(inputs) // config.batch_size)
+    losses: list[float] = []
+    steps = config.epochs * -(-len(inputs) // batch_size)
     with tqdm(total=steps, desc="qat", unit="step", disable=not progress, leave=False) as bar:
-        for _ in range(config.epochs):
+        for epoch in range(1, config.epochs + 1):
             order = torch.randperm(len(inputs), generator=generator)
-            for start in range(0, len(inputs), config.batch_size):
-                batch = order[start : start + config.batch_size]
+            for start in range(0, len(inputs), batch_size):
+                batch = order[start : start + batch_size]
                 loss = _distillation(_outputs(model(inputs[batch])), [t[batch] for t in targets], spread)
                 loss.backward()
                 optimizer.step()
-                bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+                bar.set_postfix(epoch=epoch, loss=f"{float(loss.detach()):.4g}")
                 bar.update()
+            _observe(model, points, inputs, batch_size=batch_size)
+            losses.append(_loss_on(model, inputs, targets, spread, batch_size=batch_size))
+            if losses[-1] < best:
+                best, best_epoch, best_state = losses[-1], epoch, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    return best, best_epoch, losses
