@@ -5,7 +5,8 @@
 Per model, four int8 models from ``edgesep.quantize.quantize`` (min/max ranges; ``qat_epochs`` 0 = plain PTQ),
 each measured on held-out data against the float32 TFLite model: agreement and the task metric, p50 of float and
 int8 (batch 1, 1 thread) and XNNPACK partitions (``convert.tflite_inspect.delegation``; QAT changes weights only,
-so the graph, the size and the partitions stay those of PTQ).
+so the graph, the size and the partitions stay those of PTQ); cosine: all outputs of a sample against float32's,
+averaged over the samples.
 
 * digits: the trained SepCNN (``edgesep.models.default``), calibration ``digits`` (300 samples), QAT 3 epochs;
   evaluation: the labelled digits test split (360 images): top-1 agreement with float32 and accuracy.
@@ -75,6 +76,13 @@ def onet_case():
                 inputs=crops[~pick].astype(np.float32), metrics=metrics)  # fmt: skip
 
 
+def cosine(reference: list[np.ndarray], got: list[np.ndarray]) -> float:
+    """Mean over samples of the cosine between all outputs of a sample, concatenated (float32 vs the candidate)."""
+    ref = np.concatenate([np.asarray(o, np.float64).reshape(len(o), -1) for o in reference], axis=1)
+    out = np.concatenate([np.asarray(o, np.float64).reshape(len(o), -1) for o in got], axis=1)
+    return float(np.mean(np.sum(ref * out, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1) + 1e-30)))
+
+
 def run(path: Path, inputs: np.ndarray) -> tuple[list[np.ndarray], float]:
     """Outputs on every input (batch 1) and the p50 ms of LATENCY_RUNS runs of the first, 1 thread."""
     from edgesep.runners.tflite import TfliteRunner
@@ -105,7 +113,7 @@ def bench(name: str) -> list[dict]:
     convert(case["onnx"], float_path, force=True, tolerance=1.0)
     reference, float_ms = run(float_path, case["inputs"])
     rows = [{"model": name, "variant": "float32", "p50_ms": float_ms, "partitions": delegation(float_path).partitions,
-             "size_bytes": float_path.stat().st_size, **case["metrics"](reference, reference)}]  # fmt: skip
+             "size_bytes": float_path.stat().st_size, "cosine": 1.0, **case["metrics"](reference, reference)}]  # fmt: skip
     for per_channel in (True, False):
         for epochs in (0, case["epochs"]):
             label = ("per-channel" if per_channel else "per-tensor") + (f" + QAT {epochs} ep" if epochs else " PTQ")
@@ -119,18 +127,19 @@ def bench(name: str) -> list[dict]:
             outputs, int8_ms = run(target, case["inputs"])
             qat = (result.prepared or {}).get("qat")
             rows.append({"model": name, "variant": label, "p50_ms": int8_ms, "partitions": delegation(target).partitions,
-                         "size_bytes": result.size_bytes, "seconds": seconds, "qat": qat,
+                         "size_bytes": result.size_bytes, "seconds": seconds, "qat": qat, "cosine": cosine(reference, outputs),
                          **case["metrics"](reference, outputs)})  # fmt: skip
             print(json.dumps(rows[-1], default=str), flush=True)
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    keys = [k for k in ("top-1 agreement", "accuracy", "face agreement", "box error", "face accuracy") if any(k in r for r in rows)]
+    names = ("cosine", "top-1 agreement", "accuracy", "face agreement", "box error", "face accuracy")
+    keys = [k for k in names if any(k in r for r in rows)]
     lines = ["| model | variant | " + " | ".join(keys) + " | QAT loss before -> after | p50 ms | XNNPACK partitions | size kB |",
              "|---" * (len(keys) + 6) + "|"]  # fmt: skip
     for r in rows:
-        values = " | ".join("" if k not in r else f"{r[k]:.4f}" for k in keys)
+        values = " | ".join("" if k not in r else f"{r[k]:.5f}" if k == "cosine" else f"{r[k]:.4f}" for k in keys)
         qat = r.get("qat")
         loss = f"{qat['loss_before']:.3g} -> {qat['loss_after']:.3g} (epoch {qat['best_epoch']})" if qat else ""
         size = r["size_bytes"] / 1e3
