@@ -14,8 +14,9 @@ copy with torch.fx and simulates what TFLite's full-integer quantizer will do to
   Shape-only ops (flatten, view, reshape, permute, dropout, identity) share their input's quantization and get
   none; ops not named here (e.g. a ``mean`` call) are left in float, so the simulation is coarser there.
 
-Int32 biases are not simulated.  The observers start each epoch from the min/max over all calibration samples,
-as TFLite's calibrator measures them, and follow the EMA of batch min/max during it.  Both kinds go through
+Int32 biases are not simulated.  The observers start each epoch from the min/max of the float activations over
+all calibration samples (TFLite's calibrator runs the float graph; order-independent) and follow the EMA of batch
+min/max during it.  Both kinds go through
 ``torch.fake_quantize_per_channel_affine`` / ``fake_quantize_per_tensor_affine``: straight-through gradients
 inside the range, zero outside.
 
@@ -153,6 +154,7 @@ class ActivationFakeQuant(nn.Module):
         self.momentum = momentum
         self.fixed = fixed
         self.observing = True
+        self.enabled = True  # False: observe only (the float activation passes through)
         self.seen = False
         self.register_buffer("low", torch.zeros(()))
         self.register_buffer("high", torch.zeros(()))
@@ -169,6 +171,8 @@ class ActivationFakeQuant(nn.Module):
                 self.low.copy_(low)
                 self.high.copy_(high)
                 self.seen = True
+            if not self.enabled:
+                return x
             scale, zero = activation_grid(float(self.low), float(self.high))
         return torch.fake_quantize_per_tensor_affine(x, scale, zero, ACTIVATION_MIN, ACTIVATION_MAX)
 
@@ -336,9 +340,12 @@ def _distillation(outputs: list[torch.Tensor], targets: list[torch.Tensor], spre
 
 @torch.no_grad()
 def _observe(model: fx.GraphModule, points: list[ActivationFakeQuant], inputs: torch.Tensor, *, batch_size: int) -> None:
-    """Set each observer to the min/max of its activation over all ``inputs`` (as TFLite's calibrator measures)."""
+    """Set each observer to the min/max of its activation over all ``inputs`` in the float model (activations not
+    fake-quantized: TFLite's calibrator runs the float graph), independent of the order of ``inputs``."""
     lows: list[float] = [np.inf] * len(points)
     highs: list[float] = [-np.inf] * len(points)
+    for point in points:
+        point.enabled = False
     for start in range(0, len(inputs), batch_size):
         for point in points:
             point.seen = False
@@ -350,6 +357,7 @@ def _observe(model: fx.GraphModule, points: list[ActivationFakeQuant], inputs: t
         point.low.fill_(low)
         point.high.fill_(high)
         point.seen = True
+        point.enabled = True
 
 
 @torch.no_grad()
