@@ -133,10 +133,10 @@ def test_qat_per_tensor_digits_closer_to_float_same_graph(digits_onnx, tmp_path,
     payload = json.loads(capsys.readouterr().out)
     qat = payload["prepared"]["qat"]
     assert payload["recipe"]["qat_epochs"] == 3 and qat["epochs"] == 3 and qat["samples"] == 300 and qat["kept"]
-    assert qat["loss_after"] < 0.6 * qat["loss_before"]  # measured 0.0011 -> 0.00050
+    assert qat["loss_after"] < 0.6 * qat["loss_before"]  # measured 0.00121 -> 0.00043 (epoch 3)
     sidecar = json.loads(out.with_name(out.name + ".json").read_text())
     assert sidecar["quantization"]["prepared"]["qat"]["loss_after"] == qat["loss_after"]
-    # held-out agreement with float32 TFLite: 100% both; cosine 0.99957 (PTQ) -> 0.99979 (QAT)
+    # held-out agreement with float32 TFLite: 100% both; cosine 0.99957 (PTQ) -> 0.99981 (QAT)
     assert payload["fidelity"]["top1_agreement"] == 1.0 and ptq.fidelity.top1_agreement == 1.0
     assert payload["fidelity"]["cosine"] > ptq.fidelity.cosine + 1e-4
     split = load_digits_split()
