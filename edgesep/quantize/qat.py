@@ -9,10 +9,11 @@ copy with torch.fx and simulates what TFLite's full-integer quantizer will do to
   hold 0, ``scale = (max - min) / 255``, ``zero_point = round(-128 - min / scale)``) at the points TFLite writes
   an int8 tensor: the network input; the output of each Conv2d / Linear, or of the ReLU / ReLU6 that TFLite fuses
   into it (a conv, linear or add whose only user is a ReLU/ReLU6 module or ``F.relu``/``F.relu6``); the output of
-  other activations (PReLU, Hardswish, ...), of adds/subs/muls/concats and of pooling;
+  other activations (PReLU, Hardswish, ...), of adds/subs/muls/concats, of pooling and of ``.mean()``;
   sigmoid and softmax outputs on TFLite's fixed grid (scale 1/256, zero point -128), tanh on 1/128, 0.
   Shape-only ops (flatten, view, reshape, permute, dropout, identity) share their input's quantization and get
-  none; ops not named here (e.g. a ``mean`` call) are left in float, so the simulation is coarser there.
+  none; ops not named here (e.g. ``torch.mean``, ``torch.matmul``) are left in float, so the simulation is
+  coarser there.
 
 Int32 biases are not simulated.  The observers start each epoch from the min/max of the float activations over
 all calibration samples (TFLite's calibrator runs the float graph; order-independent) and follow the EMA of batch
