@@ -472,9 +472,17 @@ if __name__ == "__main__":  # `python bench/common.py --export NAME` (used by on
         raise SystemExit("usage: python bench/common.py --export MODEL")
 
 
-def recipe_options(spelling: str) -> dict[str, str]:
-    """Recipe fields of a bench recipe spelling: "default", an activation range ("mse"), either + "+bias"
-    (empirical bias correction of the int8 TFLite model, edgesep/quantize/int8_bias.py)."""
-    activation, _, extra = spelling.partition("+")
-    options = {} if activation == "default" else {"activation_range": activation}
-    return {**options, **({"bias_correction": "empirical"} if extra == "bias" else {})}
+def recipe_options(spelling: str) -> dict[str, Any]:
+    """Recipe fields of a bench recipe spelling: "default" or an activation range ("mse"), then any of "+eq"
+    (activations equalized on the ONNX graph, edgesep/quantize/equalize_onnx.py) and "+bias" (empirical bias
+    correction of the int8 TFLite model, edgesep/quantize/int8_bias.py), e.g. "mse+eq+bias"."""
+    activation, *extras = spelling.split("+")
+    unknown = sorted(set(extras) - {"eq", "bias"})
+    if unknown:
+        raise SystemExit(f"unknown recipe part(s) {unknown} in {spelling!r}: use +eq, +bias")
+    options: dict[str, Any] = {} if activation == "default" else {"activation_range": activation}
+    if "eq" in extras:
+        options["equalize_activations"] = True
+    if "bias" in extras:
+        options["bias_correction"] = "empirical"
+    return options

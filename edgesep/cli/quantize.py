@@ -37,6 +37,11 @@ def quantize_command(
         None, "--activation-range", help="How activation ranges come from the data: minmax (default), percentile, mse, entropy."
     ),
     equalize: bool = typer.Option(False, "--equalize", help="Fold BN and equalize weight ranges (needs --torch-model)."),
+    equalize_activations: bool = typer.Option(
+        False,
+        "--equalize-activations",
+        help="Scale activation channels between conv pairs (through HardSwish/ReLU) to fit int8 (ONNX graph; no --torch-model).",
+    ),
     qat_epochs: int = typer.Option(
         None, "--qat-epochs", help="Fine-tune N epochs with fake int8, distilled from the float model (needs --torch-model)."
     ),
@@ -93,6 +98,7 @@ def quantize_command(
         "per_channel": False if per_tensor else None,
         "activation_range": activation_range,
         "equalize": True if equalize else None,
+        "equalize_activations": True if equalize_activations else None,
         "qat_epochs": qat_epochs,
         "bias_correction": bias_correction,
         "keep_float": tuple(keep_float) if keep_float else None,
@@ -217,6 +223,10 @@ def _print_summary(result) -> None:
 
 def _prepared_line(prepared: dict) -> str:
     parts = []
+    if prepared.get("activation_equalization"):
+        equalized = prepared["activation_equalization"]
+        parts.append(f"equalized the activations of {len(equalized['pairs'])} conv pairs "
+                     f"(float error {equalized['max_relative_error']:.1e})")  # fmt: skip
     if prepared.get("equalization"):
         parts.append(f"equalized {len(prepared['equalization']['pairs'])} layer pairs")
     if prepared.get("bias_correction"):
@@ -227,7 +237,7 @@ def _prepared_line(prepared: dict) -> str:
         outcome = f"best epoch {qat['best_epoch']}" if qat["kept"] else "no epoch helped: weights unchanged"
         parts.append(f"QAT {qat['epochs']} epochs on {qat['samples']} samples, distillation loss "
                      f"{qat['loss_before']:.3g} -> {qat['loss_after']:.3g} ({outcome})")  # fmt: skip
-    if (prepared.get("bias_correction") or {}).get("on") == "int8 tflite":
+    if (prepared.get("bias_correction") or {}).get("on") == "int8 tflite" or "activation_equalization" in prepared:
         return "int8 model: " + "; ".join(parts)
     return "PyTorch model: " + "; ".join(parts)
 

@@ -66,12 +66,17 @@ def open_float_source(
     if is_keras_input(path):
         if recipe.mode != "int8":
             raise InputError(f"Keras models are quantized with mode int8 only, not {recipe.mode!r} (convert them with edgesep convert)")
+        if recipe.equalize_activations:
+            raise InputError("Keras input: equalize_activations rewrites an ONNX graph; convert the model to ONNX first")
         if recipe.needs_torch_model:
             raise InputError("Keras input: equalize, analytic bias correction and QAT act on a PyTorch model and are not available")
         return keras_float_source(path)
     source = OnnxFloatSource(resolve(path, input_shape=input_shape), torch_model=torch_model, weights=weights)
     if recipe.prepares_torch_model(torch_model):
         source.check_torch_model(recipe)
+        if recipe.equalize_activations:
+            raise ConfigError("equalize_activations rewrites the ONNX graph; it does not combine with the PyTorch-side "
+                              "preparation (equalize, QAT, bias correction on the PyTorch model)")  # fmt: skip
     return source
 
 
@@ -116,6 +121,8 @@ class OnnxFloatSource:
     def calibration_model(self, recipe: QuantRecipe, calib: CalibrationData, *, progress: bool = False) -> tuple[bytes, Any]:
         if recipe.prepares_torch_model(self.torch_model):
             return self._prepared_float_model(recipe, calib, progress=progress)
+        if recipe.equalize_activations:
+            return self._equalized_float_model(calib)
         if has_integer_forms(self.graph):  # activations in the forms XNNPACK runs in int8 (convert/ops/activations.py)
             return engine.float_model(self.lower(integer=True)), None
         return self.float_model(), None
@@ -136,6 +143,16 @@ class OnnxFloatSource:
         if len(self.model.inputs) != 1:
             name, count = self.model.given.name, len(self.model.inputs)
             raise InputError(f"equalize, bias_correction and qat_epochs support single-input models; {name} has {count}")
+
+    def _equalized_float_model(self, calib: CalibrationData) -> tuple[bytes, Any]:
+        """The int8-form float model of the graph with its activations equalized (equalize_onnx.py)."""
+        from edgesep.quantize.equalize_onnx import equalize_activations
+
+        names = [spec.name for spec in self.model.inputs]
+        feeds = [{name: array[index : index + 1] for name, array in zip(names, calib.arrays)} for index in range(len(calib.arrays[0]))]
+        graph, report = equalize_activations(self.graph, feeds)
+        shapes = {spec.name: spec.shape for spec in self.model.inputs}
+        return engine.float_model(lower(graph, keep_nchw=self.model.keep_nchw, input_shapes=shapes, integer=True)), report
 
     def _prepared_float_model(self, recipe: QuantRecipe, calib: CalibrationData, *, progress: bool) -> tuple[bytes, Any]:
         """The float32 TFLite model of the equalized / bias-corrected / fine-tuned PyTorch model (exported to a temp folder)."""

@@ -31,6 +31,9 @@ class QuantRecipe:
     across layer pairs, ``bias_correction`` cancels the mean shift of int8 weights (both on the PyTorch
     model before export), ``activation_range`` picks how activation ranges come from calibration data,
     ``qat_epochs`` > 0 fine-tunes the PyTorch model that many epochs with fake int8 (qat.py) before export.
+    ``equalize_activations`` scales the channels of the activations between convolution pairs (through
+    HardSwish/ReLU) on the ONNX graph so that each fits its tensor's one int8 scale (equalize_onnx.py; any ONNX
+    source, no PyTorch model).
     """
 
     mode: str = "int8"
@@ -45,6 +48,7 @@ class QuantRecipe:
     bias_correction: str = "none"
     activation_range: str = "minmax"
     qat_epochs: int = 0
+    equalize_activations: bool = False
 
     def __post_init__(self) -> None:
         if self.bias_correction not in BIAS_CORRECTIONS:
@@ -52,6 +56,9 @@ class QuantRecipe:
         if self.activation_range not in ACTIVATION_RANGES:
             raise ConfigError(f"recipe activation_range must be one of {', '.join(ACTIVATION_RANGES)}, got {self.activation_range!r}")
         object.__setattr__(self, "equalize", bool(self.equalize))
+        object.__setattr__(self, "equalize_activations", bool(self.equalize_activations))
+        if self.equalize_activations and self.mode != "int8":
+            raise ConfigError(f"equalize_activations applies to mode 'int8' only, not {self.mode!r}")
         if not isinstance(self.qat_epochs, (int, float)) or isinstance(self.qat_epochs, bool) or self.qat_epochs % 1 or self.qat_epochs < 0:
             raise ConfigError(f"recipe qat_epochs must be a whole number >= 0, got {self.qat_epochs!r}")
         object.__setattr__(self, "qat_epochs", int(self.qat_epochs))

@@ -118,9 +118,10 @@ def quantize(
                 )
                 recipe = recipe.with_keep_float(recipe.keep_float + extra)
                 quant_bytes = engine.quantize_calibrated(calibrated, recipe)
-        if recipe.bias_correction == "empirical" and prepared is None:  # no PyTorch model: correct the int8 model
+        prepared_info = None if prepared is None else prepared.to_dict()
+        if recipe.bias_correction == "empirical" and not recipe.prepares_torch_model(model):  # correct the int8 model
             quant_bytes, bias_report = correct_int8_bias(quant_bytes, calibrated, calib_samples)
-            prepared_info = {"bias_correction": bias_report.to_dict()}
+            prepared_info = {**(prepared_info or {}), "bias_correction": bias_report.to_dict()}
         name = f"int8+float({len(recipe.keep_float)})" if recipe.keep_float else "int8"
     else:
         quant_bytes, name = source.converted(recipe.mode), recipe.mode
@@ -143,7 +144,7 @@ def quantize(
         layers=layers,
         variants=tuple(variants),
         seconds=time.perf_counter() - started,
-        prepared=prepared_info if prepared is None else prepared.to_dict(),
+        prepared=prepared_info,
         sensitivity=sensitivity,
         metric=metric,
         metric_value=score(reference, run),

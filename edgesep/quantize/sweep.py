@@ -92,9 +92,11 @@ class SweepResult:
 def default_candidates(base: QuantRecipe = QuantRecipe(), *, qat: bool = False) -> tuple[Candidate, ...]:
     """Per-channel min/max (baseline), per-tensor naive, per-tensor + CLE + empirical bias correction (on the
     PyTorch model), each non-minmax activation range method on per-channel, and per-channel percentile with
-    empirical bias correction of the int8 TFLite model (int8_bias.py: any float source); with ``qat`` (a PyTorch
+    empirical bias correction of the int8 TFLite model (int8_bias.py: any float source), per-channel MSE and
+    percentile with the activations equalized on the ONNX graph (equalize_onnx.py); with ``qat`` (a PyTorch
     model is given) also per-channel and per-tensor min/max after quantization-aware fine-tuning (qat.py)."""
-    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax", qat_epochs=0)
+    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax", qat_epochs=0,
+                    equalize_activations=False)  # fmt: skip
     candidates = [
         Candidate("per-channel minmax", plain),
         Candidate("per-tensor naive", replace(plain, per_channel=False)),
@@ -103,6 +105,9 @@ def default_candidates(base: QuantRecipe = QuantRecipe(), *, qat: bool = False) 
     for method in ("percentile", "mse", "entropy"):
         candidates.append(Candidate(f"per-channel {method}", replace(plain, activation_range=method)))
     candidates.append(Candidate(BIAS_CANDIDATE, replace(plain, activation_range="percentile", bias_correction="empirical")))
+    for method in ("mse", "percentile"):
+        equalized = replace(plain, activation_range=method, equalize_activations=True)
+        candidates.append(Candidate(f"per-channel {method} + equalized activations", equalized))
     if qat:
         epochs = base.qat_epochs or QAT_EPOCHS
         candidates.append(Candidate("per-channel minmax + QAT", replace(plain, qat_epochs=epochs)))
@@ -272,17 +277,23 @@ class SearchResult:
 
 
 def search_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[tuple[Candidate, int], ...]:
-    """Cheapest first: per-channel ranges (min/max, percentile, MSE, entropy: same graph, same speed), then the
-    percentile model with 2, then 5 layers kept in float by the output metric (each float island costs time), then
-    the percentile model with empirical bias correction of its int8 biases (int8_bias.py: same graph and speed,
-    but the costliest to make: float and int8 models run on the calibration samples once per level of weighted ops)."""
-    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax", qat_epochs=0)
+    """Cheapest first: per-channel ranges (min/max, percentile, MSE, entropy: same graph, same speed), MSE and
+    percentile with the activations equalized on the ONNX graph (equalize_onnx.py: one onnxruntime pass on 16
+    samples; the same number of ops), then the percentile model with 2, then 5 layers kept in float by the output
+    metric (each float island costs time), then the percentile model with empirical bias correction of its int8
+    biases (int8_bias.py: same graph and speed, but the costliest to make: float and int8 models run on the
+    calibration samples once per level of weighted ops)."""
+    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax", qat_epochs=0,
+                    equalize_activations=False)  # fmt: skip
     ranges = [(Candidate(f"per-channel {method}", replace(plain, activation_range=method)), 0)
               for method in ("minmax", "percentile", "mse", "entropy")]  # fmt: skip
+    equalized = [(Candidate(f"per-channel {method} + equalized activations",
+                            replace(plain, activation_range=method, equalize_activations=True)), 0)
+                 for method in ("mse", "percentile")]  # fmt: skip
     percentile = replace(plain, activation_range="percentile")
     fallbacks = [(Candidate(f"per-channel percentile + {count} float layers", percentile), count) for count in (2, 5)]
     corrected = [(Candidate(BIAS_CANDIDATE, replace(percentile, bias_correction="empirical")), 0)]
-    return tuple(ranges + fallbacks + corrected)
+    return tuple(ranges + equalized + fallbacks + corrected)
 
 
 def search(
