@@ -75,6 +75,11 @@ class QuantizeSection:
     (BN statistics; needs model.factory)."""
     activation_range: str = "minmax"
     """int8: 'minmax', 'percentile', 'mse' or 'entropy' activation ranges from the calibration data."""
+    equalize_activations: bool = False
+    """int8: balance the activation channels between conv pairs on the ONNX graph (any model; not with the
+    PyTorch-side equalize/bias correction/QAT)."""
+    qat_epochs: int = 0
+    """int8: quantization-aware fine-tuning epochs of the PyTorch model before export (needs model.factory)."""
 
     def __post_init__(self) -> None:
         for mode in self.modes or MODES:  # QuantRecipe's own checks, one definition of modes and types
@@ -97,6 +102,8 @@ class QuantizeSection:
             equalize=self.equalize and int8,
             bias_correction=self.bias_correction if int8 else "none",
             activation_range=self.activation_range if int8 else "minmax",
+            equalize_activations=self.equalize_activations and int8,
+            qat_epochs=self.qat_epochs if int8 else 0,
         )
 
 
@@ -311,10 +318,12 @@ def _check_semantics(config: PipelineConfig, locator: _Locator) -> None:
 
     if not config.quantize.modes:
         raise bad("quantize.modes", f"name at least one mode of {', '.join(MODES)}")
-    if (config.quantize.equalize or config.quantize.bias_correction == "analytic") and config.model.onnx is not None:
+    torch_side = {"quantize.equalize": config.quantize.equalize, "quantize.bias_correction": config.quantize.bias_correction == "analytic",
+                  "quantize.qat_epochs": config.quantize.qat_epochs > 0}  # fmt: skip
+    if any(torch_side.values()) and config.model.onnx is not None:
         raise bad(
-            "quantize.equalize" if config.quantize.equalize else "quantize.bias_correction",
-            "equalization and analytic bias correction act on the PyTorch model: give model.factory, not model.onnx",
+            next(key for key, value in torch_side.items() if value),
+            "equalization, analytic bias correction and QAT act on the PyTorch model: give model.factory, not model.onnx",
         )
     if config.model.onnx is None and config.model.factory is None:
         raise bad("model", "give either factory or onnx")

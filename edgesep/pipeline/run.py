@@ -201,9 +201,9 @@ class _Pipeline:
         return factory, inputs
 
     def torch_model(self, shrunk: Path | None) -> Any:
-        """The PyTorch model behind model.onnx (for equalization / bias correction); None for an ONNX input."""
+        """The PyTorch model behind model.onnx (for equalization / bias correction / QAT); None for an ONNX input."""
         section = self.config.quantize
-        if self.config.model.onnx is not None or not (section.equalize or section.bias_correction != "none"):
+        if self.config.model.onnx is not None or not (section.equalize or section.bias_correction != "none" or section.qat_epochs):
             return None
         if shrunk is not None:
             return load_pruned(shrunk)

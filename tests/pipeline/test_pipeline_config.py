@@ -80,6 +80,11 @@ fail_if_drop = 0.5
         ('devices = "local"\n', r"pipeline.toml:1: devices = 'local' has the wrong type; expected a list of a string"),
         ("[model\n", r"not valid TOML"),
         ("colour = 1\n", r"unknown key 'colour'"),
+        (
+            '[model]\nonnx = "m.onnx"\n[quantize]\nqat_epochs = 2\n',
+            r"pipeline.toml:4: quantize.qat_epochs: .*give model.factory, not model.onnx",
+        ),
+        ("[quantize]\nqat_epochs = -1\n", r"\[quantize\]: recipe qat_epochs must be a whole number >= 0"),
     ],
 )
 def test_bad_configs_name_key_file_and_line(tmp_path, text, pattern):
@@ -138,3 +143,10 @@ def test_everything_a_pipeline_names_is_checked_before_the_first_step(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_int8_remedies_reach_the_int8_recipe_only(tmp_path):
+    config = load_config(write(tmp_path, '[model]\nonnx = "m.onnx"\n[quantize]\nequalize_activations = true\nactivation_range = "mse"\n'))
+    int8 = config.quantize.recipe("int8", config.calibration)
+    assert int8.equalize_activations is True and int8.activation_range == "mse"
+    assert config.quantize.recipe("float16", config.calibration).equalize_activations is False
