@@ -151,6 +151,7 @@ class OnnxFloatSource:
         names = [spec.name for spec in self.model.inputs]
         feeds = [{name: array[index : index + 1] for name, array in zip(names, calib.arrays)} for index in range(len(calib.arrays[0]))]
         graph, report = equalize_activations(self.graph, feeds)
+        graph = simplify(graph)  # folds the now per-channel affine constants into the convolutions again
         shapes = {spec.name: spec.shape for spec in self.model.inputs}
         return engine.float_model(lower(graph, keep_nchw=self.model.keep_nchw, input_shapes=shapes, integer=True)), report
 

@@ -278,7 +278,7 @@ class SearchResult:
 
 def search_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[tuple[Candidate, int], ...]:
     """Cheapest first: per-channel ranges (min/max, percentile, MSE, entropy: same graph, same speed), MSE and
-    percentile with the activations equalized on the ONNX graph (equalize_onnx.py: one onnxruntime pass on 16
+    percentile with the activations equalized on the ONNX graph (equalize_onnx.py: one onnxruntime pass on up to 64
     samples; the same number of ops), then the percentile model with 2, then 5 layers kept in float by the output
     metric (each float island costs time), then the percentile model with empirical bias correction of its int8
     biases (int8_bias.py: same graph and speed, but the costliest to make: float and int8 models run on the
