@@ -22,12 +22,12 @@ multiplied by ``s_c``.
 
 Scales from data: ``r_c`` = the larger of channel c's share of the largest absolute value of the activation's input
 and of the tensor the consumer reads (per sample, averaged over up to 64 calibration samples, onnxruntime);
-``s_c = r_c`` when the consumer is depthwise (its per-channel int8 weights take any scale for free), ``s_c = sqrt(r_c)`` otherwise (a pointwise
-consumer's per-output-channel weights share one scale across input channels: half the equalization is moved
-there, as CLE balances weights and activations). Every ``s_c <= 1``: small channels are raised towards the
-largest, none beyond it. The rewritten graph
-is run against the original in onnxruntime on the samples and refused (ToleranceError) beyond 1e-3 of an output's
-scale (numerics.check_stacked: with its absolute floor for outputs near zero).
+``s_c = r_c`` when the consumer is depthwise (its per-channel int8 weights take any scale for free),
+``s_c = sqrt(r_c)`` otherwise (a pointwise consumer's per-output-channel weights share one scale across input
+channels: half the equalization is moved there, as CLE balances weights and activations). Every ``s_c <= 1``:
+small channels are raised towards the largest, none beyond it. The rewritten graph is run against the original
+in onnxruntime on the samples and refused (ToleranceError) beyond 1e-3 of an output's scale
+(numerics.check_stacked: with its absolute floor for outputs near zero).
 """
 
 from __future__ import annotations
