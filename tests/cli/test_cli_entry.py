@@ -4,7 +4,6 @@ TensorFlow's native info lines kept out of stderr."""
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,13 +58,10 @@ def test_native_stderr_filter_drops_only_the_known_lines():
 
 
 @pytest.mark.slow
-def test_console_script_run_prints_no_native_info_lines(tmp_path):
-    script = Path(sys.executable).with_name("edgesep")
-    if not script.is_file():
+def test_console_script_run_prints_no_native_info_lines(default_run):
+    if not default_run.console_script:
         pytest.skip("the edgesep console script is not installed next to this Python")
-    env = {**os.environ, "EDGESEP_CACHE": os.environ.get("EDGESEP_CACHE", str(Path.home() / ".cache" / "edgesep"))}
-    done = subprocess.run([str(script), "run", "-o", str(tmp_path / "out")], capture_output=True, text=True,
-                          timeout=600, env=env, check=False)  # fmt: skip
+    done = default_run.done  # `edgesep run -o OUT` through the console script (tests/conftest.py)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "[quantize-int8] done" in done.stderr and "int8" in done.stdout
     for noise in ("XNNPACK delegate", "fully_quantize:", "inference_type"):

@@ -69,9 +69,11 @@ def test_zoo_model_int8_runs_in_one_partition(model: ZooModel, workdir, request)
         request.applymarker(pytest.mark.xfail(reason=INT8_GAPS[model.name], strict=True))
     calibration = workdir / f"{model.name}.calib.npy"
     np.save(calibration, model.inputs(24, seed=1))
+    # 16 samples calibrate (the first 16 of the seeded order of the 24); held-out samples only measure the
+    # agreement, which this test does not read: one is enough, the int8 model is the same bit for bit
     result = quantize(model.onnx_path(workdir), workdir / f"{model.name}_int8.tflite",
                       recipe=QuantRecipe(mode="int8", samples=16), calibration=str(calibration),
-                      input_shape=model.shape, holdout=8, force=True)  # fmt: skip
+                      input_shape=model.shape, holdout=1, force=True)  # fmt: skip
     runtime = delegation(result.path)
     assert runtime.single_partition, runtime.summary()
 

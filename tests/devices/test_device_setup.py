@@ -118,12 +118,11 @@ def test_a_profile_naming_an_unknown_setup_is_refused(own_cache, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def default_models(tmp_path_factory) -> tuple[Path, Path]:
-    """The default SepCNN's float32 and int8 .tflite, made the way a newcomer makes them: ``edgesep run``."""
-    folder = tmp_path_factory.mktemp("run")
-    done = edgesep("-q", "run", "-o", str(folder / "out"))
-    assert done.returncode == 0, done.stderr[-2000:]
-    return folder / "out" / "model_float32.tflite", folder / "out" / "model_int8.tflite"
+def default_models(default_run) -> tuple[Path, Path]:
+    """The default SepCNN's float32 and int8 .tflite, made the way a newcomer makes them: ``edgesep run`` (the
+    session's one run, tests/conftest.py)."""
+    assert default_run.done.returncode == 0, default_run.done.stderr[-2000:]
+    return default_run.out / "model_float32.tflite", default_run.out / "model_int8.tflite"
 
 
 def _exited(pid: int) -> bool:
