@@ -473,8 +473,15 @@ if __name__ == "__main__":  # `python bench/common.py --export NAME` (used by on
 
 
 def recipe_options(spelling: str) -> dict[str, str]:
-    """Recipe fields of a bench recipe spelling: "default", an activation range ("mse"), either + "+bias"
-    (empirical bias correction of the int8 TFLite model, edgesep/quantize/int8_bias.py)."""
-    activation, _, extra = spelling.partition("+")
+    """Recipe fields of a bench recipe spelling: "default" or an activation range ("mse"), then optionally
+    "+adaround" (AdaRound of the int8 weights, edgesep/quantize/adaround.py) and "+bias" (empirical bias correction
+    of the int8 TFLite model, edgesep/quantize/int8_bias.py), e.g. "mse+adaround+bias"."""
+    activation, *extras = spelling.split("+")
+    known = {"adaround": {"weight_rounding": "adaround"}, "bias": {"bias_correction": "empirical"}}
+    unknown = [extra for extra in extras if extra not in known]
+    if unknown:
+        raise SystemExit(f"unknown recipe spelling {spelling!r}: {unknown} (known: +{', +'.join(known)})")
     options = {} if activation == "default" else {"activation_range": activation}
-    return {**options, **({"bias_correction": "empirical"} if extra == "bias" else {})}
+    for extra in extras:
+        options.update(known[extra])
+    return options

@@ -36,7 +36,9 @@ class WeightedOp:
     level: int
 
 
-def weighted_ops(quantized: bytes, float_model: bytes, *, check: Callable[[Any, dict[str, Any]], str]) -> tuple[list[WeightedOp], list[str]]:
+def weighted_ops(
+    quantized: bytes, float_model: bytes, *, check: Callable[[Any, dict[str, Any]], str]
+) -> tuple[list[WeightedOp], list[str]]:
     """The weighted ops of ``quantized`` that ``check(interpreter, op)`` accepts (returns ``""``; else the reason
     to skip) and whose output has a float counterpart, with their levels; and the skipped ones as ``"name (reason)"``."""
     runner = open_interpreter(quantized, xnnpack=False, allocate=False)

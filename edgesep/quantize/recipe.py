@@ -16,6 +16,7 @@ MODES = ("float16", "dynamic", "int8")  # least to most change: the order `edges
 IO_TYPES = ("int8", "uint8", "float32")
 BIAS_CORRECTIONS = ("none", "empirical", "analytic")  # edgesep.quantize.bias_correction
 ACTIVATION_RANGES = ("minmax", "percentile", "mse", "entropy")  # edgesep.quantize.ranges
+WEIGHT_ROUNDINGS = ("nearest", "adaround")  # edgesep.quantize.adaround
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,9 @@ class QuantRecipe:
 
     Separable-net remedies (docs/QUANTIZATION.md): ``equalize`` folds BN and equalizes weight ranges
     across layer pairs, ``bias_correction`` cancels the mean shift of int8 weights (both on the PyTorch
-    model before export), ``activation_range`` picks how activation ranges come from calibration data.
+    model before export), ``activation_range`` picks how activation ranges come from calibration data,
+    ``weight_rounding="adaround"`` learns the rounding of the int8 weights on the calibration data (on the int8
+    model, any source: adaround.py; before the empirical bias correction when both are asked for).
     """
 
     mode: str = "int8"
@@ -43,12 +46,15 @@ class QuantRecipe:
     equalize: bool = False
     bias_correction: str = "none"
     activation_range: str = "minmax"
+    weight_rounding: str = "nearest"
 
     def __post_init__(self) -> None:
         if self.bias_correction not in BIAS_CORRECTIONS:
             raise ConfigError(f"recipe bias_correction must be one of {', '.join(BIAS_CORRECTIONS)}, got {self.bias_correction!r}")
         if self.activation_range not in ACTIVATION_RANGES:
             raise ConfigError(f"recipe activation_range must be one of {', '.join(ACTIVATION_RANGES)}, got {self.activation_range!r}")
+        if self.weight_rounding not in WEIGHT_ROUNDINGS:
+            raise ConfigError(f"recipe weight_rounding must be one of {', '.join(WEIGHT_ROUNDINGS)}, got {self.weight_rounding!r}")
         object.__setattr__(self, "equalize", bool(self.equalize))
         if self.mode not in MODES:
             raise ConfigError(f"recipe mode must be one of {', '.join(MODES)}, got {self.mode!r}")
@@ -59,6 +65,8 @@ class QuantRecipe:
             raise ConfigError(f"integer model input/output types need mode 'int8', not {self.mode!r}")
         if self.mode != "int8" and self.keep_float:
             raise ConfigError("keep_float applies to mode 'int8' only")
+        if self.mode != "int8" and self.weight_rounding != "nearest":
+            raise ConfigError(f"weight_rounding {self.weight_rounding!r} applies to mode 'int8' only")
         if int(self.samples) <= 0:
             raise ConfigError(f"recipe samples must be positive, got {self.samples}")
         object.__setattr__(self, "samples", int(self.samples))

@@ -32,6 +32,7 @@ from edgesep.sidecar import read_sidecar
 
 LATENCY_RUNS = 30
 BIAS_CANDIDATE = "per-channel percentile + bias"  # empirical bias correction of the int8 TFLite model (any source)
+ADAROUND_CANDIDATE = "per-channel percentile + adaround"  # AdaRound of the int8 TFLite model's weights (any source)
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,10 @@ class SweepResult:
 
 def default_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[Candidate, ...]:
     """Per-channel min/max (baseline), per-tensor naive, per-tensor + CLE + empirical bias correction (on the
-    PyTorch model), each non-minmax activation range method on per-channel, and per-channel percentile with
-    empirical bias correction of the int8 TFLite model (int8_bias.py: any float source)."""
-    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax")
+    PyTorch model), each non-minmax activation range method on per-channel, per-channel percentile with
+    empirical bias correction of the int8 TFLite model (int8_bias.py: any float source), and per-channel percentile
+    with AdaRound of the int8 weights (adaround.py: any float source; the costliest to make)."""
+    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax", weight_rounding="nearest")
     candidates = [
         Candidate("per-channel minmax", plain),
         Candidate("per-tensor naive", replace(plain, per_channel=False)),
@@ -101,6 +103,7 @@ def default_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[Candidate, ..
     for method in ("percentile", "mse", "entropy"):
         candidates.append(Candidate(f"per-channel {method}", replace(plain, activation_range=method)))
     candidates.append(Candidate(BIAS_CANDIDATE, replace(plain, activation_range="percentile", bias_correction="empirical")))
+    candidates.append(Candidate(ADAROUND_CANDIDATE, replace(plain, activation_range="percentile", weight_rounding="adaround")))
     return tuple(candidates)
 
 
@@ -268,13 +271,16 @@ def search_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[tuple[Candidat
     """Cheapest first: per-channel ranges (min/max, percentile, MSE, entropy: same graph, same speed), then the
     percentile model with 2, then 5 layers kept in float by the output metric (each float island costs time), then
     the percentile model with empirical bias correction of its int8 biases (int8_bias.py: same graph and speed,
-    but the costliest to make: float and int8 models run on the calibration samples once per level of weighted ops)."""
-    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax")
+    but costly to make: float and int8 models run on the calibration samples once per level of weighted ops), then
+    the percentile model with AdaRound of its int8 weights (adaround.py: same graph and speed; the costliest to make:
+    one small optimization per weighted op)."""
+    plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax", weight_rounding="nearest")
     ranges = [(Candidate(f"per-channel {method}", replace(plain, activation_range=method)), 0)
               for method in ("minmax", "percentile", "mse", "entropy")]  # fmt: skip
     percentile = replace(plain, activation_range="percentile")
     fallbacks = [(Candidate(f"per-channel percentile + {count} float layers", percentile), count) for count in (2, 5)]
-    corrected = [(Candidate(BIAS_CANDIDATE, replace(percentile, bias_correction="empirical")), 0)]
+    corrected = [(Candidate(BIAS_CANDIDATE, replace(percentile, bias_correction="empirical")), 0),
+                 (Candidate(ADAROUND_CANDIDATE, replace(percentile, weight_rounding="adaround")), 0)]  # fmt: skip
     return tuple(ranges + fallbacks + corrected)
 
 

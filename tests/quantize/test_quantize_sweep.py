@@ -19,6 +19,7 @@ NAMES = [
     "per-channel mse",
     "per-channel entropy",
     "per-channel percentile + bias",
+    "per-channel percentile + adaround",
 ]
 SMALL = ["--samples", "40", "--holdout", "40"]
 
@@ -32,9 +33,10 @@ def swept(digits_onnx):
 def test_default_candidates_cover_the_remedies():
     candidates = default_candidates(QuantRecipe(samples=40))
     assert [c.name for c in candidates] == NAMES
-    assert [c.recipe.needs_torch_model for c in candidates] == [False, False, True, False, False, False, False]
+    assert [c.recipe.needs_torch_model for c in candidates] == [False, False, True, False, False, False, False, False]
     assert all(c.recipe.samples == 40 for c in candidates)
-    assert candidates[-1].recipe.bias_correction == "empirical" and candidates[-1].recipe.per_channel  # on the int8 model
+    assert candidates[-2].recipe.bias_correction == "empirical" and candidates[-2].recipe.per_channel  # on the int8 model
+    assert [c.recipe.weight_rounding for c in candidates] == ["nearest"] * 7 + ["adaround"]  # on the int8 model too
 
 
 def test_sweep_measures_every_candidate(swept):
@@ -131,16 +133,20 @@ def test_search_that_misses_writes_the_best_and_raises(digits_onnx, tmp_path):
 
 
 def test_search_tries_bias_correction_last_and_records_it(digits_onnx, tmp_path):
-    """Bias correction is the last (costliest) candidate; tried when the cheaper ones miss. Per-tensor here so
-    that it matters: measured cosine 0.99968 (minmax) / 0.99955 / 0.99959 / 0.99858 (entropy), corrected 0.99985."""
+    """Bias correction and then AdaRound are the last (costliest) candidates; tried when the cheaper ones miss.
+    Per-tensor here so that it matters: measured cosine 0.99968 (minmax) / 0.99955 / 0.99959 / 0.99858 (entropy),
+    corrected 0.99985 (the search stops there: AdaRound is not tried)."""
     from dataclasses import replace
 
-    from edgesep.quantize.sweep import BIAS_CANDIDATE, Candidate, search, search_candidates
+    from edgesep.quantize.sweep import ADAROUND_CANDIDATE, BIAS_CANDIDATE, Candidate, search, search_candidates
 
     default = search_candidates(QuantRecipe(samples=40))
-    assert [c.name for c, _ in default][-1] == BIAS_CANDIDATE and default[-1][1] == 0  # no float layers: same speed
-    assert [c.recipe.bias_correction for c, _ in default] == ["none"] * 6 + ["empirical"]
-    same_graph = [(Candidate(c.name, replace(c.recipe, per_channel=False)), 0) for c, fallback in default if fallback == 0]
+    assert [c.name for c, _ in default][-2:] == [BIAS_CANDIDATE, ADAROUND_CANDIDATE]
+    assert default[-1][1] == default[-2][1] == 0  # no float layers: same speed
+    assert [c.recipe.bias_correction for c, _ in default] == ["none"] * 6 + ["empirical", "none"]
+    assert [c.recipe.weight_rounding for c, _ in default] == ["nearest"] * 7 + ["adaround"]
+    same_graph = [(Candidate(c.name, replace(c.recipe, per_channel=False)), 0) for c, fallback in default
+                  if fallback == 0 and c.name != ADAROUND_CANDIDATE]  # fmt: skip
     out = tmp_path / "corrected.tflite"
     outcome = search(digits_onnx, out, calibration="digits", metric="cosine", target=0.99975, candidates=same_graph, holdout=40)
     values = {step.name: step.metric_value for step in outcome.steps}
