@@ -244,8 +244,8 @@ def own_buffers(quantized: bytes, tensors: set[int]) -> bytes:
     import copy
 
     model = read_model(quantized)
-    tensors = model.subgraphs[0].tensors
+    graph = model.subgraphs[0].tensors
     for index in copies:
-        model.buffers.append(copy.deepcopy(model.buffers[tensors[index].buffer]))
-        tensors[index].buffer = len(model.buffers) - 1
+        model.buffers.append(copy.deepcopy(model.buffers[graph[index].buffer]))
+        graph[index].buffer = len(model.buffers) - 1
     return write_model(model)
