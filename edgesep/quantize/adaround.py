@@ -208,6 +208,10 @@ def _layers(quantized: bytes, float_model: bytes, targets: list[WeightedOp], ski
         if mismatch > MAX_MISMATCH:
             skipped.append(f"{target.name} (its float weights round to other int8 values in {mismatch:.0%} of places)")
             continue
+        in_channels = int(tensor_detail(runner, target.input)["shape"][-1])
+        if target.op == "CONV_2D" and nearest.shape[-1] != in_channels:
+            skipped.append(f"{target.name} (grouped convolution)")
+            continue
         option = options[target.index]
         activation = ACTIVATIONS.get(int(getattr(option, "fusedActivationFunction", 0)), "other")
         if activation == "other":
@@ -232,7 +236,7 @@ def _layers(quantized: bytes, float_model: bytes, targets: list[WeightedOp], ski
         rows = int(np.prod(out["shape"][:-1])) if target.op == "FULLY_CONNECTED" else int(out["shape"][1] * out["shape"][2])
         per_sample = min(rows, max(1, math.ceil(positions / count)))
         chosen = np.stack([rng.choice(rows, per_sample, replace=False) for _ in range(count)])
-        multiplier = channels // int(tensor_detail(runner, target.input)["shape"][-1]) if target.op == "DEPTHWISE_CONV_2D" else 1
+        multiplier = channels // in_channels if target.op == "DEPTHWISE_CONV_2D" else 1
         layers.append(_Layer(target, weights.astype(np.float64), nearest, scales, bias, stride, dilation, padding, multiplier,
                              (float(low), float(high)), chosen, int(out["shape"][-2])))  # fmt: skip
     return layers

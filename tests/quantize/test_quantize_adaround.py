@@ -109,7 +109,11 @@ def test_cli_weight_rounding_adaround_then_bias_on_onnx(digits_onnx, tmp_path, c
     sidecar = json.loads(out.with_name(out.name + ".json").read_text())
     assert sidecar["recipe"]["weight_rounding"] == "adaround" and sidecar["recipe"]["bias_correction"] == "empirical"
     assert rounded["size_bytes"] == plain["size_bytes"]
-    assert rounded["fidelity"]["mean_abs"] < plain["fidelity"]["mean_abs"]
+    # measured on the 64 held-out digits: mean |logit error| 0.101 -> 0.053, 1 - cosine 4.5e-4 -> 1.3e-4 (AdaRound
+    # alone: 0.052 and 1.2e-4; bias correction alone: 0.061 and 1.6e-4)
+    assert rounded["fidelity"]["mean_abs"] < 0.65 * plain["fidelity"]["mean_abs"]
+    assert 1 - rounded["fidelity"]["cosine"] < 0.4 * (1 - plain["fidelity"]["cosine"])
+    assert rounded["fidelity"]["top1_agreement"] == 1.0
 
 
 def test_cli_unknown_weight_rounding_exits_2(digits_onnx, tmp_path, capsys):
