@@ -65,6 +65,7 @@ def test_choose_respects_the_budget():
         choose(rows, latency_budget_ms=0.5)
 
 
+@pytest.mark.slow  # three full CLI sweeps (AdaRound candidate included): > 20 s
 def test_cli_sweep_table_skips_without_torch_model_and_writes_best(digits_onnx, tmp_path, capsys):
     out = tmp_path / "best.tflite"
     code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL, "-o", str(out)])
@@ -89,6 +90,7 @@ def test_cli_sweep_table_skips_without_torch_model_and_writes_best(digits_onnx, 
     assert payload["chosen"] == best["name"]
 
 
+@pytest.mark.slow  # a full CLI sweep (AdaRound candidate included): > 20 s
 def test_cli_impossible_budget_exits_1(digits_onnx, tmp_path, capsys):
     out = tmp_path / "none.tflite"
     code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL, "--latency-budget-ms", "1e-9", "-o", str(out)])
