@@ -65,12 +65,12 @@ def test_adaround_lowers_the_held_out_error_within_one_step_of_nearest():
     reference = run_tflite(float_bytes, held_out).outputs[0]
     before = float(np.mean((run_tflite(nearest, held_out).outputs[0] - reference) ** 2))
     after = float(np.mean((run_tflite(rounded, held_out).outputs[0] - reference) ** 2))
-    assert after < 0.85 * before  # measured 2.04e-5 -> 1.61e-5 on 200 digits the rounding never saw
+    assert after < 0.85 * before  # measured 2.04e-5 -> 1.62e-5 on 200 digits the rounding never saw
     assert [layer.op for layer in report.layers] == ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"]
     assert [layer.level for layer in report.layers] == [1, 2, 3] and report.passes == 3 and not report.skipped
     for layer in report.layers:  # each layer's own output error on its fitted positions
         assert layer.loss_adaround < 0.9 * layer.loss_nearest and 0 < layer.channels_changed <= layer.channels
-        assert 0.02 < layer.weights_changed < 0.3  # measured 0.11, 0.13, 0.11
+        assert 0.02 < layer.weights_changed < 0.3  # measured 0.10, 0.13, 0.10 (layer errors 39, 14, 54 % lower)
 
     old, new = _weights(nearest), _weights(rounded)
     for name in old:
