@@ -19,7 +19,9 @@ learned one is not better on those positions.  Every weight stays within one ste
 [-127, 127].
 
 The int8 weight values are rewritten in place in the flatbuffer bytes (same sizes, same graph: the model's ops,
-XNNPACK partitions and latency do not change); a weight buffer that several tensors share gets its own copy first.
+XNNPACK partitions and latency do not change); a weight buffer that several tensors share gets its own copy first
+when its values change (the file then grows by that copy), and an op whose weight tensor other ops read too is
+skipped.
 
 Heavy: PyTorch, TensorFlow's flatbuffer schema and the interpreter; import lazily.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,7 +140,7 @@ def adaround_int8(
     targets, skipped = weighted_ops(quantized, float_model, check=_check)
     layers = _layers(quantized, float_model, targets, skipped, count=len(samples), positions=positions, seed=seed)
     wanted = _float_outputs(float_model, samples, layers)
-    model = bytearray(own_buffers(quantized, {layer.target.weights for layer in layers}))  # tensor indices stay the same
+    model = bytearray(quantized)
     offsets = constant_data(model, "int8")
     rounded: list[RoundedLayer] = []
     levels = sorted({layer.target.level for layer in layers})
@@ -151,13 +154,21 @@ def adaround_int8(
             for level in levels:
                 batch = [layer for layer in layers if layer.target.level == level]
                 inputs = _int8_inputs(bytes(model), samples, batch)
+                found = []
                 for layer in batch:
                     output = layer.target.output
-                    new, report = _round_layer(layer, inputs[output], wanted[output], iterations=iterations, seed=seed)
+                    found.append(_round_layer(layer, inputs[output], wanted[output], iterations=iterations, seed=seed))
+                    bar.update(1)
+                current = bytes(model)  # a weight buffer other tensors share is copied before it changes (tensor indices stay)
+                split = own_buffers(
+                    current, {layer.target.weights for layer, (new, _) in zip(batch, found) if np.any(new != layer.nearest)}
+                )
+                if split is not current:
+                    model, offsets = bytearray(split), constant_data(bytearray(split), "int8")
+                for layer, (new, report) in zip(batch, found):
                     start, stop, _ = offsets[layer.target.weights]
                     model[start:stop] = new.astype(np.int8).tobytes()
                     rounded.append(report)
-                    bar.update(1)
     finally:
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - started
@@ -189,9 +200,13 @@ def _layers(quantized: bytes, float_model: bytes, targets: list[WeightedOp], ski
     float_runner = open_interpreter(float_model, xnnpack=False)
     float_weights = _float_weights(float_runner)
     options = _options(quantized)
+    readers = Counter(int(i) for op in op_details(runner) for i in op["inputs"] if i >= 0)
     rng = np.random.default_rng(seed)
     layers = []
     for target in targets:
+        if readers[target.weights] > 1:
+            skipped.append(f"{target.name} (its weights are read by {readers[target.weights]} ops)")
+            continue
         detail = tensor_detail(runner, target.weights)
         nearest = runner.get_tensor(target.weights).astype(np.int64)
         weights = float_weights.get(target.float_name)

@@ -122,3 +122,32 @@ def test_cli_unknown_weight_rounding_exits_2(digits_onnx, tmp_path, capsys):
     code = main(["quantize", str(digits_onnx), "--calib", "digits", "--weight-rounding", "up", "-o", str(tmp_path / "x.tflite")])
     err = capsys.readouterr().err
     assert code == 2 and err.strip().splitlines() == ["edgesep: error: recipe weight_rounding must be one of nearest, adaround, got 'up'"]
+
+
+def test_a_shared_weight_buffer_is_split_before_it_changes():
+    """The depthwise weight tensor made to share the conv's 144-byte buffer: its values no longer match its float
+    weights (skipped), and the conv's new rounding must not leak into it."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from edgesep.quantize import engine
+    from edgesep.quantize.adaround import adaround_int8
+    from edgesep.runners.interpreter import op_details, open_interpreter
+
+    calib, _ = _digits()
+    calibrated = engine.calibrate(_float_model(), lambda: calib)
+    model = engine.quantize_calibrated(calibrated, QuantRecipe())
+    runner = open_interpreter(model, xnnpack=False, allocate=False)
+    conv, depthwise = (
+        next(op["inputs"][1] for op in op_details(runner) if op["op_name"] == name) for name in ("CONV_2D", "DEPTHWISE_CONV_2D")
+    )
+    fb = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    tensors = fb.subgraphs[0].tensors
+    tensors[depthwise].buffer = tensors[conv].buffer  # one buffer, two weight tensors
+    shared = bytes(flatbuffer_utils.convert_object_to_bytearray(fb))
+    rounded, report = adaround_int8(shared, calibrated, calib, iterations=300)
+    assert [layer.op for layer in report.layers] == ["CONV_2D", "FULLY_CONNECTED"]
+    assert len(report.skipped) == 1 and "round to other int8 values" in report.skipped[0]
+    before, after = _weights(shared), _weights(rounded)
+    assert not np.array_equal(after["CONV_2D0"], before["CONV_2D0"])  # the conv was rounded anew ...
+    assert np.array_equal(after["DEPTHWISE_CONV_2D1"], before["DEPTHWISE_CONV_2D1"])  # ... on its own copy
+    assert len(rounded) > len(shared)
