@@ -51,6 +51,7 @@ BETA_START, BETA_END, WARMUP = 20.0, 2.0, 0.2
 REGULARIZATION = 0.01
 LEARNING_RATE = 1e-2
 ADAM_BETAS = (0.9, 0.999)
+ON_GRID = 1e-3  # in weight steps: nothing to round
 MAX_MISMATCH = 0.01  # a layer whose float weights round to other int8 values than the model's is not this model's
 ACTIVATIONS = {0: None, 1: (0.0, math.inf), 2: (-1.0, 1.0), 3: (0.0, 6.0)}  # TFLite fused activation -> clamp range
 
@@ -201,7 +202,6 @@ def _layers(quantized: bytes, float_model: bytes, targets: list[WeightedOp], ski
     float_weights = _float_weights(float_runner)
     options = _options(quantized)
     readers = Counter(int(i) for op in op_details(runner) for i in op["inputs"] if i >= 0)
-    rng = np.random.default_rng(seed)
     layers = []
     for target in targets:
         if readers[target.weights] > 1:
@@ -222,6 +222,9 @@ def _layers(quantized: bytes, float_model: bytes, targets: list[WeightedOp], ski
         mismatch = np.mean(np.clip(np.round(weights / scales), -127, 127) != nearest)
         if mismatch > MAX_MISMATCH:
             skipped.append(f"{target.name} (its float weights round to other int8 values in {mismatch:.0%} of places)")
+            continue
+        if np.abs(weights / scales - nearest).max() < ON_GRID:  # e.g. a per-channel scale as a 1x1 depthwise: +-127
+            skipped.append(f"{target.name} (weights already on the int8 grid)")
             continue
         in_channels = int(tensor_detail(runner, target.input)["shape"][-1])
         if target.op == "CONV_2D" and nearest.shape[-1] != in_channels:
@@ -250,6 +253,7 @@ def _layers(quantized: bytes, float_model: bytes, targets: list[WeightedOp], ski
                                same=int(option.padding) == 0)  # fmt: skip
         rows = int(np.prod(out["shape"][:-1])) if target.op == "FULLY_CONNECTED" else int(out["shape"][1] * out["shape"][2])
         per_sample = min(rows, max(1, math.ceil(positions / count)))
+        rng = np.random.default_rng([seed, target.index])  # per op: the same positions whichever ops are skipped
         chosen = np.stack([rng.choice(rows, per_sample, replace=False) for _ in range(count)])
         multiplier = channels // in_channels if target.op == "DEPTHWISE_CONV_2D" else 1
         layers.append(_Layer(target, weights.astype(np.float64), nearest, scales, bias, stride, dilation, padding, multiplier,
