@@ -6,8 +6,8 @@ int8 (1 thread, interleaved), XNNPACK partitions, file size and quantization sec
     python bench/bench_int8_table.py --table [MODEL ...]   # the table of the saved results
 
 Tools: edgesep's two recipes (``quantize()``, min/max and percentile ranges; ``edgesep-mse`` and
-``edgesep-entropy`` on request; any of them + ``+bias``, e.g. ``edgesep-mse+bias``: empirical bias correction of
-the int8 model); onnx2tf int8 (``-oiqt -qt
+``edgesep-entropy`` on request; any of them + ``+adaround`` and/or ``+bias``, e.g. ``edgesep-mse+adaround+bias``:
+AdaRound of the int8 weights, empirical bias correction of the int8 model); onnx2tf int8 (``-oiqt -qt
 per-channel``, bench/anchors_zoo.py's worker in bench/.venv-onnx2tf; the ``_integer_quant`` file: int8 inside,
 float I/O); onnxruntime ``quantize_static`` (QDQ, per-channel int8 weights, int8 activations, min/max, run in
 onnxruntime); ai-edge-quantizer ``static_wi8_ai8`` on edgesep's float .tflite (bench/aeq_worker.py in
@@ -376,7 +376,8 @@ HEADER = (
     "|---|---|---|---:|---:|---:|---:|---:|"
 )
 _ORDER = ["float32 (edgesep convert)", "edgesep-default", "edgesep-percentile", "edgesep-mse", "edgesep-entropy",
-          "edgesep-percentile+bias", "edgesep-mse+bias", "edgesep-entropy+bias", *TOOLS[2:]]  # fmt: skip
+          "edgesep-percentile+bias", "edgesep-mse+bias", "edgesep-entropy+bias", "edgesep-mse+adaround",
+          "edgesep-mse+adaround+bias", *TOOLS[2:]]  # fmt: skip
 _COLUMNS = {"model", "tool", "task", "cosine", "p50_float_ms", "p50_ms", "partitions", "size_bytes", "seconds", "runtime"}
 
 

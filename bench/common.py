@@ -474,15 +474,16 @@ if __name__ == "__main__":  # `python bench/common.py --export NAME` (used by on
 
 def recipe_options(spelling: str) -> dict[str, Any]:
     """Recipe fields of a bench recipe spelling: "default" or an activation range ("mse"), then any of "+eq"
-    (activations equalized on the ONNX graph, edgesep/quantize/equalize_onnx.py) and "+bias" (empirical bias
-    correction of the int8 TFLite model, edgesep/quantize/int8_bias.py), e.g. "mse+eq+bias"."""
+    (activations equalized on the ONNX graph, edgesep/quantize/equalize_onnx.py), "+adaround" (AdaRound of the int8
+    weights, edgesep/quantize/adaround.py) and "+bias" (empirical bias correction of the int8 TFLite model,
+    edgesep/quantize/int8_bias.py), e.g. "mse+eq+adaround"."""
     activation, *extras = spelling.split("+")
-    unknown = sorted(set(extras) - {"eq", "bias"})
+    known: dict[str, dict[str, Any]] = {"eq": {"equalize_activations": True}, "adaround": {"weight_rounding": "adaround"},
+                                        "bias": {"bias_correction": "empirical"}}  # fmt: skip
+    unknown = [extra for extra in extras if extra not in known]
     if unknown:
-        raise SystemExit(f"unknown recipe part(s) {unknown} in {spelling!r}: use +eq, +bias")
+        raise SystemExit(f"unknown recipe spelling {spelling!r}: {unknown} (known: +{', +'.join(known)})")
     options: dict[str, Any] = {} if activation == "default" else {"activation_range": activation}
-    if "eq" in extras:
-        options["equalize_activations"] = True
-    if "bias" in extras:
-        options["bias_correction"] = "empirical"
+    for extra in extras:
+        options.update(known[extra])
     return options

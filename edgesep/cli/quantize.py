@@ -51,6 +51,12 @@ def quantize_command(
         help="Cancel int8's per-channel mean shift: none (default), empirical (on the int8 model, or on --torch-model if given), "
         "analytic (needs --torch-model).",
     ),
+    weight_rounding: str = typer.Option(
+        None,
+        "--weight-rounding",
+        help="How int8 weights are rounded: nearest (default) or adaround (learned on the calibration data, on the int8 model; "
+        "slower to make, same model speed).",
+    ),
     torch_model: str = typer.Option(
         None, "--torch-model", help="The PyTorch model behind MODEL ('file.py:factory', 'pkg.mod:factory' or 'default')."
     ),
@@ -101,6 +107,7 @@ def quantize_command(
         "equalize_activations": True if equalize_activations else None,
         "qat_epochs": qat_epochs,
         "bias_correction": bias_correction,
+        "weight_rounding": weight_rounding,
         "keep_float": tuple(keep_float) if keep_float else None,
         "preprocessing": _load_preprocessing(preprocessing) if preprocessing else None,
     }
@@ -222,24 +229,33 @@ def _print_summary(result) -> None:
 
 
 def _prepared_line(prepared: dict) -> str:
-    parts = []
+    """What was done to the PyTorch model (equalization, bias correction, QAT) and to the int8 model (activation
+    equalization on its ONNX graph, AdaRound, empirical bias correction), on one line."""
+    torch_parts, int8_parts = [], []
     if prepared.get("activation_equalization"):
         equalized = prepared["activation_equalization"]
-        parts.append(f"equalized the activations of {len(equalized['pairs'])} conv pairs "
-                     f"(float error {equalized['max_relative_error']:.1e})")  # fmt: skip
+        int8_parts.append(f"equalized the activations of {len(equalized['pairs'])} conv pairs "
+                          f"(float error {equalized['max_relative_error']:.1e})")  # fmt: skip
     if prepared.get("equalization"):
-        parts.append(f"equalized {len(prepared['equalization']['pairs'])} layer pairs")
+        torch_parts.append(f"equalized {len(prepared['equalization']['pairs'])} layer pairs")
+    if prepared.get("weight_rounding"):
+        rounding = prepared["weight_rounding"]
+        layers = rounding["layers"]
+        before, after = sum(layer["loss_nearest"] for layer in layers), sum(layer["loss_adaround"] for layer in layers)
+        changed = sum(layer["channels_changed"] for layer in layers)
+        int8_parts.append(f"AdaRound of {len(layers)} layers ({changed} channels rounded otherwise; summed layer MSE "
+                          f"{before:.3g} -> {after:.3g}; {rounding['seconds']:.0f} s)")  # fmt: skip
     if prepared.get("bias_correction"):
         bias = prepared["bias_correction"]
-        parts.append(f"{bias['method']} bias correction of {len(bias['layers'])} layers (max shift {bias['max_shift']:.3g})")
+        line = f"{bias['method']} bias correction of {len(bias['layers'])} layers (max shift {bias['max_shift']:.3g})"
+        (int8_parts if bias.get("on") == "int8 tflite" else torch_parts).append(line)
     if prepared.get("qat"):
         qat = prepared["qat"]
         outcome = f"best epoch {qat['best_epoch']}" if qat["kept"] else "no epoch helped: weights unchanged"
-        parts.append(f"QAT {qat['epochs']} epochs on {qat['samples']} samples, distillation loss "
-                     f"{qat['loss_before']:.3g} -> {qat['loss_after']:.3g} ({outcome})")  # fmt: skip
-    if (prepared.get("bias_correction") or {}).get("on") == "int8 tflite" or "activation_equalization" in prepared:
-        return "int8 model: " + "; ".join(parts)
-    return "PyTorch model: " + "; ".join(parts)
+        torch_parts.append(f"QAT {qat['epochs']} epochs on {qat['samples']} samples, distillation loss "
+                           f"{qat['loss_before']:.3g} -> {qat['loss_after']:.3g} ({outcome})")  # fmt: skip
+    lines = [f"PyTorch model: {'; '.join(torch_parts)}"] if torch_parts else []
+    return "; ".join(lines + ([f"int8 model: {'; '.join(int8_parts)}"] if int8_parts else []))
 
 
 def _print_variants(console, table_class, variants) -> None:

@@ -193,16 +193,18 @@ def tensor_map(name: str, tensor: int) -> Any:
     return entry
 
 
-def int32_tensor_data(model: bytearray) -> dict[int, tuple[int, int, np.ndarray]]:
-    """Tensor index -> (start, stop) of its data in the model bytes and its per-channel scales, for int32 tensors."""
+def constant_data(model: bytearray, dtype: str) -> dict[int, tuple[int, int, np.ndarray]]:
+    """Tensor index -> (start, stop) of its data in the model bytes and its per-channel scales, for the constant
+    tensors of ``dtype`` (``"int32"``: biases, ``"int8"``: weights) in the first subgraph."""
     from tensorflow.lite.python import schema_py_generated as schema
 
+    wanted = {"int32": schema.TensorType.INT32, "int8": schema.TensorType.INT8}[dtype]
     root = schema.Model.GetRootAs(model, 0)
     graph = root.Subgraphs(0)
     found = {}
     for index in range(graph.TensorsLength()):
         tensor = graph.Tensors(index)
-        if tensor.Type() != schema.TensorType.INT32 or tensor.Buffer() == 0:
+        if tensor.Type() != wanted or tensor.Buffer() == 0:
             continue
         buffer = root.Buffers(tensor.Buffer())
         if buffer.Offset() > 1:  # data stored after the flatbuffer (models > 2 GB)
@@ -218,10 +220,11 @@ def int32_tensor_data(model: bytearray) -> dict[int, tuple[int, int, np.ndarray]
     return found
 
 
-def own_buffers(quantized: bytes, biases: set[int]) -> bytes:
-    """``quantized`` where each of the ``biases`` (tensor indices) has a buffer of its own: a buffer that several
-    tensors share (the converter merges equal constants) is copied for all but one of its users when all of them are
-    biases, for every bias user otherwise; the bytes are unchanged when nothing is shared."""
+def own_buffers(quantized: bytes, tensors: set[int]) -> bytes:
+    """``quantized`` where each of ``tensors`` (indices of constants to rewrite: biases, weights) has a buffer of its
+    own: a buffer that several tensors share (the converter merges equal constants) is copied for all but one of its
+    users when all of them are in ``tensors``, for every such user otherwise; the bytes are unchanged when nothing is
+    shared."""
     from tensorflow.lite.python import schema_py_generated as schema
 
     root = schema.Model.GetRootAs(quantized, 0)
@@ -234,15 +237,15 @@ def own_buffers(quantized: bytes, biases: set[int]) -> bytes:
                 users.setdefault(buffer, []).append((g, t))
     copies = []
     for shared in (found for found in users.values() if len(found) > 1):
-        mine = [t for g, t in shared if g == 0 and t in biases]
+        mine = [t for g, t in shared if g == 0 and t in tensors]
         copies += mine[1:] if len(mine) == len(shared) else mine
     if not copies:
         return quantized
     import copy
 
     model = read_model(quantized)
-    tensors = model.subgraphs[0].tensors
+    graph = model.subgraphs[0].tensors
     for index in copies:
-        model.buffers.append(copy.deepcopy(model.buffers[tensors[index].buffer]))
-        tensors[index].buffer = len(model.buffers) - 1
+        model.buffers.append(copy.deepcopy(model.buffers[graph[index].buffer]))
+        graph[index].buffer = len(model.buffers) - 1
     return write_model(model)

@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from edgesep.convert.tflite_inspect import int32_tensor_data, own_buffers
+from edgesep.convert.tflite_inspect import constant_data, own_buffers
 from edgesep.errors import CalibrationError
-from edgesep.runners.interpreter import op_details, open_interpreter, tensor_detail
+from edgesep.quantize.int8_layers import output_tensors, run_samples, weighted_ops
+from edgesep.runners.interpreter import open_interpreter, tensor_detail
 
-CORRECTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 DEFAULT_MAX_SAMPLES = 64  # per pass; the mean of 64 feature maps is stable to well below one bias step
 INT32 = np.iinfo(np.int32)
 MIN_ACTIVE = 0.25  # at most 4x the measured error is moved into a bias (channels mostly clamped are left near it)
@@ -69,17 +69,6 @@ class Int8BiasReport:
         }
 
 
-@dataclass(frozen=True)
-class _Target:
-    op_index: int
-    op: str
-    name: str
-    float_name: str  # the same tensor in the float model (a graph output may be named after its DEQUANTIZE)
-    output: int  # tensor index in the int8 model
-    bias: int  # tensor index of the int32 bias
-    level: int
-
-
 def correct_int8_bias(
     quantized: bytes,
     float_model: bytes,
@@ -92,10 +81,10 @@ def correct_int8_bias(
     samples = list(samples)[: max(1, int(max_samples))]
     if not samples:
         raise CalibrationError("no calibration samples for bias correction")
-    targets, skipped = _targets(quantized, float_model)
+    targets, skipped = weighted_ops(quantized, float_model, check=_check)
     model = bytearray(own_buffers(quantized, {t.bias for t in targets}))  # tensor indices stay the same
     float_means = _float_means(float_model, samples, {t.float_name for t in targets})
-    offsets = int32_tensor_data(model)
+    offsets = constant_data(model, "int32")
     corrected = []
     levels = sorted({t.level for t in targets})
     for level in levels:
@@ -120,59 +109,23 @@ def correct_int8_bias(
     return bytes(model), report
 
 
-def _targets(quantized: bytes, float_model: bytes) -> tuple[list[_Target], list[str]]:
-    """The ops to correct with their level (1 + the highest level of a corrected op upstream), and those skipped."""
-    runner = open_interpreter(quantized, xnnpack=False, allocate=False)
-    float_runner = open_interpreter(float_model, xnnpack=False, allocate=False)
-    float_names = {tensor_detail(float_runner, i)["name"] for op in op_details(float_runner) for i in op["outputs"] if i >= 0}
-    dequantized = {int(op["inputs"][0]): tensor_detail(runner, int(op["outputs"][0]))["name"]
-                   for op in op_details(runner) if op["op_name"] == "DEQUANTIZE"}  # fmt: skip
-    tensor_level: dict[int, int] = {}
-    targets: list[_Target] = []
-    skipped: list[str] = []
-    for op in op_details(runner):
-        level = max((tensor_level.get(int(i), 0) for i in op["inputs"] if i >= 0), default=0)
-        outputs = [int(i) for i in op["outputs"] if i >= 0]
-        if op["op_name"] in CORRECTED_OPS and outputs:
-            name = tensor_detail(runner, outputs[0])["name"]
-            bias = int(op["inputs"][2]) if len(op["inputs"]) > 2 else -1
-            out = tensor_detail(runner, outputs[0])
-            reason = ""
-            if bias < 0:
-                reason = "no bias"
-            elif np.dtype(tensor_detail(runner, bias)["dtype"]) != np.int32 or np.dtype(out["dtype"]) != np.int8:
-                reason = "not int8 with an int32 bias"
-            float_name = name if name in float_names else dequantized.get(outputs[0], "")
-            if not reason and float_name not in float_names:
-                reason = "no float tensor of that name"
-            if reason:
-                skipped.append(f"{name} ({reason})")
-            else:
-                level += 1
-                targets.append(_Target(op["index"], op["op_name"], name, float_name, outputs[0], bias, level))
-        for index in outputs:
-            tensor_level[index] = level
-    return targets, skipped
+def _check(runner: Any, op: dict[str, Any]) -> str:
+    """Why an op's bias cannot be corrected ("" when it can)."""
+    inputs = [int(i) for i in op["inputs"]]
+    if len(inputs) < 3 or inputs[2] < 0:
+        return "no bias"
+    output = tensor_detail(runner, int(op["outputs"][0]))
+    if np.dtype(tensor_detail(runner, inputs[2])["dtype"]) != np.int32 or np.dtype(output["dtype"]) != np.int8:
+        return "not int8 with an int32 bias"
+    return ""
 
 
 def _channel_means(array: np.ndarray) -> np.ndarray:
     return array.reshape(-1, array.shape[-1]).astype(np.float64).mean(axis=0)
 
 
-def _run(model: bytes, samples: Sequence[Sequence[np.ndarray]], read) -> None:
-    runner = open_interpreter(model, xnnpack=False, preserve_all_tensors=True)
-    inputs = runner.get_input_details()
-    for sample in samples:
-        for detail, array in zip(inputs, sample):
-            runner.set_tensor(detail["index"], np.ascontiguousarray(array, dtype=detail["dtype"]))
-        runner.invoke()
-        read(runner)
-
-
 def _float_means(float_model: bytes, samples: Sequence[Sequence[np.ndarray]], names: set[str]) -> dict[str, np.ndarray]:
-    runner = open_interpreter(float_model, xnnpack=False, allocate=False)
-    indices = {tensor_detail(runner, i)["name"]: int(i) for op in op_details(runner) for i in op["outputs"] if i >= 0 and
-               tensor_detail(runner, i)["name"] in names}  # fmt: skip
+    indices = output_tensors(float_model, names)
     sums: dict[str, np.ndarray] = {}
 
     def read(interpreter) -> None:
@@ -180,7 +133,7 @@ def _float_means(float_model: bytes, samples: Sequence[Sequence[np.ndarray]], na
             means = _channel_means(interpreter.get_tensor(index))
             sums[name] = sums[name] + means if name in sums else means
 
-    _run(float_model, samples, read)
+    run_samples(float_model, samples, read)
     return {name: total / len(samples) for name, total in sums.items()}
 
 
@@ -200,7 +153,7 @@ def _int8_stats(model: bytes, samples: Sequence[Sequence[np.ndarray]], outputs: 
             found = np.bincount(flat.ravel(), minlength=256 * channels).reshape(channels, 256)
             counts[index] = counts[index] + found if index in counts else found
 
-    _run(model, samples, read)
+    run_samples(model, samples, read)
     stats = {}
     levels = np.arange(-128, 128, dtype=np.float64)
     for index, count in counts.items():

@@ -16,6 +16,7 @@ MODES = ("float16", "dynamic", "int8")  # least to most change: the order `edges
 IO_TYPES = ("int8", "uint8", "float32")
 BIAS_CORRECTIONS = ("none", "empirical", "analytic")  # edgesep.quantize.bias_correction
 ACTIVATION_RANGES = ("minmax", "percentile", "mse", "entropy")  # edgesep.quantize.ranges
+WEIGHT_ROUNDINGS = ("nearest", "adaround")  # edgesep.quantize.adaround
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ class QuantRecipe:
     ``qat_epochs`` > 0 fine-tunes the PyTorch model that many epochs with fake int8 (qat.py) before export.
     ``equalize_activations`` scales the channels of the activations between convolution pairs (through
     HardSwish/ReLU) on the ONNX graph so that each fits its tensor's one int8 scale (equalize_onnx.py; any ONNX
-    source, no PyTorch model).
+    source, no PyTorch model). ``weight_rounding="adaround"`` learns the rounding of the int8 weights on the
+    calibration data (on the int8 model, any source: adaround.py; before the empirical bias correction when both
+    are asked for).
     """
 
     mode: str = "int8"
@@ -49,12 +52,15 @@ class QuantRecipe:
     activation_range: str = "minmax"
     qat_epochs: int = 0
     equalize_activations: bool = False
+    weight_rounding: str = "nearest"
 
     def __post_init__(self) -> None:
         if self.bias_correction not in BIAS_CORRECTIONS:
             raise ConfigError(f"recipe bias_correction must be one of {', '.join(BIAS_CORRECTIONS)}, got {self.bias_correction!r}")
         if self.activation_range not in ACTIVATION_RANGES:
             raise ConfigError(f"recipe activation_range must be one of {', '.join(ACTIVATION_RANGES)}, got {self.activation_range!r}")
+        if self.weight_rounding not in WEIGHT_ROUNDINGS:
+            raise ConfigError(f"recipe weight_rounding must be one of {', '.join(WEIGHT_ROUNDINGS)}, got {self.weight_rounding!r}")
         object.__setattr__(self, "equalize", bool(self.equalize))
         object.__setattr__(self, "equalize_activations", bool(self.equalize_activations))
         if self.equalize_activations and self.mode != "int8":
@@ -71,6 +77,8 @@ class QuantRecipe:
             raise ConfigError(f"integer model input/output types need mode 'int8', not {self.mode!r}")
         if self.mode != "int8" and self.keep_float:
             raise ConfigError("keep_float applies to mode 'int8' only")
+        if self.mode != "int8" and self.weight_rounding != "nearest":
+            raise ConfigError(f"weight_rounding {self.weight_rounding!r} applies to mode 'int8' only")
         if int(self.samples) <= 0:
             raise ConfigError(f"recipe samples must be positive, got {self.samples}")
         object.__setattr__(self, "samples", int(self.samples))

@@ -18,6 +18,7 @@ from edgesep.errors import CalibrationError
 from edgesep.fileio import check_output, publish_model
 from edgesep.quantize import engine
 from edgesep.quantize.activation_ranges import apply_activation_ranges
+from edgesep.quantize.adaround import adaround_int8
 from edgesep.quantize.agreement import agreement
 from edgesep.quantize.analysis import LayerError, layer_errors, worst_layers
 from edgesep.quantize.float_source import open_float_source
@@ -66,6 +67,8 @@ def quantize(
     ``model`` (an nn.Module or a ``module:factory`` reference, ``weights`` an optional
     checkpoint) is checked against the ONNX, prepared and re-exported, and that export is
     quantized; agreement is still measured against the given ONNX model's float32 TFLite.
+    ``recipe.weight_rounding="adaround"`` learns the rounding of the int8 weights on the calibration samples
+    (``adaround.py``; any source; before the bias correction).
     Without ``model``, ``bias_correction="empirical"`` corrects the int8 model's int32 biases against its float
     model on the calibration samples (``int8_bias.py``; any source, ONNX or Keras; with ``auto_fallback`` the
     layers are chosen before the correction).
@@ -90,7 +93,7 @@ def quantize(
     layers: tuple[LayerError, ...] = ()
     sensitivity: tuple[LayerSensitivity, ...] = ()
     prepared = None
-    prepared_info: dict[str, Any] | None = None
+    int8_info: dict[str, Any] = {}  # what was done to the int8 model itself (weight rounding, bias correction)
 
     if recipe.mode == "int8":
         assert calib is not None, "int8 has calibration data (checked above)"
@@ -118,10 +121,12 @@ def quantize(
                 )
                 recipe = recipe.with_keep_float(recipe.keep_float + extra)
                 quant_bytes = engine.quantize_calibrated(calibrated, recipe)
-        prepared_info = None if prepared is None else prepared.to_dict()
+        if recipe.weight_rounding == "adaround":  # learned rounding of the int8 weights (any source), before bias correction
+            quant_bytes, rounding = adaround_int8(quant_bytes, calibrated, calib_samples, seed=recipe.seed, progress=progress)
+            int8_info["weight_rounding"] = rounding.to_dict()
         if recipe.bias_correction == "empirical" and not recipe.prepares_torch_model(model):  # correct the int8 model
             quant_bytes, bias_report = correct_int8_bias(quant_bytes, calibrated, calib_samples)
-            prepared_info = {**(prepared_info or {}), "bias_correction": bias_report.to_dict()}
+            int8_info["bias_correction"] = bias_report.to_dict()
         name = f"int8+float({len(recipe.keep_float)})" if recipe.keep_float else "int8"
     else:
         quant_bytes, name = source.converted(recipe.mode), recipe.mode
@@ -144,7 +149,7 @@ def quantize(
         layers=layers,
         variants=tuple(variants),
         seconds=time.perf_counter() - started,
-        prepared=prepared_info,
+        prepared=({**prepared.to_dict(), **int8_info} if prepared is not None else int8_info) or None,
         sensitivity=sensitivity,
         metric=metric,
         metric_value=score(reference, run),

@@ -33,6 +33,7 @@ from edgesep.sidecar import read_sidecar
 LATENCY_RUNS = 30
 BIAS_CANDIDATE = "per-channel percentile + bias"  # empirical bias correction of the int8 TFLite model (any source)
 QAT_EPOCHS = 3  # of the sweep's QAT candidates, unless the base recipe names its own
+ADAROUND_CANDIDATE = "per-channel percentile + adaround"  # AdaRound of the int8 TFLite model's weights (any source)
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,13 @@ class SweepResult:
 
 def default_candidates(base: QuantRecipe = QuantRecipe(), *, qat: bool = False) -> tuple[Candidate, ...]:
     """Per-channel min/max (baseline), per-tensor naive, per-tensor + CLE + empirical bias correction (on the
-    PyTorch model), each non-minmax activation range method on per-channel, and per-channel percentile with
+    PyTorch model), each non-minmax activation range method on per-channel, per-channel percentile with
     empirical bias correction of the int8 TFLite model (int8_bias.py: any float source), per-channel MSE and
-    percentile with the activations equalized on the ONNX graph (equalize_onnx.py); with ``qat`` (a PyTorch
+    percentile with the activations equalized on the ONNX graph (equalize_onnx.py), per-channel percentile with
+    AdaRound of the int8 weights (adaround.py: any float source; the costliest to make); with ``qat`` (a PyTorch
     model is given) also per-channel and per-tensor min/max after quantization-aware fine-tuning (qat.py)."""
     plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax", qat_epochs=0,
-                    equalize_activations=False)  # fmt: skip
+                    equalize_activations=False, weight_rounding="nearest")  # fmt: skip
     candidates = [
         Candidate("per-channel minmax", plain),
         Candidate("per-tensor naive", replace(plain, per_channel=False)),
@@ -108,6 +110,7 @@ def default_candidates(base: QuantRecipe = QuantRecipe(), *, qat: bool = False) 
     for method in ("mse", "percentile"):
         equalized = replace(plain, activation_range=method, equalize_activations=True)
         candidates.append(Candidate(f"per-channel {method} + equalized activations", equalized))
+    candidates.append(Candidate(ADAROUND_CANDIDATE, replace(plain, activation_range="percentile", weight_rounding="adaround")))
     if qat:
         epochs = base.qat_epochs or QAT_EPOCHS
         candidates.append(Candidate("per-channel minmax + QAT", replace(plain, qat_epochs=epochs)))
@@ -281,10 +284,11 @@ def search_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[tuple[Candidat
     percentile with the activations equalized on the ONNX graph (equalize_onnx.py: one onnxruntime pass on up to 64
     samples; the same number of ops), then the percentile model with 2, then 5 layers kept in float by the output
     metric (each float island costs time), then the percentile model with empirical bias correction of its int8
-    biases (int8_bias.py: same graph and speed, but the costliest to make: float and int8 models run on the
-    calibration samples once per level of weighted ops)."""
+    biases (int8_bias.py: same graph and speed, but costly to make: float and int8 models run on the calibration
+    samples once per level of weighted ops), then the percentile model with AdaRound of its int8 weights
+    (adaround.py: same graph and speed; the costliest to make: one small optimization per weighted op)."""
     plain = replace(base, per_channel=True, equalize=False, bias_correction="none", activation_range="minmax", qat_epochs=0,
-                    equalize_activations=False)  # fmt: skip
+                    equalize_activations=False, weight_rounding="nearest")  # fmt: skip
     ranges = [(Candidate(f"per-channel {method}", replace(plain, activation_range=method)), 0)
               for method in ("minmax", "percentile", "mse", "entropy")]  # fmt: skip
     equalized = [(Candidate(f"per-channel {method} + equalized activations",
@@ -292,7 +296,8 @@ def search_candidates(base: QuantRecipe = QuantRecipe()) -> tuple[tuple[Candidat
                  for method in ("mse", "percentile")]  # fmt: skip
     percentile = replace(plain, activation_range="percentile")
     fallbacks = [(Candidate(f"per-channel percentile + {count} float layers", percentile), count) for count in (2, 5)]
-    corrected = [(Candidate(BIAS_CANDIDATE, replace(percentile, bias_correction="empirical")), 0)]
+    corrected = [(Candidate(BIAS_CANDIDATE, replace(percentile, bias_correction="empirical")), 0),
+                 (Candidate(ADAROUND_CANDIDATE, replace(percentile, weight_rounding="adaround")), 0)]  # fmt: skip
     return tuple(ranges + equalized + fallbacks + corrected)
 
 

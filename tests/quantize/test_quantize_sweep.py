@@ -19,6 +19,9 @@ NAMES = [
     "per-channel mse",
     "per-channel entropy",
     "per-channel percentile + bias",
+    "per-channel mse + equalized activations",
+    "per-channel percentile + equalized activations",
+    "per-channel percentile + adaround",
 ]
 QAT_NAMES = ["per-channel minmax + QAT", "per-tensor + QAT"]  # only with the PyTorch model
 SMALL = ["--samples", "40", "--holdout", "40"]
@@ -33,9 +36,12 @@ def swept(digits_onnx):
 def test_default_candidates_cover_the_remedies():
     candidates = default_candidates(QuantRecipe(samples=40))
     assert [c.name for c in candidates] == NAMES
-    assert [c.recipe.needs_torch_model for c in candidates] == [False, False, True, False, False, False, False]
+    assert [c.recipe.needs_torch_model for c in candidates] == [False, False, True] + [False] * 7
     assert all(c.recipe.samples == 40 for c in candidates)
-    assert candidates[-1].recipe.bias_correction == "empirical" and candidates[-1].recipe.per_channel  # on the int8 model
+    assert candidates[5].recipe.activation_range == "entropy"
+    assert candidates[6].recipe.bias_correction == "empirical" and candidates[6].recipe.per_channel  # on the int8 model
+    assert [(c.recipe.activation_range, c.recipe.equalize_activations) for c in candidates[7:9]] == [("mse", True), ("percentile", True)]
+    assert [c.recipe.weight_rounding for c in candidates] == ["nearest"] * 9 + ["adaround"]  # on the int8 model too
     with_qat = default_candidates(QuantRecipe(samples=40), qat=True)
     assert [c.name for c in with_qat] == NAMES + QAT_NAMES and with_qat[: len(NAMES)] == candidates
     assert [(c.recipe.qat_epochs, c.recipe.per_channel, c.recipe.needs_torch_model) for c in with_qat[len(NAMES) :]] == [
@@ -75,6 +81,7 @@ def test_choose_respects_the_budget():
         choose(rows, latency_budget_ms=0.5)
 
 
+@pytest.mark.slow  # three full CLI sweeps (AdaRound candidate included): > 20 s
 def test_cli_sweep_table_skips_without_torch_model_and_writes_best(digits_onnx, tmp_path, capsys):
     out = tmp_path / "best.tflite"
     code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL, "-o", str(out)])
@@ -99,6 +106,7 @@ def test_cli_sweep_table_skips_without_torch_model_and_writes_best(digits_onnx, 
     assert payload["chosen"] == best["name"]
 
 
+@pytest.mark.slow  # a full CLI sweep (AdaRound candidate included): > 20 s
 def test_cli_impossible_budget_exits_1(digits_onnx, tmp_path, capsys):
     out = tmp_path / "none.tflite"
     code = main(["-q", "quantize", str(digits_onnx), "--calib", "digits", "--sweep", *SMALL, "--latency-budget-ms", "1e-9", "-o", str(out)])
@@ -143,16 +151,21 @@ def test_search_that_misses_writes_the_best_and_raises(digits_onnx, tmp_path):
 
 
 def test_search_tries_bias_correction_last_and_records_it(digits_onnx, tmp_path):
-    """Bias correction is the last (costliest) candidate; tried when the cheaper ones miss. Per-tensor here so
-    that it matters: measured cosine 0.99968 (minmax) / 0.99955 / 0.99959 / 0.99858 (entropy), corrected 0.99985."""
+    """Bias correction and then AdaRound are the last (costliest) candidates; tried when the cheaper ones miss.
+    Per-tensor here so that it matters: measured cosine 0.99968 (minmax) / 0.99955 / 0.99959 / 0.99858 (entropy),
+    corrected 0.99985 (the search stops there: AdaRound is not tried)."""
     from dataclasses import replace
 
-    from edgesep.quantize.sweep import BIAS_CANDIDATE, Candidate, search, search_candidates
+    from edgesep.quantize.sweep import ADAROUND_CANDIDATE, BIAS_CANDIDATE, Candidate, search, search_candidates
 
     default = search_candidates(QuantRecipe(samples=40))
-    assert [c.name for c, _ in default][-1] == BIAS_CANDIDATE and default[-1][1] == 0  # no float layers: same speed
-    assert [c.recipe.bias_correction for c, _ in default] == ["none"] * 6 + ["empirical"]
-    same_graph = [(Candidate(c.name, replace(c.recipe, per_channel=False)), 0) for c, fallback in default if fallback == 0]
+    assert [c.name for c, _ in default][-2:] == [BIAS_CANDIDATE, ADAROUND_CANDIDATE]
+    assert default[-1][1] == default[-2][1] == 0  # no float layers: same speed
+    assert [c.recipe.bias_correction for c, _ in default] == ["none"] * 8 + ["empirical", "none"]
+    assert [c.recipe.weight_rounding for c, _ in default] == ["nearest"] * 9 + ["adaround"]
+    assert [c.recipe.equalize_activations for c, _ in default] == [False] * 4 + [True] * 2 + [False] * 4  # after the ranges
+    same_graph = [(Candidate(c.name, replace(c.recipe, per_channel=False)), 0) for c, fallback in default
+                  if fallback == 0 and c.name != ADAROUND_CANDIDATE and not c.recipe.equalize_activations]  # fmt: skip
     out = tmp_path / "corrected.tflite"
     outcome = search(digits_onnx, out, calibration="digits", metric="cosine", target=0.99975, candidates=same_graph, holdout=40)
     values = {step.name: step.metric_value for step in outcome.steps}
