@@ -100,11 +100,11 @@ def equalize_activations(model, samples: Sequence[Mapping[str, np.ndarray]]) -> 
     if not chains:
         return equalized, ActivationEqualization((), len(samples), 0.0)
     probes = sorted({name for chain in chains for name in (chain.activation_input, chain.consumer_input)})
-    absmax = _channel_absmax(model, samples[:PROBE_SAMPLES], probes)
+    ranges = _channel_ranges(model, samples[:PROBE_SAMPLES], probes)
     pairs, replacements, dead = [], {}, set[int]()
     for number, chain in enumerate(chains):
-        scales, depthwise = _scales(chain, absmax, index)
-        _rescale(equalized, index, chain, scales, depthwise=depthwise)
+        scales, depthwise = _scales(chain, ranges, index)
+        _rescale(equalized, index, chain, scales)
         if chain.activation == "HardSwish":
             first, *rest = chain.activation_nodes
             replacements[id(first)] = _scaled_hardswish(equalized, chain, scales, number)
@@ -161,7 +161,7 @@ def _affine_operand(index: GraphIndex, node) -> str | None:
     return constants[0] if len(node.input) == 2 and len(constants) == 1 else None
 
 
-def _channel_absmax(model, samples: Sequence[Mapping[str, np.ndarray]], names: list[str]) -> dict[str, np.ndarray]:
+def _channel_ranges(model, samples: Sequence[Mapping[str, np.ndarray]], names: list[str]) -> dict[str, np.ndarray]:
     """Per channel of each named tensor: the mean over the samples of its largest |value| in the sample (robust to
     one outlier image, which the per-tensor int8 range clips anyway)."""
     import onnx
@@ -181,13 +181,13 @@ def _channel_absmax(model, samples: Sequence[Mapping[str, np.ndarray]], names: l
     return {name: total / len(samples) for name, total in totals.items()}
 
 
-def _scales(chain: _Chain, absmax: Mapping[str, np.ndarray], index: GraphIndex) -> tuple[np.ndarray, bool]:
+def _scales(chain: _Chain, ranges: Mapping[str, np.ndarray], index: GraphIndex) -> tuple[np.ndarray, bool]:
     weight = index.constants[chain.consumer.input[1]]
-    channels = len(absmax[chain.activation_input])
+    channels = len(ranges[chain.activation_input])
     group = _group(chain.consumer)
     depthwise = group == channels and weight.shape[1] == 1
     shares = [values / values.max() if values.max() > 0 else np.ones_like(values)
-              for values in (absmax[chain.activation_input], absmax[chain.consumer_input])]  # fmt: skip
+              for values in (ranges[chain.activation_input], ranges[chain.consumer_input])]  # fmt: skip
     ratio = np.maximum(*shares)
     scales = ratio if depthwise else ratio**POINTWISE_EXPONENT
     scales = np.where(ratio > 0, np.clip(scales, MIN_SCALE, 1.0), 1.0)
@@ -198,7 +198,7 @@ def _group(node) -> int:
     return next((attribute.i for attribute in node.attribute if attribute.name == "group"), 1)
 
 
-def _rescale(model, index: GraphIndex, chain: _Chain, scales: np.ndarray, *, depthwise: bool) -> None:
+def _rescale(model, index: GraphIndex, chain: _Chain, scales: np.ndarray) -> None:
     channels = len(scales)
     per_channel = scales.reshape(1, channels, 1, 1)
     weight = index.constants[chain.producer.input[1]]
