@@ -346,6 +346,8 @@ def _round_layer(layer: _Layer, inputs: np.ndarray, target: np.ndarray, *, itera
     """The layer's int8 weights rounded by AdaRound (or its nearest rounding when that is not worse) and its report."""
     import torch
 
+    from edgesep.quantize.adam import Adam  # torch-heavy, like this function
+
     generator = torch.Generator().manual_seed(seed)
     depthwise = layer.target.op == "DEPTHWISE_CONV_2D"
     weights, scales, nearest = layer.weights, layer.scales, layer.nearest
@@ -373,8 +375,8 @@ def _round_layer(layer: _Layer, inputs: np.ndarray, target: np.ndarray, *, itera
 
     rest = (w - floor).clamp(1e-4, 1 - 1e-4)
     v = (-torch.log((ZETA - GAMMA) / (rest - GAMMA) - 1)).requires_grad_(True)
-    first, second = torch.zeros_like(v), torch.zeros_like(v)  # Adam's moments (torch.optim would import triton, which
-    warmup = int(WARMUP * iterations)  # crashes after TensorFlow)
+    optimizer = Adam([v], lr=LEARNING_RATE, betas=ADAM_BETAS)  # not torch.optim: see adam.py
+    warmup = int(WARMUP * iterations)
     for step in range(iterations):
         h = torch.clamp(torch.sigmoid(v) * (ZETA - GAMMA) + GAMMA, 0, 1)
         pick = torch.randint(0, len(x), (min(BATCH, len(x)),), generator=generator)
@@ -383,12 +385,8 @@ def _round_layer(layer: _Layer, inputs: np.ndarray, target: np.ndarray, *, itera
             progress = (step - warmup) / max(1, iterations - warmup)
             beta = BETA_END + 0.5 * (BETA_START - BETA_END) * (1 + math.cos(math.pi * progress))
             loss = loss + REGULARIZATION * (1 - (2 * h - 1).abs() ** beta).sum()
-        (gradient,) = torch.autograd.grad(loss, v)
-        with torch.no_grad():
-            first.mul_(ADAM_BETAS[0]).add_(gradient, alpha=1 - ADAM_BETAS[0])
-            second.mul_(ADAM_BETAS[1]).addcmul_(gradient, gradient, value=1 - ADAM_BETAS[1])
-            corrected = first / (1 - ADAM_BETAS[0] ** (step + 1))
-            v -= LEARNING_RATE * corrected / ((second / (1 - ADAM_BETAS[1] ** (step + 1))).sqrt() + 1e-8)
+        (v.grad,) = torch.autograd.grad(loss, v)
+        optimizer.step()
     hard = (v.detach() >= 0).float()
     base = torch.tensor(flat(nearest.astype(np.float64)), dtype=torch.float32) - floor
     loss_nearest, loss_adaround = loss_of(base), loss_of(hard)

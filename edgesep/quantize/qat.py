@@ -47,6 +47,7 @@ from torch import fx, nn
 from torch.nn.utils import parametrize
 
 from edgesep.errors import CalibrationError, ConfigError
+from edgesep.quantize.adam import Adam
 from edgesep.quantize.equalize import fold_batch_norm, trace
 
 WEIGHT_LEVELS = 127  # TFLite int8 weights: symmetric, [-127, 127]
@@ -176,33 +177,6 @@ class ActivationFakeQuant(nn.Module):
                 return x
             scale, zero = activation_grid(float(self.low), float(self.high))
         return torch.fake_quantize_per_tensor_affine(x, scale, zero, ACTIVATION_MIN, ACTIVATION_MAX)
-
-
-class Adam:
-    """Adam (Kingma & Ba 2015) without ``torch.optim``: constructing any ``torch.optim`` optimizer imports
-    torch._dynamo and with it triton, whose C extension segfaults when TensorFlow is already loaded (as it is
-    when quantize prepares the PyTorch model).  ``step`` updates the parameters from their ``.grad`` and clears it."""
-
-    def __init__(self, parameters: list[torch.Tensor], *, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-        self.parameters = parameters
-        self.lr, self.betas, self.eps = lr, betas, eps
-        self.first = [torch.zeros_like(p) for p in parameters]
-        self.second = [torch.zeros_like(p) for p in parameters]
-        self.steps = 0
-
-    @torch.no_grad()
-    def step(self) -> None:
-        self.steps += 1
-        beta1, beta2 = self.betas
-        correction1, correction2 = 1 - beta1**self.steps, 1 - beta2**self.steps
-        for parameter, first, second in zip(self.parameters, self.first, self.second):
-            if parameter.grad is None:
-                continue
-            first.mul_(beta1).add_(parameter.grad, alpha=1 - beta1)
-            second.mul_(beta2).addcmul_(parameter.grad, parameter.grad, value=1 - beta2)
-            denominator = (second / correction2).sqrt_().add_(self.eps)
-            parameter.addcdiv_(first, denominator, value=-self.lr / correction1)
-            parameter.grad = None
 
 
 def fine_tune(
