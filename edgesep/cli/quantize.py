@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from edgesep.cli.app import app, echo, progress_enabled
-from edgesep.cli.parsing import parse_shape
+from edgesep.cli.parsing import parse_fractions, parse_shape
 from edgesep.cli.quantize_sweep import run_search, run_sweep
 from edgesep.errors import InputError
 from edgesep.quantize import quantize
@@ -63,8 +63,14 @@ def quantize_command(
     torch_weights: Path = typer.Option(None, "--torch-weights", help="A checkpoint to load into --torch-model."),
     analyze: bool = typer.Option(False, "--analyze", help="Per-layer quantization error, worst first."),
     keep_float: list[str] = typer.Option(None, "--keep-float", help="A layer to keep in float (repeatable)."),
+    float_ends: str = typer.Option(
+        None,
+        "--float-ends",
+        help="HEAD,TAIL: keep in float these fractions of the ops at the input and output ends, e.g. 0.1,0 "
+        "(a stem with very different channel ranges costs little time in float).",
+    ),
     auto_fallback: int = typer.Option(
-        0, "--auto-fallback", help="Keep in float the N layers whose int8 harms the output most (by --metric)."
+        0, "--auto-fallback", help="Keep in float up to N layers whose int8 harms the output most (by --metric; stops when none gains)."
     ),
     metric: str = typer.Option(
         "cosine",
@@ -109,6 +115,7 @@ def quantize_command(
         "bias_correction": bias_correction,
         "weight_rounding": weight_rounding,
         "keep_float": tuple(keep_float) if keep_float else None,
+        "float_ends": parse_fractions(float_ends, option="--float-ends") if float_ends else None,
         "preprocessing": _load_preprocessing(preprocessing) if preprocessing else None,
     }
     recipe = QuantRecipe.from_dict({**recipe.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
@@ -131,8 +138,8 @@ def quantize_command(
     if output is None:
         raise InputError("give the output file with -o/--output (optional only with --sweep)")
     if target is not None:
-        if recipe.mode != "int8" or auto_fallback or recipe.keep_float:
-            raise InputError("--target searches int8 recipes itself: drop --mode, --auto-fallback and --keep-float")
+        if recipe.mode != "int8" or auto_fallback or recipe.keep_float or any(recipe.float_ends):
+            raise InputError("--target searches int8 recipes itself: drop --mode, --auto-fallback, --keep-float and --float-ends")
         run_search(model, output, recipe=recipe, calib=calib, metric=metric, target=target, holdout=holdout,
                    input_shape=parse_shape(input_shape), as_json=as_json, force=force)  # fmt: skip
         return

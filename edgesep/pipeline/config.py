@@ -80,6 +80,8 @@ class QuantizeSection:
     PyTorch-side equalize/bias correction/QAT)."""
     qat_epochs: int = 0
     """int8: quantization-aware fine-tuning epochs of the PyTorch model before export (needs model.factory)."""
+    float_ends: tuple[float, ...] = (0.0, 0.0)
+    """int8: [head, tail] fractions of the ops kept float at the input and output ends (QuantRecipe.float_ends)."""
 
     def __post_init__(self) -> None:
         for mode in self.modes or MODES:  # QuantRecipe's own checks, one definition of modes and types
@@ -104,6 +106,7 @@ class QuantizeSection:
             activation_range=self.activation_range if int8 else "minmax",
             equalize_activations=self.equalize_activations and int8,
             qat_epochs=self.qat_epochs if int8 else 0,
+            float_ends=typing.cast(tuple[float, float], self.float_ends) if int8 else (0.0, 0.0),
         )
 
 

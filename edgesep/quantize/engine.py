@@ -9,6 +9,7 @@ stage takes milliseconds, which is what makes ``--auto-fallback`` cheap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -188,6 +189,28 @@ def layer_names(model: bytes) -> list[str]:
             if index >= 0:
                 names.append(tensor_detail(runner, index)["name"])
     return names
+
+
+def end_layers(model: bytes, fractions: tuple[float, float]) -> tuple[str, ...]:
+    """Output tensor names (keep_float's names) of the first ``fractions[0]`` and the last ``fractions[1]`` of the
+    model's ops in execution order (each rounded up to whole ops)."""
+    names = layer_names(model)
+    head, tail = (math.ceil(fraction * len(names)) for fraction in fractions)
+    return tuple(names[:head]) + (tuple(names[len(names) - tail :]) if tail else ())
+
+
+def float_layers(model: bytes) -> frozenset[str]:
+    """Output tensor names of the ops that compute in float in a (mixed) int8 model: keeping them float again
+    changes nothing (the float islands the engine made, a float tail, layers already in keep_float)."""
+    runner = interpreter(model)
+    names = set()
+    for op in op_details(runner):
+        if op["op_name"] in _CONVERSIONS:
+            continue
+        for index in op["outputs"]:
+            if index >= 0 and np.dtype(tensor_detail(runner, index)["dtype"]) == np.float32:
+                names.add(tensor_detail(runner, index)["name"])
+    return frozenset(names)
 
 
 def kernel_dtypes(model: bytes) -> dict[str, str]:

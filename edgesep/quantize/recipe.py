@@ -36,7 +36,10 @@ class QuantRecipe:
     HardSwish/ReLU) on the ONNX graph so that each fits its tensor's one int8 scale (equalize_onnx.py; any ONNX
     source, no PyTorch model). ``weight_rounding="adaround"`` learns the rounding of the int8 weights on the
     calibration data (on the int8 model, any source: adaround.py; before the empirical bias correction when both
-    are asked for).
+    are asked for). ``float_ends=(head, tail)`` keeps in float the first ``head`` and the last ``tail`` fraction of
+    the model's ops (execution order; ``engine.end_layers``): a stem at full resolution with few channels of very
+    different ranges is where one int8 scale per tensor hurts most and costs least to skip; resolved to layer
+    names in ``keep_float`` when the model is quantized.
     """
 
     mode: str = "int8"
@@ -53,6 +56,7 @@ class QuantRecipe:
     qat_epochs: int = 0
     equalize_activations: bool = False
     weight_rounding: str = "nearest"
+    float_ends: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if self.bias_correction not in BIAS_CORRECTIONS:
@@ -84,7 +88,13 @@ class QuantRecipe:
         object.__setattr__(self, "samples", int(self.samples))
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "per_channel", bool(self.per_channel))
-        object.__setattr__(self, "keep_float", tuple(str(n) for n in self.keep_float))
+        object.__setattr__(self, "keep_float", tuple(dict.fromkeys(str(n) for n in self.keep_float)))
+        ends = tuple(self.float_ends)
+        if len(ends) != 2 or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0.0 <= f <= 0.5 for f in ends):
+            raise ConfigError(f"recipe float_ends must be two fractions (head, tail) in [0, 0.5], got {self.float_ends!r}")
+        object.__setattr__(self, "float_ends", (float(ends[0]), float(ends[1])))
+        if self.mode != "int8" and any(self.float_ends):
+            raise ConfigError(f"float_ends applies to mode 'int8' only, not {self.mode!r}")
 
     @property
     def needs_calibration(self) -> bool:
@@ -106,6 +116,7 @@ class QuantRecipe:
     def to_dict(self) -> dict[str, Any]:
         payload: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         payload["keep_float"] = list(self.keep_float)
+        payload["float_ends"] = list(self.float_ends)
         payload["preprocessing"] = None if self.preprocessing is None else self.preprocessing.to_dict()
         return payload
 
@@ -120,4 +131,6 @@ class QuantRecipe:
             values["preprocessing"] = PreprocessingSpec.from_dict(values["preprocessing"])
         if "keep_float" in values:
             values["keep_float"] = tuple(values["keep_float"])
+        if isinstance(values.get("float_ends"), list):
+            values["float_ends"] = tuple(values["float_ends"])
         return cls(**values)

@@ -108,7 +108,9 @@ def greedy_fallback(
 ) -> tuple[tuple[str, ...], tuple[LayerSensitivity, ...]]:
     """Choose ``count`` layers to keep in float, one at a time: each round ranks the remaining candidates with
     the layers chosen so far already float (a tensor with a bad range hurts where it is read, so the second
-    layer of a pair only shows its worth once the first is float). Returns (chosen, the first round's ranking)."""
+    layer of a pair only shows its worth once the first is float). ``count`` is a maximum: a round in which no
+    candidate raises the metric ends the search (a float layer that gains nothing only costs latency). Returns
+    (chosen, the first round's ranking)."""
     chosen: tuple[str, ...] = ()
     first: tuple[LayerSensitivity, ...] = ()
     for _ in range(count):
@@ -118,6 +120,8 @@ def greedy_fallback(
         _, ranked = rank_layers(functools.partial(_with_kept, quantize_with_float, chosen), run, reference, remaining,
                                 metric=metric)  # fmt: skip
         first = first or ranked
+        if ranked[0].gain <= 0:
+            break
         chosen += (ranked[0].name,)
     return chosen, first
 

@@ -59,9 +59,10 @@ def quantize(
     CalibrationSource; int8 needs it, float16/dynamic use it (if given) only to
     measure agreement.  ``recipe.samples`` samples calibrate; up to ``holdout``
     further samples measure int8-vs-float agreement.  ``analyze`` computes the
-    per-layer error; ``auto_fallback=N`` keeps in float the N layers whose int8 does the most damage to the
-    output, judged by ``metric`` (``cosine``, ``top1`` or ``iou@T``) on the held-out samples, chosen greedily
-    (``sensitivity.greedy_fallback``; the local per-layer error only pre-selects the candidates).
+    per-layer error; ``auto_fallback=N`` keeps in float up to N layers whose int8 does the most damage to the
+    output, judged by ``metric`` (``sensitivity.task_metric``) on the held-out samples, chosen greedily
+    (``sensitivity.greedy_fallback``: it stops early when no layer gains; the local per-layer error only
+    pre-selects the candidates, among the layers the int8 model does not already compute in float).
 
     ``recipe.equalize`` / ``recipe.bias_correction`` / ``recipe.qat_epochs`` act on the PyTorch model behind the ONNX:
     ``model`` (an nn.Module or a ``module:factory`` reference, ``weights`` an optional
@@ -102,6 +103,8 @@ def quantize(
         calibrated = engine.calibrate(to_calibrate, lambda: calibration_progress(calib_samples, enabled=progress))
         # our measured ranges replace the calibrator's min/max, also for minmax (see activation_ranges.py)
         calibrated, _ = apply_activation_ranges(calibrated, calib_samples, RangeConfig(method=recipe.activation_range))
+        if any(recipe.float_ends):  # the stem / head kept float, by name from here on (the sidecar lists them)
+            recipe = recipe.with_keep_float(recipe.keep_float + engine.end_layers(calibrated, recipe.float_ends))
         quant_bytes = engine.quantize_calibrated(calibrated, recipe)
         if analyze or auto_fallback:
             layers = layer_errors(calibrated, calib_samples[:ANALYSIS_SAMPLES], recipe=recipe)
@@ -110,7 +113,8 @@ def quantize(
                 variants.append(Variant("int8", recipe.keep_float, len(quant_bytes), agreement(reference, run), run.latency_ms))
                 base = recipe
                 ops = {layer.name: layer.op for layer in layers}
-                candidates = [(name, ops[name]) for name in worst_layers(layers, max(3 * auto_fallback, 8), exclude=base.keep_float)]
+                already_float = (*base.keep_float, *engine.float_layers(quant_bytes))  # keeping these again changes nothing
+                candidates = [(name, ops[name]) for name in worst_layers(layers, max(3 * auto_fallback, 8), exclude=already_float)]
                 extra, sensitivity = greedy_fallback(
                     lambda names: engine.quantize_calibrated(calibrated, base.with_keep_float(base.keep_float + names)),
                     lambda model_bytes: run_tflite(model_bytes, eval_samples),

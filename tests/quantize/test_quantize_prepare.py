@@ -245,3 +245,37 @@ def test_cli_equalize_and_bias_correction(digits_onnx, tmp_path, capsys):
     assert payload["recipe"]["equalize"] is True and payload["recipe"]["bias_correction"] == "analytic"
     assert len(payload["prepared"]["equalization"]["pairs"]) == 7
     assert payload["fidelity"]["top1_agreement"] >= 0.99 and payload["fidelity"]["cosine"] > 0.999
+
+
+def test_logits_read_by_a_final_softmax_keep_their_full_range():
+    """Percentile and MSE ranges clip tails; on the logits of a final softmax that saturates the largest scores to one value and
+    argmax picks the lowest tied class (PP-OCRv5 rec: its CTC blank won, spaces vanished). Those logits, and the
+    tensors they are reshaped from, keep their measured min/max like a graph output; the rest is still clipped."""
+    tf = pytest.importorskip("tensorflow")
+
+    from edgesep.convert.tflite_inspect import read_model
+    from edgesep.quantize import engine
+    from edgesep.quantize.activation_ranges import apply_activation_ranges, decision_logits
+    from edgesep.quantize.ranges import RangeConfig
+
+    rng = np.random.default_rng(0)
+    features = tf.constant(rng.standard_normal((3, 3, 4, 8)).astype(np.float32))
+    classes = tf.constant(rng.standard_normal((1, 1, 8, 16)).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 4], tf.float32)])
+    def net(x):
+        hidden = tf.nn.relu(tf.nn.conv2d(x, features, 1, "SAME"))
+        return tf.nn.softmax(tf.reshape(tf.nn.conv2d(hidden, classes, 1, "SAME"), [1, 64, 16]))
+
+    float_bytes = tf.lite.TFLiteConverter.from_concrete_functions([net.get_concrete_function()], net).convert()
+    samples = [[rng.standard_normal((1, 8, 8, 4)).astype(np.float32)] for _ in range(16)]
+    calibrated = engine.calibrate(float_bytes, lambda: samples)
+    logits = decision_logits(read_model(calibrated))
+    _, clipped = apply_activation_ranges(calibrated, samples, RangeConfig(method="percentile", percentile=99.0))
+    _, full = apply_activation_ranges(calibrated, samples, RangeConfig(method="minmax"))
+    widths = {r.index: r.applied[1] - r.applied[0] for r in full}
+    assert logits and logits <= set(widths)
+    for r in clipped:
+        if r.index in logits:
+            assert r.applied[1] - r.applied[0] == pytest.approx(widths[r.index], rel=1e-6)
+    assert any(r.applied[1] - r.applied[0] < 0.9 * widths[r.index] for r in clipped if r.index not in logits)

@@ -118,3 +118,57 @@ def test_box_agreement_needs_single_channel_maps():
 
     with pytest.raises(ConfigError, match="single-channel 2-D maps"):
         box_agreement(np.zeros((1, 8, 8, 2)), np.zeros((1, 8, 8, 2)))
+
+
+def test_greedy_fallback_stops_when_no_layer_gains():
+    """``auto_fallback=N`` is a maximum: a layer that does not raise the metric is not kept float (it would only
+    cost latency). Doubles: a "model" is the tuple of its float layers, the metric rewards only "a"."""
+    from edgesep.quantize.sensitivity import greedy_fallback
+
+    def metric(reference, candidate):
+        return 0.5 + 0.25 * ("a" in candidate)
+
+    chosen, ranking = greedy_fallback(lambda names: names, lambda model: model, None, [("b", "MUL"), ("a", "CONV_2D"), ("c", "ADD")],
+                                      metric=metric, count=3)  # fmt: skip
+    assert chosen == ("a",)
+    assert [(s.name, s.gain) for s in ranking][0] == ("a", 0.25) and all(s.gain == 0 for s in ranking[1:])
+
+
+def test_float_ends_keep_the_last_ops_float_in_the_written_model(broken):
+    """``float_ends=(0, 0.5)`` keeps the second half of the ops float: the broken conv and its reader are there, so
+    the output is repaired; the names land in the sidecar's keep_float and are float32 in the flatbuffer."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgesep.quantize import quantize
+    from edgesep.quantize.recipe import QuantRecipe
+
+    folder, onnx = broken
+    plain = quantize(onnx, folder / "plain.tflite", recipe=QuantRecipe(mode="int8", samples=64),
+                     calibration=str(folder / "calib.npy"), holdout=16)  # fmt: skip
+    result = quantize(onnx, folder / "ends.tflite", recipe=QuantRecipe(mode="int8", samples=64, float_ends=(0.0, 0.5)),
+                      calibration=str(folder / "calib.npy"), holdout=16)  # fmt: skip
+    assert plain.fidelity.cosine < 0.97 and result.fidelity.cosine > 0.999
+    assert result.recipe.float_ends == (0.0, 0.5) and result.recipe.keep_float
+    dtypes = {d["name"]: d["dtype"] for d in Interpreter(model_path=str(folder / "ends.tflite")).get_tensor_details()}
+    assert all(dtypes[name] == np.float32 for name in result.recipe.keep_float)
+
+
+@pytest.mark.parametrize("ends", [(0.6, 0.0), (-0.1, 0.0), (0.1,), ("a", 0.0)])
+def test_float_ends_must_be_two_fractions(ends):
+    from edgesep.errors import ConfigError
+    from edgesep.quantize.recipe import QuantRecipe
+
+    with pytest.raises(ConfigError, match="float_ends"):
+        QuantRecipe(float_ends=ends)
+
+
+@pytest.mark.parametrize("text,message", [("0.1", "must be two fractions"), ("a,b", "is not two comma-separated fractions"),
+                                          ("0.7,0", "recipe float_ends must be two fractions")])  # fmt: skip
+def test_cli_bad_float_ends_exit_2_with_one_line(broken, tmp_path, capsys, text, message):
+    from edgesep.cli.main import main
+
+    folder, onnx = broken
+    code = main(["quantize", str(onnx), "--calib", str(folder / "calib.npy"), "--float-ends", text, "-o", str(tmp_path / "x.tflite")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("edgesep: error: ") and message in err[0]
+    assert not (tmp_path / "x.tflite").exists()
