@@ -476,14 +476,21 @@ def recipe_options(spelling: str) -> dict[str, Any]:
     """Recipe fields of a bench recipe spelling: "default" or an activation range ("mse"), then any of "+eq"
     (activations equalized on the ONNX graph, edgesep/quantize/equalize_onnx.py), "+adaround" (AdaRound of the int8
     weights, edgesep/quantize/adaround.py) and "+bias" (empirical bias correction of the int8 TFLite model,
-    edgesep/quantize/int8_bias.py), e.g. "mse+eq+adaround"."""
+    edgesep/quantize/int8_bias.py), "+headN" / "+tailN" (the first / last N % of the ops kept float: recipe
+    float_ends), e.g. "mse+eq+adaround" or "mse+eq+head10"."""
     activation, *extras = spelling.split("+")
     known: dict[str, dict[str, Any]] = {"eq": {"equalize_activations": True}, "adaround": {"weight_rounding": "adaround"},
                                         "bias": {"bias_correction": "empirical"}}  # fmt: skip
-    unknown = [extra for extra in extras if extra not in known]
+    ends = {"head": 0.0, "tail": 0.0}
+    unknown = [e for e in extras if e not in known and not (e[:4] in ends and e[4:].isdigit())]
     if unknown:
-        raise SystemExit(f"unknown recipe spelling {spelling!r}: {unknown} (known: +{', +'.join(known)})")
+        raise SystemExit(f"unknown recipe spelling {spelling!r}: {unknown} (known: +{', +'.join(known)}, +headN, +tailN)")
     options: dict[str, Any] = {} if activation == "default" else {"activation_range": activation}
     for extra in extras:
-        options.update(known[extra])
+        if extra in known:
+            options.update(known[extra])
+        else:
+            ends[extra[:4]] = int(extra[4:]) / 100
+    if any(ends.values()):
+        options["float_ends"] = (ends["head"], ends["tail"])
     return options

@@ -21,6 +21,7 @@ NAMES = [
     "per-channel percentile + bias",
     "per-channel mse + equalized activations",
     "per-channel percentile + equalized activations",
+    "per-channel mse + equalized activations + float stem",
     "per-channel percentile + adaround",
 ]
 QAT_NAMES = ["per-channel minmax + QAT", "per-tensor + QAT"]  # only with the PyTorch model
@@ -36,12 +37,13 @@ def swept(digits_onnx):
 def test_default_candidates_cover_the_remedies():
     candidates = default_candidates(QuantRecipe(samples=40))
     assert [c.name for c in candidates] == NAMES
-    assert [c.recipe.needs_torch_model for c in candidates] == [False, False, True] + [False] * 7
+    assert [c.recipe.needs_torch_model for c in candidates] == [False, False, True] + [False] * 8
     assert all(c.recipe.samples == 40 for c in candidates)
     assert candidates[5].recipe.activation_range == "entropy"
     assert candidates[6].recipe.bias_correction == "empirical" and candidates[6].recipe.per_channel  # on the int8 model
     assert [(c.recipe.activation_range, c.recipe.equalize_activations) for c in candidates[7:9]] == [("mse", True), ("percentile", True)]
-    assert [c.recipe.weight_rounding for c in candidates] == ["nearest"] * 9 + ["adaround"]  # on the int8 model too
+    assert [c.recipe.weight_rounding for c in candidates] == ["nearest"] * 10 + ["adaround"]  # on the int8 model too
+    assert candidates[9].recipe.float_ends == (0.02, 0.0) and candidates[9].recipe.equalize_activations
     with_qat = default_candidates(QuantRecipe(samples=40), qat=True)
     assert [c.name for c in with_qat] == NAMES + QAT_NAMES and with_qat[: len(NAMES)] == candidates
     assert [(c.recipe.qat_epochs, c.recipe.per_channel, c.recipe.needs_torch_model) for c in with_qat[len(NAMES) :]] == [
@@ -161,9 +163,10 @@ def test_search_tries_bias_correction_last_and_records_it(digits_onnx, tmp_path)
     default = search_candidates(QuantRecipe(samples=40))
     assert [c.name for c, _ in default][-2:] == [BIAS_CANDIDATE, ADAROUND_CANDIDATE]
     assert default[-1][1] == default[-2][1] == 0  # no float layers: same speed
-    assert [c.recipe.bias_correction for c, _ in default] == ["none"] * 8 + ["empirical", "none"]
-    assert [c.recipe.weight_rounding for c, _ in default] == ["nearest"] * 9 + ["adaround"]
-    assert [c.recipe.equalize_activations for c, _ in default] == [False] * 4 + [True] * 2 + [False] * 4  # after the ranges
+    assert [c.recipe.bias_correction for c, _ in default] == ["none"] * 9 + ["empirical", "none"]
+    assert [c.recipe.weight_rounding for c, _ in default] == ["nearest"] * 10 + ["adaround"]
+    assert [c.recipe.equalize_activations for c, _ in default] == [False] * 4 + [True] * 3 + [False] * 4  # after the ranges
+    assert [c.recipe.float_ends for c, _ in default][6] == (0.02, 0.0)  # then the stem kept float
     same_graph = [(Candidate(c.name, replace(c.recipe, per_channel=False)), 0) for c, fallback in default
                   if fallback == 0 and c.name != ADAROUND_CANDIDATE and not c.recipe.equalize_activations]  # fmt: skip
     out = tmp_path / "corrected.tflite"
