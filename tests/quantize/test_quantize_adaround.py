@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from quantize_helpers import conv_depthwise_dense
 
 from edgesep.errors import ConfigError
 from edgesep.quantize.recipe import QuantRecipe
@@ -15,21 +16,7 @@ tf = pytest.importorskip("tensorflow")
 
 def _float_model() -> bytes:
     """conv 3x3 (+bias, relu) -> depthwise 3x3 stride 2 (+bias, relu6) -> reshape -> dense (+bias) on 8x8 digits."""
-    rng = np.random.default_rng(0)
-    conv = tf.constant(rng.standard_normal((3, 3, 1, 16)).astype(np.float32) * 0.3)
-    conv_bias = tf.constant(rng.standard_normal(16).astype(np.float32) * 0.1)
-    depthwise = tf.constant(rng.standard_normal((3, 3, 16, 1)).astype(np.float32) * 0.3)
-    depthwise_bias = tf.constant(rng.standard_normal(16).astype(np.float32) * 0.1)
-    dense = tf.constant(rng.standard_normal((4 * 4 * 16, 10)).astype(np.float32) * 0.1)
-    dense_bias = tf.constant(rng.standard_normal(10).astype(np.float32) * 0.1)
-
-    @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 1], tf.float32)])
-    def net(x):
-        y = tf.nn.relu(tf.nn.conv2d(x, conv, 1, "SAME") + conv_bias)
-        y = tf.nn.relu6(tf.nn.depthwise_conv2d(y, depthwise, [1, 2, 2, 1], "SAME") + depthwise_bias)
-        return tf.matmul(tf.reshape(y, [1, -1]), dense) + dense_bias
-
-    return tf.lite.TFLiteConverter.from_concrete_functions([net.get_concrete_function()], net).convert()
+    return conv_depthwise_dense(channels_in=1, channels=16, stride=2, weight_scale=0.3, dense_scale=0.1, depthwise_relu6=True)
 
 
 def _digits() -> tuple[list, list]:

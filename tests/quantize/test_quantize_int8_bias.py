@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from quantize_helpers import conv_depthwise_dense
 
 from edgesep.quantize.recipe import QuantRecipe
 
@@ -15,21 +16,7 @@ tf = pytest.importorskip("tensorflow")
 def _float_model() -> bytes:
     """conv 3x3 (+bias, relu) -> depthwise 3x3 (+bias) -> reshape -> dense (+bias): the three corrected op types,
     plus int32 constants that are no biases (the reshape's shape)."""
-    rng = np.random.default_rng(0)
-    conv = tf.constant(rng.standard_normal((3, 3, 3, 8)).astype(np.float32) * 0.4)
-    conv_bias = tf.constant(rng.standard_normal(8).astype(np.float32) * 0.1)
-    depthwise = tf.constant(rng.standard_normal((3, 3, 8, 1)).astype(np.float32) * 0.4)
-    depthwise_bias = tf.constant(rng.standard_normal(8).astype(np.float32) * 0.1)
-    dense = tf.constant(rng.standard_normal((8 * 8 * 8, 10)).astype(np.float32) * 0.05)
-    dense_bias = tf.constant(rng.standard_normal(10).astype(np.float32) * 0.1)
-
-    @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 3], tf.float32)])
-    def net(x):
-        y = tf.nn.relu(tf.nn.conv2d(x, conv, 1, "SAME") + conv_bias)
-        y = tf.nn.depthwise_conv2d(y, depthwise, [1, 1, 1, 1], "SAME") + depthwise_bias
-        return tf.matmul(tf.reshape(y, [1, -1]), dense) + dense_bias
-
-    return tf.lite.TFLiteConverter.from_concrete_functions([net.get_concrete_function()], net).convert()
+    return conv_depthwise_dense(channels_in=3, channels=8, stride=1, weight_scale=0.4, dense_scale=0.05, depthwise_relu6=False)
 
 
 def _skew_first_conv(model: bytes) -> bytes:
